@@ -1,0 +1,81 @@
+"""The ``vstm`` command. Each sub-command is a thin call into the package.
+
+A sub-command lives in its own module that defines ``add_arguments(parser)`` and
+``run(args) -> int``; ``COMMANDS`` lists them. Errors the user can fix (:class:`VstmError`,
+a missing file) print one line and exit with status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from vstm.errors import VstmError
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module, one-line help)
+    "info": ("vstm.cli", "parameter breakdown and forward FLOPs of a model"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``vstm info``."""
+    from vstm.models import model_names
+
+    p.add_argument("--model", default="ae-convlstm-flow", choices=model_names())
+    p.add_argument("--height", type=int, default=64, help="frame height for FLOPs (default 64)")
+    p.add_argument("--width", type=int, default=64, help="frame width for FLOPs (default 64)")
+    p.add_argument("--channels", type=int, default=None, help="channels per frame (default: 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``vstm info``: print the model's parameter breakdown and FLOPs per frame."""
+    from vstm.info import format_info
+
+    overrides = {} if args.channels is None else {"in_channels": args.channels}
+    print(format_info(args.model, args.height, args.width, **overrides))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vstm",
+        description="Spatio-temporal video autoencoder with differentiable memory.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug-level logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_) in COMMANDS.items():
+        mod = importlib.import_module(module)
+        p = sub.add_parser(name, help=help_, description=help_)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args._run(args) or 0)
+    except (VstmError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        if args.debug:
+            raise
+        msg = str(e) if isinstance(e, VstmError) else f"{e.strerror or e}: {e.filename}"
+        print(f"vstm {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vstm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

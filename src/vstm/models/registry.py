@@ -1,0 +1,96 @@
+"""Named model variants: name -> frozen config dataclass -> module."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from vstm.errors import VstmError
+from vstm.models.base import VideoPredictor
+
+__all__ = ["MODELS", "build_model", "config_from_dict", "model_names", "register"]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    config_cls: type
+    model_cls: Callable[[Any], VideoPredictor]
+    summary: str
+
+
+MODELS: dict[str, _Entry] = {}
+
+
+def register(name: str, config_cls: type, summary: str = ""):
+    """Class decorator: ``@register("ae-conv", AEConvConfig, "...")``."""
+
+    def deco(model_cls):
+        MODELS[name] = _Entry(config_cls, model_cls, summary)
+        return model_cls
+
+    return deco
+
+
+def model_names() -> list[str]:
+    return sorted(MODELS)
+
+
+def _entry(name: str) -> _Entry:
+    if name not in MODELS:
+        raise VstmError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}")
+    return MODELS[name]
+
+
+def _check_value(model: str, field: dataclasses.Field, hint, value):
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            raise VstmError(
+                f"{model} config: {field.name} must be one of {typing.get_args(hint)}, "
+                f"got {value!r}"
+            )
+        return value
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif hint is str:
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        raise VstmError(
+            f"{model} config: {field.name} must be {getattr(hint, '__name__', hint)}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def config_from_dict(name: str, values: dict[str, Any]):
+    """Build the config of model ``name`` from a dict, rejecting unknown keys and wrong types."""
+    entry = _entry(name)
+    fields = {f.name: f for f in dataclasses.fields(entry.config_cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise VstmError(
+            f"{name} config: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(entry.config_cls)
+    checked = {k: _check_value(name, fields[k], hints[k], v) for k, v in values.items()}
+    return entry.config_cls(**checked)
+
+
+def build_model(name: str = "ae-convlstm-flow", **overrides: Any) -> VideoPredictor:
+    """Build a registered model, the paper's configuration unless ``overrides`` say otherwise.
+
+    >>> model = build_model("ae-convlstm-flow", in_channels=3)
+    >>> model.config.in_channels, sum(p.numel() for p in model.parameters())
+    (3, 1038209)
+    """
+    entry = _entry(name)
+    return entry.model_cls(config_from_dict(name, overrides))

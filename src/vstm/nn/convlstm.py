@@ -1,0 +1,114 @@
+"""Convolutional LSTM memory (paper 3.2.1, eq. 1)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vstm.errors import ShapeError, check_shape
+
+__all__ = ["ConvLSTM", "ConvLSTMCell", "LSTMState"]
+
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+"""(h, c), each (B, hidden, H, W)."""
+
+
+class ConvLSTMCell(nn.Module):
+    """One step of a convolutional LSTM (eq. 1), all four gates from one fused convolution.
+
+    ``conv`` maps concat(x_t, h_{t-1}) (B, in+hidden, H, W) to the gate pre-activations
+    (B, 4*hidden, H, W) in the order i, f, g (the candidate c~), o. This equals the paper's
+    eight separate convolutions x*w_x? + h*w_h? with one bias per gate; there are no
+    peephole terms.
+
+    Initialisation (paper section 4): weights U(-0.08, 0.08), forget-gate bias 1, the other
+    biases 0.
+
+    Args:
+        in_channels: channels of x.
+        hidden_channels: channels of h and c.
+        kernel_size: odd kernel size used on both the input and the hidden path.
+
+    Shapes:
+        x (B, in, H, W); state (h, c) each (B, hidden, H, W), or None for zeros.
+        Returns the new (h, c). Any H, W works; nothing is baked in.
+
+    >>> import torch
+    >>> cell = ConvLSTMCell(3, 8, 3)
+    >>> h, c = cell(torch.rand(2, 3, 5, 7))
+    >>> tuple(h.shape), tuple(c.shape)
+    ((2, 8, 5, 7), (2, 8, 5, 7))
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 7) -> None:
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"ConvLSTMCell: kernel_size must be odd, got {kernel_size}")
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        self.kernel_size = kernel_size
+        self.conv = nn.Conv2d(
+            in_channels + hidden_channels,
+            4 * hidden_channels,
+            kernel_size,
+            padding=kernel_size // 2,
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self, init_range: float = 0.08) -> None:
+        nn.init.uniform_(self.conv.weight, -init_range, init_range)
+        with torch.no_grad():
+            self.conv.bias.zero_()
+            hc = self.hidden_channels
+            self.conv.bias[hc : 2 * hc].fill_(1.0)  # forget gate
+
+    def init_state(self, x: torch.Tensor) -> LSTMState:
+        """Zero (h, c) shaped for input ``x`` (B, in, H, W), on its device and dtype."""
+        b, _, h, w = x.shape
+        z = x.new_zeros(b, self.hidden_channels, h, w)
+        return z, z
+
+    def forward(self, x: torch.Tensor, state: LSTMState | None = None) -> LSTMState:
+        if state is None:
+            state = self.init_state(x)
+        h, c = state
+        gates = self.conv(torch.cat((x, h), dim=1))  # (B, 4*hidden, H, W)
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}->{self.hidden_channels}, kernel={self.kernel_size}"
+
+
+class ConvLSTM(nn.Module):
+    """A :class:`ConvLSTMCell` run over a sequence.
+
+    Shapes:
+        x (B, T, in, H, W) -> (h_seq (B, T, hidden, H, W), final state (h, c)).
+
+    >>> import torch
+    >>> lstm = ConvLSTM(3, 8, 3)
+    >>> hs, (h, c) = lstm(torch.rand(2, 4, 3, 5, 5))
+    >>> tuple(hs.shape), bool((hs[:, -1] == h).all())
+    ((2, 4, 8, 5, 5), True)
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 7) -> None:
+        super().__init__()
+        self.cell = ConvLSTMCell(in_channels, hidden_channels, kernel_size)
+
+    def forward(
+        self, x: torch.Tensor, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, LSTMState]:
+        check_shape("ConvLSTM: x", x, "B,T,C,H,W")
+        if x.shape[2] != self.cell.in_channels:
+            raise ShapeError(
+                f"ConvLSTM: expected {self.cell.in_channels} input channels, got {x.shape[2]}"
+            )
+        hs = []
+        for t in range(x.shape[1]):
+            state = self.cell(x[:, t], state)
+            hs.append(state[0])
+        return torch.stack(hs, dim=1), state

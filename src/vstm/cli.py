@@ -1,7 +1,7 @@
 """The ``vstm`` command. Each sub-command is a thin call into the package.
 
-A sub-command lives in its own module that defines ``add_arguments(parser)`` and
-``run(args) -> int``; ``COMMANDS`` lists them. Errors the user can fix (:class:`VstmError`,
+A sub-command lives in a module that defines ``add_arguments(parser)`` and ``run(args) -> int``
+(or, for ``"module:NAME"``, ``add_NAME_arguments`` and ``run_NAME``); ``COMMANDS`` lists them. Errors the user can fix (:class:`VstmError`,
 a missing file) print one line and exit with status 2; ``--debug`` shows the traceback.
 """
 
@@ -19,6 +19,11 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "info": ("vstm.cli", "parameter breakdown and forward FLOPs of a model"),
+    "train": ("vstm.train.commands:train", "train a model (resumable; DDP under torchrun)"),
+    "eval": ("vstm.train.commands:eval", "next-frame metrics of a checkpoint"),
+    "predict": ("vstm.train.commands:predict", "input | prediction | flow video of any video"),
+    "demo": ("vstm.demo", "train on Moving MNIST for a few minutes and draw the results"),
+    "data": ("vstm.data.commands", "inspect data sets: vstm data preview"),
 }
 
 
@@ -49,11 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug-level logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module, help_) in COMMANDS.items():
+    for name, (target, help_) in COMMANDS.items():
+        module, _, fn = target.partition(":")
         mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_, description=help_)
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        getattr(mod, f"add_{fn}_arguments" if fn else "add_arguments")(p)
+        p.set_defaults(_run=getattr(mod, f"run_{fn}" if fn else "run"))
     return parser
 
 

@@ -1,6 +1,9 @@
 """The paper's model and its baselines, behind one registry."""
 
+from vstm.models.ae_conv import AEConv, AEConvConfig
+from vstm.models.ae_convlstm import AEConvLSTM, AEConvLSTMConfig
 from vstm.models.ae_convlstm_flow import AEConvLSTMFlow, AEConvLSTMFlowConfig
+from vstm.models.ae_fclstm import AEFCLSTM, AEFCLSTMConfig
 from vstm.models.base import Prediction, VideoPredictor
 from vstm.models.registry import MODELS, build_model, config_from_dict, model_names, register
 
@@ -9,11 +12,32 @@ register(
     AEConvLSTMFlowConfig,
     "the paper's spatio-temporal autoencoder: E, ConvLSTM memory, flow Θ, warp, D",
 )(AEConvLSTMFlow)
+register(
+    "ae-convlstm",
+    AEConvLSTMConfig,
+    "baseline (Figure 4): E, ConvLSTM temporal encoder and decoder, D; no flow",
+)(AEConvLSTM)
+register(
+    "ae-conv",
+    AEConvConfig,
+    "baseline (Figure 4): convolutional autoencoder over the last 10 frames as channels",
+)(AEConv)
+register(
+    "ae-fclstm",
+    AEFCLSTMConfig,
+    "baseline (Figure 4): E, fully-connected LSTMs over flattened features, D; one frame size",
+)(AEFCLSTM)
 
 __all__ = [
+    "AEFCLSTM",
     "MODELS",
+    "AEConv",
+    "AEConvConfig",
+    "AEConvLSTM",
+    "AEConvLSTMConfig",
     "AEConvLSTMFlow",
     "AEConvLSTMFlowConfig",
+    "AEFCLSTMConfig",
     "Prediction",
     "VideoPredictor",
     "build_model",

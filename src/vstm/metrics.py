@@ -1,0 +1,280 @@
+"""Evaluation metrics: one definition each, used by every command.
+
+Every metric takes torch tensors (..., C, H, W) with any number of leading dimensions
+(a frame batch (B, C, H, W), a clip batch (B, T, C, H, W), ...) and averages over the last
+three. ``reduction="none"`` returns one value per sample, shaped like the leading
+dimensions; ``reduction="mean"`` (the default) returns the scalar mean of those per-sample
+values, so every frame weighs the same. Computation is in float32 (float64 inputs stay
+float64); metrics carry no gradient requirement but are differentiable where the formula is.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from vstm.errors import ShapeError, VstmError
+
+__all__ = ["angular_error", "bce", "epe", "flow_to_motion", "mse", "psnr", "ssim"]
+
+Reduction = Literal["none", "mean"]
+
+
+def _check_pair(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
+    if pred.dim() < 3:
+        raise ShapeError(f"{name}: expected shape (...,C,H,W), got {tuple(pred.shape)}")
+    if pred.shape != target.shape:
+        raise ShapeError(
+            f"{name}: pred and target must have the same shape, "
+            f"got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+
+
+def _float(x: torch.Tensor) -> torch.Tensor:
+    return x if x.dtype == torch.float64 else x.to(torch.float32)
+
+
+def _reduce(per_sample: torch.Tensor, reduction: str, name: str) -> torch.Tensor:
+    if reduction == "none":
+        return per_sample
+    if reduction == "mean":
+        return per_sample.mean()
+    raise VstmError(f"{name}: reduction must be 'none' or 'mean', got {reduction!r}")
+
+
+def bce(
+    pred: torch.Tensor, target: torch.Tensor, logits: bool = True, reduction: Reduction = "mean"
+) -> torch.Tensor:
+    """Binary cross-entropy averaged over pixels: the paper's Table 1 "per-pixel average error".
+
+    Args:
+        pred: (..., C, H, W) logits (``logits=True``, the decoder's raw output; computed with
+            the stable log-sum-exp form) or probabilities in [0, 1] (``logits=False``;
+            clamped to [1e-7, 1 - 1e-7] so a confident wrong pixel costs ~16 nats, not inf).
+        target: (..., C, H, W) in [0, 1] (binary for binarised Moving MNIST).
+
+    Returns:
+        Per-sample (...) tensor, or a scalar with ``reduction="mean"``. In nats.
+
+    >>> import torch
+    >>> round(bce(torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)).item(), 4)  # log 2
+    0.6931
+    """
+    _check_pair("bce", pred, target)
+    pred = _float(pred)
+    target = target.to(pred.dtype)
+    if logits:
+        per_pixel = F.binary_cross_entropy_with_logits(pred, target, reduction="none")
+    else:
+        p = pred.clamp(1e-7, 1.0 - 1e-7)
+        per_pixel = -(target * torch.log(p) + (1.0 - target) * torch.log1p(-p))
+    return _reduce(per_pixel.mean(dim=(-3, -2, -1)), reduction, "bce")
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
+    """Mean squared error over (C, H, W) of (..., C, H, W) tensors.
+
+    >>> import torch
+    >>> mse(torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 0.5), reduction="none")
+    tensor([0.2500, 0.2500])
+    """
+    _check_pair("mse", pred, target)
+    pred = _float(pred)
+    diff = pred - target.to(pred.dtype)
+    return _reduce((diff * diff).mean(dim=(-3, -2, -1)), reduction, "mse")
+
+
+def psnr(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float = 1.0,
+    max_db: float | None = None,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB, per sample: 10 log10(data_range^2 / MSE).
+
+    Identical images have MSE 0 and PSNR +inf; the mean over a batch holding one such image
+    is then +inf too. Pass ``max_db`` (e.g. 100) to cap each per-sample value first.
+
+    >>> import torch
+    >>> x = torch.zeros(1, 1, 2, 2)
+    >>> psnr(x, x + 0.1).item()                        # MSE 0.01 -> 20 dB
+    20.0
+    >>> psnr(x, x).item(), psnr(x, x, max_db=100.0).item()
+    (inf, 100.0)
+    """
+    per_sample = mse(pred, target, reduction="none")
+    out = 10.0 * torch.log10(data_range**2 / per_sample)
+    if max_db is not None:
+        out = out.clamp(max=max_db)
+    return _reduce(out, reduction, "psnr")
+
+
+def _gaussian_window(size: int, sigma: float, dtype, device) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-0.5 * (x / sigma) ** 2)
+    g = g / g.sum()
+    return g.to(dtype=dtype, device=device)
+
+
+def ssim(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float = 1.0,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004), averaged over channels and pixels.
+
+    Matches scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=data_range)``: an 11 x 11 Gaussian window with
+    sigma 1.5 (separable, normalised to sum 1), K1 = 0.01, K2 = 0.03, population
+    (not sample) covariances, and only "valid" windows (those wholly inside the image)
+    enter the mean. H and W must be at least 11.
+
+    Returns:
+        Per-sample (...) tensor, or a scalar with ``reduction="mean"``; 1 for identical images.
+
+    >>> import torch
+    >>> x = torch.rand(2, 3, 16, 16)
+    >>> ssim(x, x).item()
+    1.0
+    """
+    _check_pair("ssim", pred, target)
+    size, sigma = 11, 1.5
+    *lead, c, h, w = pred.shape
+    if h < size or w < size:
+        raise ShapeError(f"ssim: images must be at least {size}x{size}, got {h}x{w}")
+    x = _float(pred).reshape(-1, c, h, w)
+    y = target.to(x.dtype).reshape(-1, c, h, w)
+    g = _gaussian_window(size, sigma, x.dtype, x.device)
+    wy = g.view(1, 1, size, 1).expand(5 * c, 1, size, 1)
+    wx = g.view(1, 1, 1, size).expand(5 * c, 1, 1, size)
+    # (N, 5C, H, W): the five local moments' inputs, filtered in one grouped pass.
+    stack = torch.cat((x, y, x * x, y * y, x * y), dim=1)
+    m = F.conv2d(F.conv2d(stack, wy, groups=5 * c), wx, groups=5 * c)  # (N, 5C, H-10, W-10)
+    mx, my, mxx, myy, mxy = m.split(c, dim=1)
+    vx, vy, cxy = mxx - mx * mx, myy - my * my, mxy - mx * my
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    per_sample = s.mean(dim=(-3, -2, -1)).reshape(lead)
+    return _reduce(per_sample, reduction, "ssim")
+
+
+def _check_flow_pair(name: str, flow: torch.Tensor, gt: torch.Tensor, mask) -> None:
+    if flow.dim() < 3 or flow.shape[-3] != 2:
+        raise ShapeError(f"{name}: expected flow of shape (...,2,H,W), got {tuple(flow.shape)}")
+    if flow.shape != gt.shape:
+        raise ShapeError(
+            f"{name}: flow and gt must have the same shape, "
+            f"got {tuple(flow.shape)} and {tuple(gt.shape)}"
+        )
+    if mask is not None and (mask.dim() != flow.dim() or mask.shape[-3:] != (1, *flow.shape[-2:])):
+        raise ShapeError(
+            f"{name}: mask must be (...,1,H,W) matching flow {tuple(flow.shape)}, "
+            f"got {tuple(mask.shape)}"
+        )
+
+
+def _masked_mean(err: torch.Tensor, mask, reduction: str, name: str) -> torch.Tensor:
+    """Average per-pixel ``err`` (..., H, W) over the mask (..., 1, H, W); see :func:`epe`."""
+    if mask is None:
+        return _reduce(err.mean(dim=(-2, -1)), reduction, name)
+    m = torch.broadcast_to(mask[..., 0, :, :].to(torch.bool), err.shape)
+    n = m.sum(dim=(-2, -1))
+    per_sample = torch.where(m, err, torch.zeros_like(err)).sum(dim=(-2, -1)) / n  # 0/0 = nan
+    if reduction == "mean":
+        return per_sample.nanmean()
+    return _reduce(per_sample, reduction, name)
+
+
+def epe(
+    flow: torch.Tensor,
+    gt: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """End-point error: the Euclidean distance ||flow - gt||_2 averaged over pixels.
+
+    Args:
+        flow, gt: (..., 2, H, W) in the same units (pixels of the same image), channel 0 = x.
+        mask: optional bool (..., 1, H, W) (leading dims broadcast); only pixels where it is
+            true count. A sample with no true pixel gets NaN with ``reduction="none"`` and is
+            left out of the ``"mean"`` (NaN only if every sample is empty).
+
+    >>> import torch
+    >>> gt = torch.zeros(1, 2, 1, 2)
+    >>> flow = torch.tensor([[[[3.0, 0.0]], [[4.0, 0.0]]]])   # errors 5 and 0
+    >>> epe(flow, gt).item(), epe(flow, gt, mask=torch.tensor([[[[True, False]]]])).item()
+    (2.5, 5.0)
+    """
+    _check_flow_pair("epe", flow, gt, mask)
+    flow = _float(flow)
+    d = flow - gt.to(flow.dtype)
+    err = torch.sqrt(d[..., 0, :, :] ** 2 + d[..., 1, :, :] ** 2)  # (..., H, W)
+    return _masked_mean(err, mask, reduction, "epe")
+
+
+def angular_error(
+    flow: torch.Tensor,
+    gt: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Angular error in degrees (Baker et al. 2011) between the 3-D vectors (u, v, 1).
+
+    The angle is computed as atan2(|a x b|, a . b), which equals the paper's
+    arccos(a . b / |a||b|) but stays accurate near 0 (identical flows give exactly 0).
+    ``mask`` and ``reduction`` as in :func:`epe`.
+
+    >>> import torch
+    >>> gt = torch.zeros(1, 2, 1, 1)
+    >>> round(angular_error(gt + torch.tensor([1.0, 0.0]).view(1, 2, 1, 1), gt).item(), 4)
+    45.0
+    """
+    _check_flow_pair("angular_error", flow, gt, mask)
+    flow = _float(flow)
+    gt = gt.to(flow.dtype)
+    u, v = flow[..., 0, :, :], flow[..., 1, :, :]
+    ug, vg = gt[..., 0, :, :], gt[..., 1, :, :]
+    # a = (u, v, 1), b = (ug, vg, 1)
+    cross = torch.stack((v - vg, ug - u, u * vg - v * ug), dim=-1)
+    dot = u * ug + v * vg + 1.0
+    err = torch.rad2deg(torch.atan2(torch.linalg.vector_norm(cross, dim=-1), dot))
+    return _masked_mean(err, mask, reduction, "angular_error")
+
+
+def flow_to_motion(
+    flow: torch.Tensor, scale: int = 2, mode: Literal["nearest", "bilinear"] = "nearest"
+) -> torch.Tensor:
+    """The model's feature-resolution flow (..., 2, h, w) -> image motion (..., 2, h*s, w*s).
+
+    The model warps its encoder features with ``y[p] = x[p + flow[p]]`` (DESIGN section 2),
+    so its flow points from each predicted pixel back to its source: the motion of content
+    from frame t to t+1 is about ``-flow``. The encoder halves the resolution, so one feature
+    pixel is ``scale`` image pixels. Hence ``motion = -scale * upsample(flow, scale)``.
+
+    ``mode="nearest"`` (default) copies each feature pixel to its scale x scale block, the
+    same upsampling the decoder uses; ``"bilinear"`` interpolates (``align_corners=False``,
+    feature pixel i centred on image pixel scale*i + (scale-1)/2).
+
+    >>> import torch
+    >>> flow = torch.tensor([1.0, -0.5]).view(2, 1, 1)          # reads 1 px right, 0.5 px up
+    >>> flow_to_motion(flow)[:, 0, 0].tolist(), tuple(flow_to_motion(flow).shape)
+    ([-2.0, 1.0], (2, 2, 2))
+    """
+    if flow.dim() < 3 or flow.shape[-3] != 2:
+        raise ShapeError(
+            f"flow_to_motion: expected flow of shape (...,2,h,w), got {tuple(flow.shape)}"
+        )
+    if mode not in ("nearest", "bilinear"):
+        raise VstmError(f"flow_to_motion: mode must be 'nearest' or 'bilinear', got {mode!r}")
+    if int(scale) != scale or scale < 1:
+        raise VstmError(f"flow_to_motion: scale must be a positive integer, got {scale}")
+    *lead, _, h, w = flow.shape
+    x = flow.reshape(-1, 2, h, w)
+    if scale > 1:
+        kwargs = {"align_corners": False} if mode == "bilinear" else {}
+        x = F.interpolate(x, scale_factor=scale, mode=mode, **kwargs)
+    return (-float(scale) * x).reshape(*lead, 2, h * scale, w * scale)

@@ -1,0 +1,182 @@
+"""Checkpoints: safetensors weights with a JSON header; never pickle.
+
+One ``.safetensors`` file holds everything needed to rebuild the model and resume training:
+
+- tensors ``model.<name>``: the model's state dict;
+- tensors ``optim.<param index>.<key>``: the optimiser's per-parameter state;
+- tensors ``rng.torch`` (and ``rng.cuda.<i>``): random generator states;
+- metadata key ``vstm``: JSON with the format version, the model name and config, the
+  training config and the trainer state (epoch, step, best metric, optimiser hyper-parameters,
+  scheduler state).
+
+A readable copy of the JSON is written beside it (``last.json`` for ``last.safetensors``).
+Both files are written atomically (temp file + rename), the weights first.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vstm.errors import VstmError
+from vstm.io import atomic_path, atomic_write_text
+from vstm.models import VideoPredictor, build_model, config_from_dict
+
+__all__ = ["FORMAT", "read_checkpoint", "load_checkpoint", "save_checkpoint"]
+
+FORMAT = "vstm-checkpoint-1"
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for idx, state in sd["state"].items():
+        for k, v in state.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{idx}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optim."):
+            _, idx, k = key.split(".", 2)
+            state.setdefault(int(idx), {})[k] = v
+    for key, v in meta.get("scalars", {}).items():
+        idx, k = key.split(".", 1)
+        state.setdefault(int(idx), {})[k] = v
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: VideoPredictor,
+    *,
+    train_config: dict | None = None,
+    trainer: dict | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> Path:
+    """Write ``model`` (and optionally the optimiser and trainer state) to ``path`` atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    header: dict[str, Any] = {
+        "format": FORMAT,
+        "model": model.name,
+        "model_config": model.config_dict(),
+        "train_config": train_config,
+        "trainer": dict(trainer or {}),
+    }
+    if optimizer is not None:
+        opt_tensors, opt_meta = _optimizer_tensors(optimizer)
+        tensors.update(opt_tensors)
+        header["trainer"]["optimizer"] = opt_meta
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    text = json.dumps(header)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"vstm": text})
+    atomic_write_text(path.with_suffix(".json"), json.dumps(header, indent=2) + "\n")
+    return path
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Read a checkpoint's header and tensors, with one clear error for every bad file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise VstmError(f"checkpoint folder {path} holds no best/last.safetensors")
+    if not path.is_file():
+        raise VstmError(f"checkpoint {path} does not exist; pass a .safetensors file from a run")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head[:2] == b"\x80\x02" or head[:1] == b"\x80" or head[:2] == b"PK":
+        raise VstmError(
+            f"checkpoint {path} is a pickle/zip file; vstm never unpickles files. "
+            "Load it in trusted code and save the weights with safetensors"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise VstmError(
+            f"checkpoint {path} is not a readable safetensors file ({str(e).splitlines()[0]}); "
+            "it may be truncated: use another checkpoint of the run (last/best)"
+        ) from e
+    if "vstm" not in meta:
+        raise VstmError(f"checkpoint {path} has no vstm header: it was not written by vstm")
+    try:
+        header = json.loads(meta["vstm"])
+    except json.JSONDecodeError as e:
+        raise VstmError(f"checkpoint {path} has a corrupt vstm header") from e
+    if header.get("format") != FORMAT:
+        raise VstmError(
+            f"checkpoint {path} has format {header.get('format')!r}; this vstm reads {FORMAT!r}"
+        )
+    return header, tensors
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", expect_model: str | None = None
+) -> tuple[VideoPredictor, dict[str, Any]]:
+    """Rebuild a model from a checkpoint file alone.
+
+    Args:
+        path: a ``.safetensors`` file written by vstm (or a run folder: best, then last).
+        map_location: device for the weights.
+        expect_model: if given, a checkpoint of another model is an error.
+
+    Returns:
+        (model in eval mode, header dict with ``model``, ``model_config``, ``train_config``,
+        ``trainer``).
+    """
+    header, tensors = read_checkpoint(path)
+    name = header["model"]
+    if expect_model is not None and name != expect_model:
+        raise VstmError(
+            f"checkpoint {path} holds a {name!r} model, not {expect_model!r}; "
+            f"use --model {name} or another checkpoint"
+        )
+    model = build_model(name, **header["model_config"])
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise VstmError(
+            f"checkpoint {path} does not match the {name!r} architecture "
+            f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
+        )
+    return model.to(map_location).eval(), header
+
+
+def restore_training(
+    path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> dict[str, Any]:
+    """Load weights, optimiser and RNG state of ``path`` into live objects; return its header."""
+    header, tensors = read_checkpoint(path)
+    config_from_dict(header["model"], header["model_config"])  # validates
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if "optimizer" in header["trainer"]:
+        _restore_optimizer(optimizer, tensors, header["trainer"]["optimizer"])
+    if "rng.torch" in tensors:
+        torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    return header

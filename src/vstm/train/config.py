@@ -1,0 +1,176 @@
+"""Training configuration: defaults -> config file (TOML or YAML) -> command-line flags.
+
+The final values are saved with every run as ``DIR/config.json`` and inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from vstm.errors import VstmError
+
+__all__ = ["TrainConfig", "load_config_file", "make_config", "tiny_overrides"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; the defaults are the paper's recipe (section 4).
+
+    Attributes:
+        model: registry name (``vstm info`` lists them).
+        model_options: overrides of the model's config dataclass, e.g. ``{"in_channels": 3}``.
+        data: ``"moving-mnist"`` or a path (video file, folder of videos or frames, ``.npy``).
+        context: frames fed per training sequence; the loss covers each next-frame prediction,
+            so a training clip holds ``context + 1`` frames.
+        batch_size: the global batch (split evenly over DDP ranks).
+        epochs / steps: stop after this many epochs, or after this many optimiser steps if set.
+        epoch_sequences: sequences per epoch of the (endless) Moving MNIST generator.
+        val_sequences: size of the validation set (held out from training sequences) used to
+            choose ``best.safetensors``.
+        loss: ``"bce"`` (with logits; the paper's choice for binary Moving MNIST), ``"mse"``,
+            or ``"auto"``: bce on moving-mnist, mse on real video.
+        w_h / delta: weight and threshold of the Huber smoothness penalty (eq. 2, 4).
+        lr, lr_decay, decay_every: RMSprop learning rate, multiplied by ``lr_decay`` every
+            ``decay_every`` epochs (paper: 1e-4, 0.9, 5).
+        clip: gradients are clipped element-wise to [-clip, clip] before each update.
+        precision: ``"fp32"`` or ``"bf16"`` (autocast; the loss and the optimiser stay fp32).
+        save_every: optimiser steps between checkpoints; 0 = every ``save_minutes`` minutes.
+    """
+
+    model: str = "ae-convlstm-flow"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    data: str = "moving-mnist"
+    mnist_dir: str | None = None
+    binarize: bool = False
+    size: int | None = None
+    channels: int | None = None
+    context: int = 10
+    batch_size: int = 16
+    epochs: int = 50
+    steps: int | None = None
+    epoch_sequences: int = 10_000
+    val_sequences: int = 256
+    loss: Literal["auto", "bce", "mse"] = "auto"
+    w_h: float = 1e-2
+    delta: float = 1e-3
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    lr: float = 1e-4
+    lr_decay: float = 0.9
+    decay_every: int = 5
+    clip: float = 1.0
+    device: str = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    seed: int = 0
+    workers: int = 0
+    out: str = "runs/default"
+    save_every: int = 0
+    save_minutes: float = 2.0
+    log_every: int = 10
+    max_minutes: float | None = None
+
+    def resolved_loss(self) -> str:
+        if self.loss != "auto":
+            return self.loss
+        return "bce" if self.data == "moving-mnist" else "mse"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def tiny_overrides() -> dict[str, Any]:
+    """A debug preset: a small model on 32x32 frames, a few steps (used by tests)."""
+    return {
+        "model_options": {"hidden_channels": 8, "flow_kernel": 5},
+        "size": 32,
+        "context": 3,
+        "batch_size": 4,
+        "steps": 4,
+        "epoch_sequences": 16,
+        "val_sequences": 4,
+        "log_every": 1,
+    }
+
+
+def _check(name: str, hint, value):
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            raise VstmError(f"config: {name} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _check(name, inner, value)
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif hint is str:
+        ok = isinstance(value, str)
+    elif origin is dict:
+        ok = isinstance(value, dict)
+    else:
+        ok = True
+    if not ok:
+        want = getattr(hint, "__name__", str(hint))
+        raise VstmError(f"config: {name} must be {want}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def make_config(*layers: dict[str, Any]) -> TrainConfig:
+    """Merge dicts of overrides left to right onto the defaults, checking keys and types."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    hints = typing.get_type_hints(TrainConfig)
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for k, v in layer.items():
+            k = k.replace("-", "_")
+            if k not in fields:
+                raise VstmError(
+                    f"config: unknown key {k!r}; known keys: {', '.join(sorted(fields))}"
+                )
+            merged[k] = _check(k, hints[k], v)
+    return TrainConfig(**merged)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file into a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise VstmError(f"config file {path} does not exist; pass the path of a .toml or .yaml")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            values = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as e:
+                raise VstmError(
+                    f"config file {path} is YAML but PyYAML is not installed; "
+                    "pip install 'vstm[yaml]' or use TOML"
+                ) from e
+            values = yaml.safe_load(text) or {}
+        elif path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            raise VstmError(f"config file {path}: unknown format; use .toml, .yaml or .json")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as e:
+        if isinstance(e, VstmError):
+            raise
+        msg = str(e).splitlines()[0]
+        raise VstmError(f"config file {path} could not be parsed: {msg}") from e
+    if not isinstance(values, dict):
+        raise VstmError(f"config file {path} must hold a table of key = value pairs")
+    return values

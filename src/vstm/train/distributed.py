@@ -1,0 +1,107 @@
+"""Data-parallel training with torch.distributed (DDP), launched by ``torchrun``.
+
+``torchrun --nproc_per_node=N -m vstm train ...`` sets RANK, WORLD_SIZE and LOCAL_RANK; without
+them everything here is a no-op single process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from vstm.errors import VstmError
+
+__all__ = [
+    "DistInfo",
+    "all_reduce_mean",
+    "barrier",
+    "cleanup",
+    "resolve_device",
+    "setup",
+    "setup_probe",
+]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_probe() -> DistInfo:
+    """Rank, world size and local rank from torchrun's environment, without joining a group."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    return DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def setup(device: torch.device) -> DistInfo:
+    """Join the process group if launched by torchrun (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank, world, local)
+
+
+def cleanup(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Mean of a tensor over ranks (identity when not distributed)."""
+    if not info.enabled:
+        return values
+    values = values.clone()
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values / info.world_size
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> cuda (this rank's GPU) if available, else cpu; check that others exist."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise VstmError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from e
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VstmError(
+                f"device {name!r} requested but CUDA is not available; use --device cpu"
+            )
+        index = device.index if device.index is not None else local_rank
+        if index >= torch.cuda.device_count():
+            raise VstmError(
+                f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) present"
+            )
+        return torch.device("cuda", index)
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise VstmError("device 'mps' requested but not available; use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise VstmError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return device

@@ -1,0 +1,408 @@
+"""The training loop: deterministic, resumable, data-parallel under torchrun."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from vstm.errors import VstmError
+from vstm.io import atomic_write_text
+from vstm.models import VideoPredictor, build_model
+from vstm.train import distributed as dist_utils
+from vstm.train.checkpoint import read_checkpoint, restore_training, save_checkpoint
+from vstm.train.config import TrainConfig, make_config
+from vstm.train.task import NextFrameTask
+
+__all__ = ["Trainer", "build_datasets", "build_model_for", "train"]
+
+log = logging.getLogger("vstm.train")
+
+
+def build_model_for(cfg: TrainConfig) -> VideoPredictor:
+    """The model a training config describes (w_H, δ and channels passed through)."""
+    from vstm.models import MODELS
+
+    options = dict(cfg.model_options)
+    fields = (
+        {f.name for f in dataclasses.fields(MODELS[cfg.model].config_cls)}
+        if (cfg.model in MODELS)
+        else set()
+    )
+    if "w_h" in fields:
+        options.setdefault("w_h", cfg.w_h)
+    if "delta" in fields:
+        options.setdefault("delta", cfg.delta)
+    if cfg.channels is not None:
+        options.setdefault("in_channels", cfg.channels)
+    return build_model(cfg.model, **options)
+
+
+def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, bool]:
+    """(train, validation, endless) data sets; ``endless``: the train set is an endless
+    generator indexed epoch after epoch with fresh sequences (Moving MNIST)."""
+    from vstm.data import build_dataset
+
+    seq_len = cfg.context + 1
+    common = dict(
+        seq_len=seq_len,
+        channels=channels,
+        size=cfg.size,
+        binarize=cfg.binarize,
+        mnist_dir=cfg.mnist_dir,
+    )
+    if cfg.data == "moving-mnist":
+        total = cfg.epoch_sequences * max(cfg.epochs, 1)
+        if cfg.steps is not None:
+            total = max(total, cfg.steps * cfg.batch_size)
+        train = build_dataset(cfg.data, split="train", num_sequences=total, seed=cfg.seed, **common)
+        val = build_dataset(
+            cfg.data,
+            split="train",
+            num_sequences=cfg.val_sequences,
+            seed=cfg.seed + 7_919_113,
+            **common,
+        )
+        return train, val, True
+    full = build_dataset(cfg.data, split="train", seed=cfg.seed, **common)
+    n = len(full)
+    n_val = min(cfg.val_sequences, n // 10)
+    val_idx = set(range(0, n, n // n_val)[:n_val]) if n_val else set()
+    if n - len(val_idx) < 1:
+        raise VstmError(f"data {cfg.data}: only {n} clip(s) of {seq_len} frames; need more")
+    train = Subset(full, [i for i in range(n) if i not in val_idx])
+    val = Subset(full, sorted(val_idx))
+    return train, val, False
+
+
+class _GlobalBatches(torch.utils.data.Sampler):
+    """This rank's share of a deterministic sequence of global batches, from ``start_step``.
+
+    Step s of epoch e (s counted from the run's start) reads global batch s - e*steps_per_epoch
+    of epoch e's order: fresh indices for an endless generator, else a permutation seeded by
+    (seed, epoch). Rank r takes rows [r*b, (r+1)*b) of each global batch.
+    """
+
+    def __init__(self, n, batch, steps_per_epoch, total_steps, start_step, seed, endless, rank,
+                 world):  # fmt: skip
+        self.n, self.batch, self.spe = n, batch, steps_per_epoch
+        self.total, self.start, self.seed, self.endless = total_steps, start_step, seed, endless
+        self.rank, self.world = rank, world
+
+    def _order(self, epoch: int) -> torch.Tensor:
+        if self.endless:
+            return torch.arange(self.spe * self.batch) + epoch * self.spe * self.batch
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        per = self.batch // self.world
+        epoch, order = -1, None
+        for step in range(self.start, self.total):
+            if step // self.spe != epoch:
+                epoch = step // self.spe
+                order = self._order(epoch)
+            i = (step - epoch * self.spe) * self.batch + self.rank * per
+            yield [int(k) % self.n for k in order[i : i + per]]
+
+    def __len__(self) -> int:
+        return max(self.total - self.start, 0)
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Trainer:
+    """Owns one run: model, optimiser, data, checkpoints, logs. ``run()`` trains to the end."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        probe = dist_utils.setup_probe()
+        self.device = dist_utils.resolve_device(cfg.device, probe.local_rank)
+        self.dist = dist_utils.setup(self.device)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model_for(cfg).to(self.device)
+        if cfg.batch_size % self.dist.world_size:
+            raise VstmError(
+                f"--batch-size {cfg.batch_size} must be divisible by the {self.dist.world_size} "
+                "processes (it is the global batch)"
+            )
+        self.task = NextFrameTask(cfg.resolved_loss(), cfg.w_h, cfg.delta)
+        params = self.model.parameters()
+        if cfg.optimizer == "rmsprop":
+            self.optimizer = torch.optim.RMSprop(params, lr=cfg.lr)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        self.train_set, self.val_set, self.endless = build_datasets(cfg, self.model.in_channels)
+        n = len(self.train_set)
+        self.steps_per_epoch = (
+            cfg.epoch_sequences // cfg.batch_size if self.endless else n // cfg.batch_size
+        )
+        if self.steps_per_epoch < 1:
+            raise VstmError(
+                f"data {cfg.data}: {n if not self.endless else cfg.epoch_sequences} training "
+                f"clips cannot fill one batch of {cfg.batch_size}; lower --batch-size"
+            )
+        self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
+        self.step = 0
+        self.best = math.inf
+        self.train_seconds = 0.0
+        if resume:
+            header = restore_training(self.out / "last.safetensors", self.model, self.optimizer)
+            t = header["trainer"]
+            self.step, self.best = t["step"], t.get("best", math.inf)
+            self.train_seconds = t.get("train_seconds", 0.0)
+            log.info("resumed %s at step %d (epoch %d)", self.out, self.step, self.epoch)
+        self.ddp_model: torch.nn.Module = self.model
+        if self.dist.enabled:
+            self.ddp_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self._tb = None
+
+    @property
+    def epoch(self) -> int:
+        return self.step // self.steps_per_epoch
+
+    def lr_at(self, step: int) -> float:
+        """Paper schedule: lr * decay ** (epoch // decay_every)."""
+        return self.cfg.lr * self.cfg.lr_decay ** (
+            (step // self.steps_per_epoch) // self.cfg.decay_every
+        )
+
+    # ---------------------------------------------------------------- files (rank 0)
+    def _write_json_line(self, row: dict) -> None:
+        if not self.dist.is_main:
+            return
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self._tb is not None:
+            for k, v in row.items():
+                if isinstance(v, int | float) and k not in ("step", "epoch"):
+                    self._tb.add_scalar(f"{row['kind']}/{k}", v, row["step"])
+
+    def _trim_metrics(self) -> None:
+        """After a resume, drop log rows written after the checkpoint we resumed from."""
+        path = self.out / "metrics.jsonl"
+        if not path.exists():
+            return
+        rows = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        keep = []
+        for ln in rows:
+            try:
+                if json.loads(ln).get("step", 0) <= self.step:
+                    keep.append(ln)
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+        atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+    def _state(self) -> dict:
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "best": self.best if math.isfinite(self.best) else None,
+            "train_seconds": self.train_seconds,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps,
+        }
+
+    def save(self, val_loss: float | None) -> None:
+        """Write last.safetensors, and best.safetensors when the validation loss improved."""
+        if not self.dist.is_main:
+            return
+        improved = val_loss is not None and val_loss < self.best
+        if improved:
+            self.best = val_loss
+        state = {**self._state(), "val_loss": val_loss}
+        cfg = self.cfg.to_dict()
+        save_checkpoint(
+            self.out / "last.safetensors", self.model, train_config=cfg, trainer=state,
+            optimizer=self.optimizer,
+        )  # fmt: skip
+        if improved:
+            save_checkpoint(self.out / "best.safetensors", self.model, train_config=cfg,
+                            trainer=state)  # fmt: skip
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        self.model.eval()
+        loader = DataLoader(self.val_set, batch_size=max(self.cfg.batch_size // 2, 1))
+        total, n = 0.0, 0
+        for batch in loader:
+            frames = batch["frames"].to(self.device)
+            with _autocast(self.device, self.cfg.precision):
+                parts = self.task(self.model, frames)
+            total += parts.total.item() * frames.shape[0]
+            n += frames.shape[0]
+        self.model.train()
+        return total / max(n, 1)
+
+    # ---------------------------------------------------------------- the loop
+    def run(self) -> Path:
+        cfg = self.cfg
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+            self._trim_metrics()
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.out / "tb"))
+            except ImportError:
+                self._tb = None
+        sampler = _GlobalBatches(
+            len(self.train_set), cfg.batch_size, self.steps_per_epoch, self.total_steps,
+            self.step, cfg.seed, self.endless, self.dist.rank, self.dist.world_size,
+        )  # fmt: skip
+        loader = DataLoader(
+            self.train_set,
+            batch_sampler=sampler,
+            num_workers=cfg.workers,
+            persistent_workers=cfg.workers > 0,
+            pin_memory=self.device.type == "cuda",
+        )
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            disable=not (self.dist.is_main and sys.stderr.isatty()),
+            unit="step",
+            dynamic_ncols=True,
+        )
+        self.model.train()
+        last_save = time.monotonic()
+        t_log, frames_since = time.monotonic(), 0
+        start_wall = time.monotonic()
+        last_epoch = self.epoch
+        log.info(
+            "training %s on %s: %d steps (%d per epoch), batch %d, %s, %s, out %s",
+            cfg.model, cfg.data, self.total_steps, self.steps_per_epoch, cfg.batch_size,
+            self.device, cfg.precision, self.out,
+        )  # fmt: skip
+        stopped_early = False
+        for batch in loader:
+            t0 = time.monotonic()
+            frames = batch["frames"].to(self.device, non_blocking=True)
+            lr = self.lr_at(self.step)
+            for g in self.optimizer.param_groups:
+                g["lr"] = lr
+            self.optimizer.zero_grad(set_to_none=True)
+            with _autocast(self.device, cfg.precision):
+                parts = self.task(self.ddp_model, frames)
+            parts.total.backward()
+            if cfg.clip > 0:
+                torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip)
+            # time-based decisions travel with the loss so that every rank agrees on them
+            now = time.monotonic()
+            flags = [
+                cfg.save_every <= 0 and now - last_save > cfg.save_minutes * 60,
+                cfg.max_minutes is not None and now - start_wall > cfg.max_minutes * 60,
+            ]
+            stats = dist_utils.all_reduce_mean(
+                torch.cat([torch.stack([parts.total.detach(), parts.recon, parts.smooth]).float(),
+                           torch.tensor(flags, dtype=torch.float32, device=self.device)]),
+                self.dist,
+            )  # fmt: skip
+            loss, recon, smooth, time_due, over_budget = stats.tolist()
+            if not math.isfinite(loss):
+                raise VstmError(
+                    f"training diverged: loss is {loss} at step {self.step + 1} (epoch {self.epoch}); "
+                    f"the last good checkpoint {self.out / 'last.safetensors'} is kept. "
+                    "Lower --lr or --clip, or use --precision fp32"
+                )
+            self.optimizer.step()
+            self.step += 1
+            self.train_seconds += time.monotonic() - t0
+            frames_since += frames.shape[0] * (frames.shape[1] - 1) * self.dist.world_size
+            bar.update(1)
+            if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                now = time.monotonic()
+                fps = frames_since / max(now - t_log, 1e-9)
+                t_log, frames_since = now, 0
+                row = {"kind": "train", "step": self.step, "epoch": self.epoch, "loss": loss,
+                       "recon": recon, "smooth": smooth, "lr": lr, "frames_per_s": fps,
+                       "elapsed_s": self.train_seconds}  # fmt: skip
+                self._write_json_line(row)
+                bar.set_postfix(loss=f"{loss:.4f}", fps=f"{fps:.0f}")
+                if bar.disable and self.dist.is_main:
+                    log.info(
+                        "step %d/%d epoch %d loss %.5f (recon %.5f smooth %.2e) %.0f frames/s",
+                        self.step, self.total_steps, self.epoch, loss, recon, smooth, fps,
+                    )  # fmt: skip
+            epoch_end = self.epoch != last_epoch
+            last_epoch = self.epoch
+            due = time_due > 0 or (cfg.save_every > 0 and self.step % cfg.save_every == 0)
+            over_budget = over_budget > 0
+            done = self.step >= self.total_steps or over_budget
+            if due or epoch_end or done:
+                self._checkpoint()
+                last_save = time.monotonic()
+            if over_budget:
+                stopped_early = self.step < self.total_steps
+                break
+        bar.close()
+        if stopped_early and self.dist.is_main:
+            log.info("stopped after %.1f minutes at step %d (--max-minutes)", cfg.max_minutes,
+                     self.step)  # fmt: skip
+        if self._tb is not None:
+            self._tb.close()
+        dist_utils.barrier(self.dist)
+        return self.out
+
+    def _check_ranks_in_sync(self) -> None:
+        """DDP keeps replicas identical; verify it with per-parameter checksums."""
+        if not self.dist.enabled:
+            return
+        sums = torch.stack([p.detach().double().sum() for p in self.model.parameters()])
+        gathered = [torch.empty_like(sums) for _ in range(self.dist.world_size)]
+        torch.distributed.all_gather(gathered, sums)
+        if any(not torch.equal(g, gathered[0]) for g in gathered):
+            raise VstmError(f"step {self.step}: DDP ranks hold different weights; report a bug")
+        if self.dist.is_main:
+            log.info("step %d: %d ranks hold identical weights", self.step, self.dist.world_size)
+
+    def _checkpoint(self) -> None:
+        self._check_ranks_in_sync()
+        val = self.validate() if self.dist.is_main else None
+        if self.dist.is_main:
+            self._write_json_line(
+                {"kind": "val", "step": self.step, "epoch": self.epoch, "val_loss": val}
+            )
+            log.info("step %d: validation loss %.5f; checkpoint %s", self.step, val,
+                     self.out / "last.safetensors")  # fmt: skip
+        self.save(val)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train (or resume) a run as ``cfg`` says; returns the run folder."""
+    trainer = Trainer(cfg, resume=resume)
+    try:
+        return trainer.run()
+    finally:
+        dist_utils.cleanup(trainer.dist)
+
+
+def resume_config(run_dir: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """The config of the run in ``run_dir`` (from its last checkpoint), with overrides."""
+    run_dir = Path(run_dir)
+    ckpt = run_dir / "last.safetensors"
+    if not ckpt.is_file():
+        raise VstmError(f"--resume {run_dir}: no last.safetensors there; start a new run instead")
+    header, _ = read_checkpoint(ckpt)
+    values = dict(header["train_config"] or {})
+    values["out"] = str(run_dir)
+    return make_config(values, overrides or {})

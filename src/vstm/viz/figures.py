@@ -1,0 +1,74 @@
+"""Figures laid out like the paper's: Figure 5 (inputs | truth | predictions | flow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["figure5", "sequence_panels"]
+
+
+def figure5(
+    context: torch.Tensor,
+    truth: torch.Tensor,
+    predictions: dict[str, torch.Tensor],
+    motion: torch.Tensor | None = None,
+    truth_motion: torch.Tensor | None = None,
+    last: int = 4,
+) -> np.ndarray:
+    """The paper's Figure 5 layout, one row per sequence.
+
+    Args:
+        context: (N, K, C, H, W) input frames in [0, 1]; the last ``last`` are shown (t-3..t).
+        truth: (N, C, H, W) ground-truth frame t+1.
+        predictions: name -> (N, C, H, W) predicted frame t+1 as probabilities/values in [0, 1].
+        motion: (N, 2, H, W) a model's motion t -> t+1 at image resolution, drawn in the
+            Middlebury colour code (normalised over the whole figure).
+        truth_motion: (N, 2, H, W) optional ground-truth motion, drawn the same way.
+
+    Returns:
+        uint8 (H', W', 3) image with column titles.
+    """
+    from vstm.viz import flow_to_color, image_grid, to_uint8_image
+
+    k = context.shape[1]
+    shown = list(range(max(k - last, 0), k))
+    titles = [f"t-{k - 1 - i}" if i < k - 1 else "t" for i in shown] + ["truth t+1"]
+    titles += list(predictions)
+    flows = [m for m in (truth_motion, motion) if m is not None]
+    norm = max((float(m.norm(dim=1).max()) for m in flows), default=1.0) or 1.0
+    if truth_motion is not None:
+        titles.append("true motion")
+    if motion is not None:
+        titles.append("flow")
+    rows = []
+    for n in range(context.shape[0]):
+        row = [to_uint8_image(context[n, i]) for i in shown]
+        row.append(to_uint8_image(truth[n]))
+        row += [to_uint8_image(p[n]) for p in predictions.values()]
+        if truth_motion is not None:
+            row.append(flow_to_color(truth_motion[n], max_norm=norm))
+        if motion is not None:
+            row.append(flow_to_color(motion[n], max_norm=norm))
+        rows.append(row)
+    return image_grid(rows, col_titles=titles)
+
+
+def sequence_panels(
+    frames: torch.Tensor, preds: torch.Tensor, motion: torch.Tensor | None, max_norm: float
+) -> list[np.ndarray]:
+    """Per time step t, a strip [input t | predicted t+1 | motion colour] for a batch stacked
+    vertically. frames, preds (N, T, C, H, W) in [0, 1]; motion (N, T, 2, H, W)."""
+    from vstm.viz import flow_to_color, image_grid, to_uint8_image
+
+    out = []
+    for t in range(frames.shape[1]):
+        rows = []
+        for n in range(frames.shape[0]):
+            row = [to_uint8_image(frames[n, t]), to_uint8_image(preds[n, t])]
+            if motion is not None:
+                row.append(flow_to_color(motion[n, t], max_norm=max_norm))
+            rows.append(row)
+        titles = ["input t", "predicted t+1"] + (["motion t->t+1"] if motion is not None else [])
+        out.append(image_grid(rows, col_titles=titles))
+    return out

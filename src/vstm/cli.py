@@ -1,8 +1,9 @@
 """The ``vstm`` command. Each sub-command is a thin call into the package.
 
 A sub-command lives in a module that defines ``add_arguments(parser)`` and ``run(args) -> int``
-(or, for ``"module:NAME"``, ``add_NAME_arguments`` and ``run_NAME``); ``COMMANDS`` lists them. Errors the user can fix (:class:`VstmError`,
-a missing file) print one line and exit with status 2; ``--debug`` shows the traceback.
+(or, for ``"module:NAME"``, ``add_NAME_arguments`` and ``run_NAME``); ``COMMANDS`` lists them.
+Errors the user can fix (:class:`VstmError`, a missing file) print one line and exit with
+status 2; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations

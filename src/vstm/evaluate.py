@@ -10,7 +10,7 @@ import torch
 from vstm import metrics
 from vstm.models import VideoPredictor
 
-__all__ = ["EvalResult", "evaluate_predictor", "model_predictor", "copy_last_predictor"]
+__all__ = ["EvalResult", "copy_last_predictor", "evaluate_predictor", "model_predictor"]
 
 Predictor = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 """context frames (B, K, C, H, W) -> (probabilities of frame K (B, C, H, W) in [0, 1],

@@ -85,7 +85,7 @@ def predict_video(
         for i, frame in enumerate(frames):
             if max_frames is not None and i >= max_frames:
                 break
-            c, h, w = frame.shape
+            h, w = frame.shape[-2:]
             ph, pw = (-h) % m, (-w) % m
             x = F.pad(frame, (0, pw, 0, ph)).unsqueeze(0).to(device)  # (1, C, H', W')
             pred, flow, state = model.step(x, state)

@@ -1,13 +1,12 @@
 """Tiny end-to-end runs of vstm train / eval / predict and their failure modes."""
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,8 +18,13 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 
 
 def vstm(*args, check=True, **kw):
-    r = subprocess.run([sys.executable, "-m", "vstm", *map(str, args)], capture_output=True,
-                       text=True, env=ENV, **kw)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "vstm", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        **kw,
+    )
     if check and r.returncode != 0:
         raise AssertionError(f"vstm {args} failed:\n{r.stdout}\n{r.stderr}")
     return r
@@ -54,8 +58,22 @@ def test_train_writes_checkpoints_config_and_metrics(tiny_run):
 
 def test_eval_prints_table_and_json(tiny_run, tmp_path, capsys):
     out = tmp_path / "e.json"
-    assert main(["eval", "--checkpoint", str(tiny_run / "best.safetensors"), "--num", "8",
-                 "--context", "3", "--json", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(tiny_run / "best.safetensors"),
+                "--num",
+                "8",
+                "--context",
+                "3",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "copy-last-frame" in text and "epe" in text
     res = json.loads(out.read_text())["results"]
@@ -81,8 +99,23 @@ def test_predict_writes_video_png_and_flo(tiny_run, tmp_path):
         for p in s.encode():
             c.mux(p)
     out = tmp_path / "pred"
-    assert main(["predict", "--checkpoint", str(tiny_run / "best.safetensors"), str(src),
-                 "--out", str(out), "--png", "--flo", "--size", "native"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(tiny_run / "best.safetensors"),
+                str(src),
+                "--out",
+                str(out),
+                "--png",
+                "--flo",
+                "--size",
+                "native",
+            ]
+        )
+        == 0
+    )
     video = out / "in_predict.mp4"
     with av.open(str(video)) as c:
         decoded = list(c.decode(video=0))
@@ -122,8 +155,21 @@ def test_existing_run_is_not_overwritten(tiny_run):
 def test_nan_loss_stops_with_message_and_keeps_checkpoint(tmp_path):
     out = tmp_path / "nan"
     # an absurd learning rate: step 1 is finite, its update overflows the weights
-    r = vstm("train", "--tiny", "--out", out, "--steps", "4", "--save-every", "1",
-             "--lr", "1e30", "--optimizer", "rmsprop", check=False)  # fmt: skip
+    r = vstm(
+        "train",
+        "--tiny",
+        "--out",
+        out,
+        "--steps",
+        "4",
+        "--save-every",
+        "1",
+        "--lr",
+        "1e30",
+        "--optimizer",
+        "rmsprop",
+        check=False,
+    )
     assert r.returncode == 2
     err = [ln for ln in r.stderr.splitlines() if "error" in ln]
     assert len(err) == 1 and "diverged" in err[0] and "last.safetensors" in err[0]
@@ -138,8 +184,12 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     full = tmp_path / "full"
     vstm(*common, "--out", full)
     part = tmp_path / "part"
-    proc = subprocess.Popen([sys.executable, "-m", "vstm", *common, "--out", str(part)],
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vstm", *common, "--out", str(part)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         j = part / "last.json"
@@ -166,10 +216,24 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     vstm("train", *common, "--out", single)
     ddp = tmp_path / "ddp"
     r = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "vstm", "train", *common, "--out", str(ddp)],
-        capture_output=True, text=True, env=ENV, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "vstm",
+            "train",
+            *common,
+            "--out",
+            str(ddp),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     # each checkpoint all-gathers per-parameter checksums and fails if ranks disagree
     assert "2 ranks hold identical weights" in r.stderr

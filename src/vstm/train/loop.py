@@ -92,8 +92,9 @@ class _GlobalBatches(torch.utils.data.Sampler):
     (seed, epoch). Rank r takes rows [r*b, (r+1)*b) of each global batch.
     """
 
-    def __init__(self, n, batch, steps_per_epoch, total_steps, start_step, seed, endless, rank,
-                 world):  # fmt: skip
+    def __init__(
+        self, n, batch, steps_per_epoch, total_steps, start_step, seed, endless, rank, world
+    ):
         self.n, self.batch, self.spe = n, batch, steps_per_epoch
         self.total, self.start, self.seed, self.endless = total_steps, start_step, seed, endless
         self.rank, self.world = rank, world
@@ -229,12 +230,16 @@ class Trainer:
         state = {**self._state(), "val_loss": val_loss}
         cfg = self.cfg.to_dict()
         save_checkpoint(
-            self.out / "last.safetensors", self.model, train_config=cfg, trainer=state,
+            self.out / "last.safetensors",
+            self.model,
+            train_config=cfg,
+            trainer=state,
             optimizer=self.optimizer,
-        )  # fmt: skip
+        )
         if improved:
-            save_checkpoint(self.out / "best.safetensors", self.model, train_config=cfg,
-                            trainer=state)  # fmt: skip
+            save_checkpoint(
+                self.out / "best.safetensors", self.model, train_config=cfg, trainer=state
+            )
 
     @torch.no_grad()
     def validate(self) -> float:
@@ -264,9 +269,16 @@ class Trainer:
             except ImportError:
                 self._tb = None
         sampler = _GlobalBatches(
-            len(self.train_set), cfg.batch_size, self.steps_per_epoch, self.total_steps,
-            self.step, cfg.seed, self.endless, self.dist.rank, self.dist.world_size,
-        )  # fmt: skip
+            len(self.train_set),
+            cfg.batch_size,
+            self.steps_per_epoch,
+            self.total_steps,
+            self.step,
+            cfg.seed,
+            self.endless,
+            self.dist.rank,
+            self.dist.world_size,
+        )
         loader = DataLoader(
             self.train_set,
             batch_sampler=sampler,
@@ -290,9 +302,15 @@ class Trainer:
         last_epoch = self.epoch
         log.info(
             "training %s on %s: %d steps (%d per epoch), batch %d, %s, %s, out %s",
-            cfg.model, cfg.data, self.total_steps, self.steps_per_epoch, cfg.batch_size,
-            self.device, cfg.precision, self.out,
-        )  # fmt: skip
+            cfg.model,
+            cfg.data,
+            self.total_steps,
+            self.steps_per_epoch,
+            cfg.batch_size,
+            self.device,
+            cfg.precision,
+            self.out,
+        )
         stopped_early = False
         for batch in loader:
             t0 = time.monotonic()
@@ -313,14 +331,19 @@ class Trainer:
                 cfg.max_minutes is not None and now - start_wall > cfg.max_minutes * 60,
             ]
             stats = dist_utils.all_reduce_mean(
-                torch.cat([torch.stack([parts.total.detach(), parts.recon, parts.smooth]).float(),
-                           torch.tensor(flags, dtype=torch.float32, device=self.device)]),
+                torch.cat(
+                    [
+                        torch.stack([parts.total.detach(), parts.recon, parts.smooth]).float(),
+                        torch.tensor(flags, dtype=torch.float32, device=self.device),
+                    ]
+                ),
                 self.dist,
-            )  # fmt: skip
+            )
             loss, recon, smooth, time_due, over_budget = stats.tolist()
             if not math.isfinite(loss):
                 raise VstmError(
-                    f"training diverged: loss is {loss} at step {self.step + 1} (epoch {self.epoch}); "
+                    f"training diverged: loss is {loss} at step {self.step + 1} "
+                    f"(epoch {self.epoch}); "
                     f"the last good checkpoint {self.out / 'last.safetensors'} is kept. "
                     "Lower --lr or --clip, or use --precision fp32"
                 )
@@ -333,16 +356,30 @@ class Trainer:
                 now = time.monotonic()
                 fps = frames_since / max(now - t_log, 1e-9)
                 t_log, frames_since = now, 0
-                row = {"kind": "train", "step": self.step, "epoch": self.epoch, "loss": loss,
-                       "recon": recon, "smooth": smooth, "lr": lr, "frames_per_s": fps,
-                       "elapsed_s": self.train_seconds}  # fmt: skip
+                row = {
+                    "kind": "train",
+                    "step": self.step,
+                    "epoch": self.epoch,
+                    "loss": loss,
+                    "recon": recon,
+                    "smooth": smooth,
+                    "lr": lr,
+                    "frames_per_s": fps,
+                    "elapsed_s": self.train_seconds,
+                }
                 self._write_json_line(row)
                 bar.set_postfix(loss=f"{loss:.4f}", fps=f"{fps:.0f}")
                 if bar.disable and self.dist.is_main:
                     log.info(
                         "step %d/%d epoch %d loss %.5f (recon %.5f smooth %.2e) %.0f frames/s",
-                        self.step, self.total_steps, self.epoch, loss, recon, smooth, fps,
-                    )  # fmt: skip
+                        self.step,
+                        self.total_steps,
+                        self.epoch,
+                        loss,
+                        recon,
+                        smooth,
+                        fps,
+                    )
             epoch_end = self.epoch != last_epoch
             last_epoch = self.epoch
             due = time_due > 0 or (cfg.save_every > 0 and self.step % cfg.save_every == 0)
@@ -356,8 +393,9 @@ class Trainer:
                 break
         bar.close()
         if stopped_early and self.dist.is_main:
-            log.info("stopped after %.1f minutes at step %d (--max-minutes)", cfg.max_minutes,
-                     self.step)  # fmt: skip
+            log.info(
+                "stopped after %.1f minutes at step %d (--max-minutes)", cfg.max_minutes, self.step
+            )
         if self._tb is not None:
             self._tb.close()
         dist_utils.barrier(self.dist)
@@ -382,8 +420,12 @@ class Trainer:
             self._write_json_line(
                 {"kind": "val", "step": self.step, "epoch": self.epoch, "val_loss": val}
             )
-            log.info("step %d: validation loss %.5f; checkpoint %s", self.step, val,
-                     self.out / "last.safetensors")  # fmt: skip
+            log.info(
+                "step %d: validation loss %.5f; checkpoint %s",
+                self.step,
+                val,
+                self.out / "last.safetensors",
+            )
         self.save(val)
 
 

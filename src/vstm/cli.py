@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("vstm.train.commands:predict", "input | prediction | flow video of any video"),
     "demo": ("vstm.demo", "train on Moving MNIST for a few minutes and draw the results"),
     "data": ("vstm.data.commands", "inspect data sets: vstm data preview"),
+    "segment": ("vstm.segment.commands", "weakly-supervised segmentation: SegNet-flow (5.2)"),
+    "reproduce": ("vstm.reproduce", "reproduce the paper's Table 1 under one protocol"),
 }
 
 

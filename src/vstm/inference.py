@@ -41,6 +41,18 @@ def _to_prob(pred: torch.Tensor, outputs: str) -> torch.Tensor:
     return torch.sigmoid(pred) if outputs == "logits" else pred.clamp(0, 1)
 
 
+def _resize_short_side(frame: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, H, W) -> (C, H', W') with min(H', W') == size, aspect ratio kept (area filter)."""
+    h, w = frame.shape[-2:]
+    if min(h, w) == size:
+        return frame
+    s = size / min(h, w)
+    hw = (max(round(h * s), 1), max(round(w * s), 1))
+    mode = "area" if s < 1 else "bilinear"
+    kw = {} if mode == "area" else {"align_corners": False}
+    return F.interpolate(frame[None], size=hw, mode=mode, **kw)[0].clamp(0, 1)
+
+
 def predict_video(
     model: VideoPredictor,
     header: dict[str, Any],
@@ -80,11 +92,13 @@ def predict_video(
     state = None
     model = model.to(device).eval()
     titles = ["input t", "predicted t+1", "motion t->t+1"]
-    frames = iter_frames(source, channels=model.in_channels, size=size, frame_step=frame_step)
+    frames = iter_frames(source, channels=model.in_channels, frame_step=frame_step)
     with torch.no_grad(), VideoWriter(video_path, fps=fps) as writer:
         for i, frame in enumerate(frames):
             if max_frames is not None and i >= max_frames:
                 break
+            if size is not None:
+                frame = _resize_short_side(frame, size)
             h, w = frame.shape[-2:]
             ph, pw = (-h) % m, (-w) % m
             x = F.pad(frame, (0, pw, 0, ph)).unsqueeze(0).to(device)  # (1, C, H', W')

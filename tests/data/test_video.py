@@ -76,6 +76,8 @@ def test_folder_of_videos_recursive_skips_bad_files(tmp_path, sq, caplog):
     assert [sq.left(f) for f in ds[4]["frames"]] == [sq.x(t) for t in range(4, 8)]
     with pytest.raises(VstmError, match=r"broken\.mp4: not a video"):
         VideoClips(root, seq_len=4, strict=True)
+    with pytest.raises(VstmError, match=r"broken\.mp4: not a video"):
+        build_dataset(str(root), seq_len=4, strict=True)
     assert len(find_sources(root)) == 3  # the short one is a source; it yields no clips
 
 

@@ -66,6 +66,7 @@ def build_dataset(
     mnist_dir: str | None = None,
     stride: int | None = None,
     frame_step: int = 1,
+    strict: bool = False,
 ) -> Dataset:
     """The data set named by ``data`` (the ``--data`` of every command).
 
@@ -80,7 +81,9 @@ def build_dataset(
       that many clips, evenly spread. ``split`` and ``seed`` do not apply: point ``data`` at
       the folder of the split you want.
 
-    ``binarize`` (Moving MNIST and its file only) thresholds frames at 0.5.
+    ``binarize`` (Moving MNIST and its file only) thresholds frames at 0.5. ``strict``: in a
+    folder of videos, a file that cannot be read (or is shorter than one clip) raises instead
+    of being skipped with a logged warning.
     """
     if str(data) in (MOVING_MNIST, "moving_mnist"):
         return MovingMNIST(
@@ -118,4 +121,5 @@ def build_dataset(
         channels=channels,
         size=size,
         num_clips=num_sequences,
+        strict=strict,
     )

@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pv.add_argument("--mnist-dir", default=None, help="folder with MNIST IDX files")
     pv.add_argument("--stride", type=int, default=None, help="video: frames between clips")
     pv.add_argument("--frame-step", type=int, default=1, help="video: take every Nth frame")
+    pv.add_argument(
+        "--strict", action="store_true", help="video folder: a bad file is an error, not skipped"
+    )
     pv.add_argument("--zoom", type=int, default=1, help="enlarge tiles N times (nearest)")
 
 
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         mnist_dir=args.mnist_dir,
         stride=args.stride,
         frame_step=args.frame_step,
+        strict=args.strict,
     )
     n = min(args.num, len(ds))
     items = [ds[i] for i in range(n)]

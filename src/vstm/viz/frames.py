@@ -104,6 +104,9 @@ def image_grid(
         draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
         if col_titles:
             title_h = max(_text_size(draw, t, font)[1] for t in col_titles) + pad + 2
+            # a column is at least as wide as its title, so titles never overlap
+            for j, t in enumerate(col_titles):
+                col_w[j] = max(col_w[j], _text_size(draw, t, font)[0] + 2)
         if row_titles:
             title_w = max(_text_size(draw, t, font)[0] for t in row_titles) + pad + 2
 

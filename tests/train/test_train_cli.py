@@ -145,6 +145,22 @@ def test_bad_input_one_line_error(args, message, tmp_path):
     assert "Traceback" not in r.stderr
 
 
+def test_bad_checkpoints_on_the_command_line(tiny_run, tmp_path):
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes((tiny_run / "last.safetensors").read_bytes()[:1000])
+    pickled = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(2)}, pickled)
+    for ckpt, message in [(truncated, "truncated"), (pickled, "never unpickles")]:
+        for cmd in (
+            ["eval", "--checkpoint", ckpt],
+            ["predict", "--checkpoint", ckpt, ckpt, "--out", tmp_path / "o"],
+        ):
+            r = vstm(*cmd, check=False)
+            assert r.returncode == 2 and message in r.stderr, r.stderr
+            assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_existing_run_is_not_overwritten(tiny_run):
     before = (tiny_run / "last.safetensors").read_bytes()
     r = vstm("train", "--tiny", "--out", tiny_run, check=False)

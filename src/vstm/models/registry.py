@@ -9,6 +9,7 @@ from typing import Any
 
 from vstm.errors import VstmError
 from vstm.models.base import VideoPredictor
+from vstm.typecheck import check_value
 
 __all__ = ["MODELS", "build_model", "config_from_dict", "model_names", "register"]
 
@@ -43,34 +44,6 @@ def _entry(name: str) -> _Entry:
     return MODELS[name]
 
 
-def _check_value(model: str, field: dataclasses.Field, hint, value):
-    origin = typing.get_origin(hint)
-    if origin is typing.Literal:
-        if value not in typing.get_args(hint):
-            raise VstmError(
-                f"{model} config: {field.name} must be one of {typing.get_args(hint)}, "
-                f"got {value!r}"
-            )
-        return value
-    if hint is bool:
-        ok = isinstance(value, bool)
-    elif hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif hint is str:
-        ok = isinstance(value, str)
-    else:
-        ok = True
-    if not ok:
-        raise VstmError(
-            f"{model} config: {field.name} must be {getattr(hint, '__name__', hint)}, "
-            f"got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
 def config_from_dict(name: str, values: dict[str, Any]):
     """Build the config of model ``name`` from a dict, rejecting unknown keys and wrong types."""
     entry = _entry(name)
@@ -81,7 +54,7 @@ def config_from_dict(name: str, values: dict[str, Any]):
             f"{name} config: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(fields)}"
         )
     hints = typing.get_type_hints(entry.config_cls)
-    checked = {k: _check_value(name, fields[k], hints[k], v) for k, v in values.items()}
+    checked = {k: check_value(f"{name} config", k, hints[k], v) for k, v in values.items()}
     return entry.config_cls(**checked)
 
 

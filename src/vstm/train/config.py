@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vstm.errors import VstmError
+from vstm.typecheck import check_value
 
 __all__ = ["TrainConfig", "load_config_file", "make_config", "tiny_overrides"]
 
@@ -97,37 +98,6 @@ def tiny_overrides() -> dict[str, Any]:
     }
 
 
-def _check(name: str, hint, value):
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is Literal:
-        if value not in args:
-            raise VstmError(f"config: {name} must be one of {list(args)}, got {value!r}")
-        return value
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _check(name, inner, value)
-    if hint is bool:
-        ok = isinstance(value, bool)
-    elif hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif hint is str:
-        ok = isinstance(value, str)
-    elif origin is dict:
-        ok = isinstance(value, dict)
-    else:
-        ok = True
-    if not ok:
-        want = getattr(hint, "__name__", str(hint))
-        raise VstmError(f"config: {name} must be {want}, got {type(value).__name__} {value!r}")
-    return value
-
-
 def make_config(*layers: dict[str, Any]) -> TrainConfig:
     """Merge dicts of overrides left to right onto the defaults, checking keys and types."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -140,7 +110,7 @@ def make_config(*layers: dict[str, Any]) -> TrainConfig:
                 raise VstmError(
                     f"config: unknown key {k!r}; known keys: {', '.join(sorted(fields))}"
                 )
-            merged[k] = _check(k, hints[k], v)
+            merged[k] = check_value("config", k, hints[k], v)
     return TrainConfig(**merged)
 
 

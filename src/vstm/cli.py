@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("vstm.data.commands", "inspect data sets: vstm data preview"),
     "segment": ("vstm.segment.commands", "weakly-supervised segmentation: SegNet-flow (5.2)"),
     "reproduce": ("vstm.reproduce", "reproduce the paper's Table 1 under one protocol"),
+    "bench": ("vstm.bench", "throughput and FLOP utilisation on this machine"),
 }
 
 

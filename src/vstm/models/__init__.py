@@ -28,6 +28,15 @@ register(
     "baseline (Figure 4): E, fully-connected LSTMs over flattened features, D; one frame size",
 )(AEFCLSTM)
 
+# SegNet-flow (paper 5.2) lives in vstm.segment; imported last, as it builds on the above.
+from vstm.segment.model import SegNetFlow, SegNetFlowConfig  # noqa: E402
+
+register(
+    "segnet-flow",
+    SegNetFlowConfig,
+    "paper 5.2: AE-ConvLSTM-flow + per-frame SegNet + label propagation (vstm segment)",
+)(SegNetFlow)
+
 __all__ = [
     "AEFCLSTM",
     "MODELS",

@@ -37,6 +37,10 @@ class AEConvLSTMFlowConfig:
             Both give the same parameter gradients.
         w_h: weight w_H of the smoothness penalty (paper: 1e-2).
         delta: Huber threshold δ (paper: 1e-3).
+        flow_impl: how Θ's two large convolutions run; same parameters and, up to float
+            rounding, the same numbers. ``"auto"`` (default): the GEMM form
+            (:func:`vstm.nn.flow_head.conv2d_same_gemm`) on CPU, ``F.conv2d`` elsewhere;
+            ``"direct"``: always ``F.conv2d``; ``"gemm"``: always the GEMM form.
     """
 
     in_channels: int = 1
@@ -49,6 +53,7 @@ class AEConvLSTMFlowConfig:
     smoothness: Literal["loss", "inject"] = "loss"
     w_h: float = 1e-2
     delta: float = 1e-3
+    flow_impl: Literal["direct", "gemm", "auto"] = "auto"
 
 
 class AEConvLSTMFlow(VideoPredictor):
@@ -81,7 +86,7 @@ class AEConvLSTMFlow(VideoPredictor):
             raise ValueError(f"smoothness must be 'loss' or 'inject', got {config.smoothness!r}")
         self.encoder = SpatialEncoder(config.in_channels, config.enc_channels, config.enc_kernel)
         self.memory = ConvLSTMCell(config.enc_channels, config.hidden_channels, config.lstm_kernel)
-        self.flow = FlowRegressor(config.hidden_channels, config.flow_kernel)
+        self.flow = FlowRegressor(config.hidden_channels, config.flow_kernel, config.flow_impl)
         self.decoder = SpatialDecoder(config.enc_channels, config.in_channels, config.dec_kernel)
 
     def _flow(self, h: torch.Tensor) -> torch.Tensor:

@@ -106,7 +106,10 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
         raise VstmError(f"checkpoint {path} does not exist; pass a .safetensors file from a run")
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:2] == b"\x80\x02" or head[:1] == b"\x80" or head[:2] == b"PK":
+    # safetensors: an 8-byte little-endian header length, then the JSON header ("{"); the
+    # length's first byte may be 0x80, so look at byte 8 before calling it a pickle.
+    safetensors_like = head[8:9] == b"{"
+    if not safetensors_like and (head[:1] == b"\x80" or head[:2] == b"PK"):
         raise VstmError(
             f"checkpoint {path} is a pickle/zip file; vstm never unpickles files. "
             "Load it in trusted code and save the weights with safetensors"

@@ -134,6 +134,10 @@ class Trainer:
         probe = dist_utils.setup_probe()
         self.device = dist_utils.resolve_device(cfg.device, probe.local_rank)
         self.dist = dist_utils.setup(self.device)
+        if cfg.precision == "bf16":
+            from vstm.bench import warn_if_slow_bf16
+
+            warn_if_slow_bf16(self.device)  # emulated bf16 is ~50x slower than fp32 (issue 7)
         torch.manual_seed(cfg.seed)
         self.model = build_model_for(cfg).to(self.device)
         if cfg.batch_size % self.dist.world_size:

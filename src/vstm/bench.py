@@ -1,0 +1,821 @@
+"""Throughput and FLOP utilisation on this machine (``vstm bench``).
+
+One process measures, with the same thread setting:
+
+1. **peak**: the convolution that dominates the model, 7x7 80->256 at 32x32, batch 16,
+   forward + backward (the ConvLSTM's fused gate convolution at 64x64 frames). Its GFLOP/s is
+   the machine's practical limit for this model.
+2. **naive reference**: :class:`NaiveAEConvLSTMFlow`, the paper's model written plainly
+   (per time step: E, eight separate gate convolutions, Θ by ``F.conv2d``, warp, D). It
+   computes the same function as the shipped model (tests check it).
+3. **vstm's model** as shipped (``build_model("ae-convlstm-flow")``), trained with the same
+   task and optimiser as ``vstm train``; inference over a batch; streaming with ``model.step``
+   at batch 1, 64x64 and 176x144; peak resident memory; cost against frame size and sequence
+   length.
+
+Training FLOPs are 3x the forward FLOPs of :func:`vstm.info.flops_per_frame` (a forward and
+a backward that costs two forwards). Every time is the median of ``repeats`` runs after
+``warmup`` runs that are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import resource
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vstm.models import AEConvLSTMFlow, AEConvLSTMFlowConfig, Prediction, VideoPredictor
+from vstm.nn import SpatialDecoder, SpatialEncoder, warp
+
+__all__ = [
+    "BenchConfig",
+    "NaiveAEConvLSTMFlow",
+    "bf16_is_native",
+    "format_markdown",
+    "machine_info",
+    "run_bench",
+    "warn_if_slow_bf16",
+]
+
+log = logging.getLogger("vstm.bench")
+
+TARGETS = {
+    "train_frac_peak": 0.85,
+    "train_speedup_vs_naive": 1.5,
+    "bf16_speedup_vs_naive": 2.5,
+    "stream_fps_64": 200.0,
+    "stream_fps_176x144": 30.0,
+    "peak_rss_mb": 1536.0,
+}
+"""Issue 7's targets (paper model, 64x64, batch 16, 10 frames)."""
+
+
+# ------------------------------------------------------------------ machine
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def bf16_is_native(device: torch.device | str = "cpu") -> bool:
+    """Whether bfloat16 matrix products run in hardware on ``device``.
+
+    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's own check (AVX512-BF16 or AMX);
+    without it oneDNN emulates bf16 and a bf16 convolution runs ~50x slower than fp32.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return True
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if check is not None:
+        try:
+            return bool(check())
+        except RuntimeError:
+            pass
+    flags = _cpu_flags()
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def warn_if_slow_bf16(device: torch.device | str = "cpu") -> bool:
+    """Warn, and return True, when bf16 autocast would be emulated (very slow) on ``device``."""
+    if bf16_is_native(device):
+        return False
+    cap = torch.backends.cpu.get_cpu_capability() if torch.device(device).type == "cpu" else ""
+    msg = (
+        f"--precision bf16 on {torch.device(device).type} without native bf16 support "
+        f"({_cpu_model()}, {cap}: no AVX512-BF16/AMX): oneDNN emulates bf16 and training runs "
+        "tens of times slower than fp32 (vstm bench measures it). Use --precision fp32 here."
+    )
+    warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    return True
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, ISA, bf16 support, versions, threads, load and date."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "isa": torch.backends.cpu.get_cpu_capability(),
+        "bf16_native": bf16_is_native("cpu"),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "load_average": [round(x, 2) for x in load],
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+# ------------------------------------------------------------------ naive reference
+class NaiveAEConvLSTMFlow(VideoPredictor):
+    """The paper's model written out plainly: the reference the shipped model is measured against.
+
+    Per time step: E on the frame, eq. 1 with eight separate convolutions (x * w_x? with the
+    gate bias, h * w_h? without), Θ as three ``nn.Conv2d`` (direct algorithm), the warp and D.
+    Same function and parameter count as :class:`vstm.models.AEConvLSTMFlow`;
+    :meth:`from_model` copies a model's weights in.
+
+    Shapes: frames (B, T, C, H, W) -> :class:`Prediction` with pred (B, T, C, H, W) and flow
+    (B, T, 2, H/2, W/2).
+
+    >>> import torch
+    >>> from vstm import build_model
+    >>> model = build_model("ae-convlstm-flow", hidden_channels=8, flow_kernel=5)
+    >>> naive = NaiveAEConvLSTMFlow.from_model(model)
+    >>> frames = torch.rand(1, 2, 1, 8, 8)
+    >>> bool(torch.allclose(naive(frames).pred, model(frames).pred, atol=1e-5))
+    True
+    """
+
+    name = "naive-reference"
+    has_flow = True
+
+    def __init__(self, config: AEConvLSTMFlowConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or AEConvLSTMFlowConfig()
+        k, pad = c.lstm_kernel, c.lstm_kernel // 2
+        self.encoder = SpatialEncoder(c.in_channels, c.enc_channels, c.enc_kernel)
+        self.wx = nn.ModuleList(
+            nn.Conv2d(c.enc_channels, c.hidden_channels, k, padding=pad) for _ in range(4)
+        )  # gates i, f, g, o
+        self.wh = nn.ModuleList(
+            nn.Conv2d(c.hidden_channels, c.hidden_channels, k, padding=pad, bias=False)
+            for _ in range(4)
+        )
+        fk = c.flow_kernel
+        self.theta = nn.Sequential(
+            nn.Conv2d(c.hidden_channels, 2, fk, padding=fk // 2),
+            nn.Conv2d(2, 2, fk, padding=fk // 2),
+            nn.Conv2d(2, 2, 1),
+        )
+        self.decoder = SpatialDecoder(c.enc_channels, c.in_channels, c.dec_kernel)
+
+    @classmethod
+    def from_model(cls, model: AEConvLSTMFlow) -> NaiveAEConvLSTMFlow:
+        """A reference holding a copy of ``model``'s weights (split into the eight convolutions)."""
+        naive = cls(model.config).to(next(model.parameters()).device)
+        c = model.config
+        hc, cin = c.hidden_channels, c.enc_channels
+        w, b = model.memory.conv.weight, model.memory.conv.bias
+        with torch.no_grad():
+            naive.encoder.load_state_dict(model.encoder.state_dict())
+            naive.decoder.load_state_dict(model.decoder.state_dict())
+            for g in range(4):
+                naive.wx[g].weight.copy_(w[g * hc : (g + 1) * hc, :cin])
+                naive.wx[g].bias.copy_(b[g * hc : (g + 1) * hc])
+                naive.wh[g].weight.copy_(w[g * hc : (g + 1) * hc, cin:])
+            for mine, theirs in zip(
+                naive.theta, (model.flow.conv1, model.flow.conv2, model.flow.conv3), strict=True
+            ):
+                mine.weight.copy_(theirs.weight)
+                mine.bias.copy_(theirs.bias)
+        return naive
+
+    def step(self, frame: torch.Tensor, state=None):
+        """(B, C, H, W) -> (pred (B, C, H, W), flow (B, 2, H/2, W/2), (h, c))."""
+        x = self.encoder(frame)  # (B, d, h, w)
+        if state is None:
+            z = x.new_zeros(x.shape[0], self.config.hidden_channels, *x.shape[2:])
+            state = (z, z)
+        h, c = state
+        i, f, g, o = (self.wx[k](x) + self.wh[k](h) for k in range(4))
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        flow = self.theta(h)  # (B, 2, h, w)
+        return self.decoder(warp(x, flow)), flow, (h, c)
+
+    def forward(self, frames: torch.Tensor, state=None) -> Prediction:
+        self.check_frames(frames)
+        preds, flows = [], []
+        for t in range(frames.shape[1]):
+            pred, flow, state = self.step(frames[:, t], state)
+            preds.append(pred)
+            flows.append(flow)
+        return Prediction(torch.stack(preds, 1), torch.stack(flows, 1), state)
+
+
+# ------------------------------------------------------------------ timing
+def _times(fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _autocast(precision: str):
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _fwd_flops(model: VideoPredictor, height: int, width: int) -> int:
+    from vstm.info import flops_per_frame
+
+    return sum(flops_per_frame(model, height, width).values())
+
+
+def bench_peak(batch: int = 16, size: int = 32, repeats: int = 5, warmup: int = 1) -> dict:
+    """GFLOP/s of the 7x7 80->256 convolution, forward + backward (input and weight grads)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 80, size, size, generator=g).requires_grad_()
+    conv = nn.Conv2d(80, 256, 7, padding=3)
+    gy = torch.randn(batch, 256, size, size, generator=g)
+
+    def run() -> None:
+        x.grad = None
+        conv.zero_grad(set_to_none=True)
+        conv(x).backward(gy)
+
+    times = _times(run, repeats, warmup)
+    flops = 3 * (2 * batch * 256 * size * size * 80 * 49 + batch * 256 * size * size)
+    med = statistics.median(times)
+    return {"gflops": flops / med / 1e9, "seconds": med, "times": times, "batch": batch}
+
+
+def bench_train(
+    model: VideoPredictor,
+    batch: int,
+    frames: int,
+    height: int,
+    width: int,
+    repeats: int,
+    warmup: int,
+    precision: str = "fp32",
+    flops: int | None = None,
+) -> dict:
+    """Training steps (NextFrameTask BCE + Adam, as ``vstm train``) on random binary clips.
+
+    A clip has ``frames + 1`` frames; the model sees ``frames`` and predicts the next of each,
+    so one step processes ``batch * frames`` frames.
+    """
+    from vstm.train.task import NextFrameTask
+
+    cfg = model.config
+    task = NextFrameTask("bce", getattr(cfg, "w_h", 1e-2), getattr(cfg, "delta", 1e-3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(1)
+    clip = torch.rand(batch, frames + 1, model.in_channels, height, width, generator=g) > 0.5
+    clip = clip.float()
+    model.train()
+    losses: list[float] = []
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with _autocast(precision):
+            parts = task(model, clip)
+        parts.total.backward()
+        opt.step()
+        losses.append(parts.total.item())
+
+    times = _times(step, repeats, warmup)
+    med = statistics.median(times)
+    fps = batch * frames / med
+    flops = _fwd_flops(model, height, width) if flops is None else flops
+    return {
+        "fps": fps,
+        "gflops": 3 * flops * fps / 1e9,
+        "seconds_per_step": med,
+        "times": times,
+        "batch": batch,
+        "frames": frames,
+        "size": [height, width],
+        "precision": precision,
+        "losses": losses,
+    }
+
+
+@torch.inference_mode()
+def bench_infer(
+    model: VideoPredictor, batch: int, frames: int, height: int, width: int, repeats: int, warmup
+) -> dict:
+    """``model(frames)`` without gradients over a (batch, frames) clip: frames per second."""
+    model.eval()
+    clip = torch.rand(batch, frames, model.in_channels, height, width)
+    times = _times(lambda: model(clip), repeats, warmup)
+    med = statistics.median(times)
+    model.train()
+    return {"fps": batch * frames / med, "seconds": med, "times": times}
+
+
+@torch.inference_mode()
+def bench_stream(
+    model: VideoPredictor,
+    height: int,
+    width: int,
+    steps: int,
+    repeats: int,
+    warmup: int,
+    precision: str = "fp32",
+) -> dict:
+    """Streaming: ``model.step`` at batch 1, the state carried; frames per second over blocks
+    of ``steps`` frames (the state restarts each block)."""
+    model.eval()
+    g = torch.Generator().manual_seed(2)
+    clip = torch.rand(steps, 1, model.in_channels, height, width, generator=g)
+
+    def run() -> None:
+        state = None
+        with _autocast(precision):
+            for t in range(steps):
+                _pred, _flow, state = model.step(clip[t], state)
+
+    times = _times(run, repeats, warmup)
+    med = statistics.median(times)
+    model.train()
+    return {"fps": steps / med, "ms_per_frame": 1e3 * med / steps, "times": times}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MiB (``getrusage``)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def curves_match(ref: list[float], other: list[float], tail: int = 10) -> dict:
+    """Compare two loss curves from the same start: max relative gap, and whether the mean of
+    the last ``tail`` losses differs by less than the reference's own fluctuation there
+    (its standard deviation, at least 1% of the mean)."""
+    n = min(len(ref), len(other))
+    gaps = [abs(a - b) / max(abs(a), 1e-12) for a, b in zip(ref[:n], other[:n], strict=True)]
+    tail = max(1, min(tail, n))
+    ra, oa = ref[n - tail : n], other[n - tail : n]
+    mean_r = statistics.fmean(ra)
+    noise = max(statistics.pstdev(ra), 0.01 * abs(mean_r))
+    diff = abs(statistics.fmean(oa) - mean_r)
+    return {"max_rel_gap": max(gaps) if gaps else 0.0, "tail_diff": diff, "noise": noise,
+            "match": diff <= noise}  # fmt: skip
+
+
+def bench_loss_curves(
+    steps: int, batch: int, frames: int, size: int, hidden: int, precision: str = "bf16"
+) -> dict:
+    """Train the same small model from the same start on the same batches in fp32 and in
+    ``precision``; compare the loss curves (:func:`curves_match`)."""
+    from vstm.train.task import NextFrameTask
+
+    curves = {}
+    for prec in ("fp32", precision):
+        torch.manual_seed(0)
+        model = AEConvLSTMFlow(AEConvLSTMFlowConfig(hidden_channels=hidden))
+        with torch.no_grad():  # a live flow head from step 0
+            model.flow.conv3.weight.normal_(0, 0.1)
+        task = NextFrameTask("bce")
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        g = torch.Generator().manual_seed(3)
+        losses = []
+        for _ in range(steps):
+            clip = (torch.rand(batch, frames + 1, 1, size, size, generator=g) > 0.7).float()
+            opt.zero_grad(set_to_none=True)
+            with _autocast(prec):
+                parts = task(model, clip)
+            parts.total.backward()
+            opt.step()
+            losses.append(parts.total.item())
+        curves[prec] = losses
+    return {
+        "setting": f"hidden {hidden}, {size}x{size}, batch {batch}, {frames} frames, "
+        f"{steps} Adam steps",
+        "fp32": curves["fp32"],
+        precision: curves[precision],
+        **curves_match(curves["fp32"], curves[precision]),
+    }
+
+
+# ------------------------------------------------------------------ the whole benchmark
+@dataclass
+class BenchConfig:
+    """What ``vstm bench`` runs. ``quick()`` is the under-a-minute version for tests.
+
+    Attributes:
+        batch, frames, size: the main setting (clips of ``frames`` + 1 square frames).
+        repeats, warmup, naive_repeats: timed runs (medians reported) and uncounted runs.
+        threads: torch intra-op threads; None keeps torch's default.
+        stream_steps, stream_sizes: frames per timed streaming block (a third of it above
+            64x64) and the (height, width) sizes streamed at batch 1.
+        bf16, bf16_slow_*: measure bf16 autocast training; without native bf16, at this
+            reduced batch / frames / size, once (an emulated full step takes minutes).
+        curve_steps: steps of the fp32-vs-bf16 loss-curve check on a small model (0: skip).
+        scaling, scaling_*: the cost tables against (height, width) and frames per clip.
+        flow_impl: Θ's implementation in the shipped model (see ``AEConvLSTMFlowConfig``).
+    """
+
+    batch: int = 16
+    frames: int = 10
+    size: int = 64
+    repeats: int = 5
+    warmup: int = 1
+    naive_repeats: int = 3
+    threads: int | None = None
+    stream_steps: int = 30
+    stream_sizes: list[tuple[int, int]] = field(default_factory=lambda: [(64, 64), (144, 176)])
+    bf16: bool = True
+    bf16_slow_batch: int = 1
+    bf16_slow_frames: int = 2
+    bf16_slow_size: int = 64
+    curve_steps: int = 30
+    scaling: bool = True
+    scaling_batch: int = 2
+    scaling_sizes: list[tuple[int, int]] = field(
+        default_factory=lambda: [(64, 64), (128, 128), (144, 176), (256, 256)]
+    )
+    scaling_lengths: list[int] = field(default_factory=lambda: [2, 5, 10, 20])
+    scaling_length_batch: int = 4
+    flow_impl: str = "auto"
+
+    @classmethod
+    def quick(cls, **kw) -> BenchConfig:
+        base = dict(
+            batch=2,
+            frames=3,
+            repeats=1,
+            warmup=1,
+            naive_repeats=1,
+            stream_steps=4,
+            bf16_slow_batch=1,
+            bf16_slow_frames=1,
+            bf16_slow_size=32,
+            curve_steps=0,
+            scaling=False,
+        )
+        base.update(kw)
+        return cls(**base)
+
+
+def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict:
+    """Run every measurement of the module docstring; returns the results as a dict."""
+    say = progress or (lambda s: log.info(s))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(0)
+    res: dict[str, Any] = {"machine": machine_info(), "config": asdict(cfg)}
+    b, t, s = cfg.batch, cfg.frames, cfg.size
+    native_bf16 = bf16_is_native("cpu")
+
+    say("peak: 7x7 80->256 convolution at 32x32, forward + backward")
+    peak = bench_peak(batch=16 if b >= 16 else b, repeats=cfg.repeats, warmup=cfg.warmup)
+    res["peak"] = peak
+
+    model = AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl=cfg.flow_impl))
+    flops = _fwd_flops(model, s, s)
+    res["gflop_per_frame_forward"] = flops / 1e9
+
+    say(f"vstm model, training fp32, batch {b}, {t} frames, {s}x{s}")
+    train = bench_train(model, b, t, s, s, cfg.repeats, cfg.warmup, "fp32", flops)
+    res["train"] = train
+    res["train_rss_mb"] = peak_rss_mb()  # before anything larger runs in this process
+
+    say("naive reference, training fp32")
+    naive_model = NaiveAEConvLSTMFlow.from_model(
+        AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl="direct"))
+    )
+    naive = bench_train(naive_model, b, t, s, s, cfg.naive_repeats, cfg.warmup, "fp32", flops)
+    res["naive_train"] = naive
+    del naive_model
+
+    say("vstm model, inference (no gradients)")
+    res["infer"] = bench_infer(model, b, t, s, s, cfg.repeats, cfg.warmup)
+
+    res["stream"] = {}
+    for h, w in cfg.stream_sizes:
+        say(f"streaming, batch 1, {w}x{h} (width x height), fp32")
+        steps = cfg.stream_steps if h * w <= 64 * 64 else max(3, cfg.stream_steps // 3)
+        r = bench_stream(model, h, w, steps, cfg.repeats, cfg.warmup)
+        r["gflop_per_frame"] = _fwd_flops(model, h, w) / 1e9
+        r["fps_at_peak"] = peak["gflops"] / r["gflop_per_frame"]  # every FLOP at the peak rate
+        res["stream"][f"{w}x{h}"] = r
+
+    if cfg.bf16:
+        if native_bf16:
+            say("vstm model, training bf16 autocast (native bf16)")
+            bf = bench_train(model, b, t, s, s, cfg.repeats, cfg.warmup, "bf16", flops)
+            bf["setting"] = "same as fp32"
+        else:
+            bb, bt, bs = cfg.bf16_slow_batch, cfg.bf16_slow_frames, cfg.bf16_slow_size
+            say(f"vstm model, training bf16 autocast: no native bf16, reduced to batch {bb}")
+            bf = bench_train(model, bb, bt, bs, bs, 1, 1, "bf16")
+            bf["setting"] = (
+                f"reduced to batch {bb}, {bt} frame(s), {bs}x{bs}, 1 run: no native bf16 on "
+                "this CPU (emulated), a full step would take minutes"
+            )
+        res["bf16_train"] = bf
+        if cfg.curve_steps > 0:
+            say(f"bf16 vs fp32 loss curves, {cfg.curve_steps} steps of a small model")
+            res["bf16_curves"] = bench_loss_curves(cfg.curve_steps, 2, 4, 32, 16)
+
+    if cfg.scaling:
+        rows = []
+        for h, w in cfg.scaling_sizes:
+            say(f"scaling: training and streaming at {w}x{h}")
+            m = AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl=cfg.flow_impl))
+            tr = bench_train(m, cfg.scaling_batch, t, h, w, 2, 1, "fp32")
+            st = bench_stream(m, h, w, max(3, cfg.stream_steps // 3), 2, 1)
+            rows.append(
+                {
+                    "size": f"{w}x{h}",
+                    "gflop_per_frame": _fwd_flops(m, h, w) / 1e9,
+                    "train_ms_per_frame": 1e3 / tr["fps"],
+                    "train_gflops": tr["gflops"],
+                    "stream_ms_per_frame": st["ms_per_frame"],
+                }
+            )
+        res["scaling_size"] = {"batch": cfg.scaling_batch, "frames": t, "rows": rows}
+        rows = []
+        for n in cfg.scaling_lengths:
+            say(f"scaling: training with {n} frames per clip")
+            m = AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl=cfg.flow_impl))
+            tr = bench_train(m, cfg.scaling_length_batch, n, s, s, 2, 1, "fp32", flops)
+            rows.append(
+                {
+                    "frames": n,
+                    "train_ms_per_frame": 1e3 / tr["fps"],
+                    "train_gflops": tr["gflops"],
+                }
+            )
+        res["scaling_length"] = {"batch": cfg.scaling_length_batch, "size": s, "rows": rows}
+
+    res["peak_rss_mb_process"] = peak_rss_mb()
+    res["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    res["summary"] = summarize(res)
+    return res
+
+
+def summarize(res: dict) -> dict:
+    """The flat keys of ``--json`` and the target verdicts."""
+    peak, tr, nv = res["peak"]["gflops"], res["train"], res["naive_train"]
+    st = res["stream"]
+    key64 = next(iter(st))
+    key176 = "176x144" if "176x144" in st else list(st)[-1]
+    out: dict[str, Any] = {
+        "peak_gflops": peak,
+        "train_fps": tr["fps"],
+        "train_gflops": tr["gflops"],
+        "train_frac_peak": tr["gflops"] / peak,
+        "naive_train_fps": nv["fps"],
+        "naive_train_gflops": nv["gflops"],
+        "naive_frac_peak": nv["gflops"] / peak,
+        "train_speedup_vs_naive": tr["fps"] / nv["fps"],
+        "infer_fps": res["infer"]["fps"],
+        "stream_fps_64": st[key64]["fps"],
+        "stream_fps_176x144": st[key176]["fps"],
+        "stream_precision": "fp32",
+        "peak_rss_mb": res["train_rss_mb"],
+        "threads": res["machine"]["threads"],
+        "bf16_native": res["machine"]["bf16_native"],
+    }
+    if "bf16_train" in res:
+        out["bf16_train_fps"] = res["bf16_train"]["fps"]
+        out["bf16_speedup_vs_naive"] = res["bf16_train"]["fps"] / nv["fps"]
+        out["bf16_setting"] = res["bf16_train"]["setting"]
+    else:
+        out["bf16_train_fps"] = None
+        out["bf16_speedup_vs_naive"] = None
+    if "bf16_curves" in res:
+        out["bf16_loss_curve_match"] = res["bf16_curves"]["match"]
+    verdict = {}
+    for key, target in TARGETS.items():
+        value = out.get(key)
+        met = (
+            None
+            if value is None
+            else (value <= target if key == "peak_rss_mb" else value >= target)
+        )
+        verdict[key] = {"target": target, "value": value, "met": met}  # fmt: skip
+    out["targets"] = verdict
+    return out
+
+
+# ------------------------------------------------------------------ report
+def _f(x: float | None, nd: int = 1) -> str:
+    return "n/a" if x is None else f"{x:,.{nd}f}"
+
+
+def format_markdown(res: dict, command: str) -> str:
+    """docs/results/bench.md: command, machine, results, targets, scaling."""
+    m, sm = res["machine"], res["summary"]
+    cfg = res["config"]
+    lines = [
+        "# Speed on this machine",
+        "",
+        f"Command: `{command}`  ",
+        f"Date: {m['date']}  ",
+        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, ISA {m['isa']}, native bf16: "
+        f"{'yes' if m['bf16_native'] else 'no'}; torch {m['torch']}, {m['threads']} threads  ",
+        f"Load average (1, 5, 15 min): {m['load_average']} at the start, "
+        f"{m['load_average_end']} at the end"
+        + ("" if m["load_average"][0] < 1.0 else " (**the machine was not idle**)"),
+        "",
+        f"Paper model (AE-ConvLSTM-flow, 1,035,071 parameters), {cfg['size']}x{cfg['size']}, "
+        f"batch {cfg['batch']}, {cfg['frames']} frames per clip, fp32 unless said. Forward: "
+        f"{res['gflop_per_frame_forward']:.3f} GFLOP/frame; training counts 3x. Times are medians "
+        f"of {cfg['repeats']} runs ({cfg['naive_repeats']} for the naive reference) after "
+        f"{cfg['warmup']} warm-up run(s).",
+        "",
+        "| measurement | frames/s | GFLOP/s | fraction of peak |",
+        "|---|---:|---:|---:|",
+        f"| peak: conv 7x7 80->256 at 32x32, batch {res['peak']['batch']}, fwd+bwd | | "
+        f"{_f(sm['peak_gflops'])} | 1.00 |",
+        f"| vstm training (fp32) | {_f(sm['train_fps'], 2)} | {_f(sm['train_gflops'])} | "
+        f"{sm['train_frac_peak']:.2f} |",
+        f"| naive reference training (fp32) | {_f(sm['naive_train_fps'], 2)} | "
+        f"{_f(sm['naive_train_gflops'])} | {sm['naive_frac_peak']:.2f} |",
+    ]
+    if sm.get("bf16_train_fps") is not None:
+        bf = res["bf16_train"]
+        lines.append(
+            f"| vstm training (bf16 autocast; {bf['setting']}) | {_f(sm['bf16_train_fps'], 2)} | "
+            f"{_f(bf['gflops'])} | {bf['gflops'] / sm['peak_gflops']:.2f} |"
+        )
+    lines.append(
+        f"| vstm inference, batch {cfg['batch']} (no gradients) | {_f(sm['infer_fps'])} | | |"
+    )
+    for k, v in res["stream"].items():
+        lines.append(f"| streaming `model.step`, batch 1, {k} (fp32) | {_f(v['fps'])} | | |")
+    bounds = ", ".join(f"{v['fps_at_peak']:.0f} frames/s at {k}" for k, v in res["stream"].items())
+    train_bound = sm["peak_gflops"] / (3 * res["gflop_per_frame_forward"])
+    lines += [
+        "",
+        f"Bounds: if every FLOP ran at the measured conv peak, training would reach "
+        f"{train_bound:.1f} frames/s and streaming {bounds}.",
+    ]
+    lines += [
+        "",
+        f"Peak resident memory after the fp32 training measurement: {_f(sm['peak_rss_mb'], 0)} MiB "
+        f"(whole benchmark process: {_f(res['peak_rss_mb_process'], 0)} MiB).",
+        "",
+        "## Targets (issue 7)",
+        "",
+        "| target | wanted | measured | met |",
+        "|---|---:|---:|---|",
+    ]
+    names = {
+        "train_frac_peak": "training throughput / conv peak",
+        "train_speedup_vs_naive": "training speed-up over the naive reference",
+        "bf16_speedup_vs_naive": "bf16 training speed-up over the naive fp32 reference",
+        "stream_fps_64": "streaming frames/s, 64x64 (fp32)",
+        "stream_fps_176x144": "streaming frames/s, 176x144 (fp32)",
+        "peak_rss_mb": f"peak RSS, training batch {cfg['batch']}, {cfg['frames']} frames (MiB)",
+    }
+    for key, v in sm["targets"].items():
+        op = "<=" if key == "peak_rss_mb" else ">="
+        met = {True: "yes", False: "**no**", None: "n/a"}[v["met"]]
+        lines.append(f"| {names[key]} | {op} {v['target']:g} | {_f(v['value'], 2)} | {met} |")
+    if "bf16_curves" in res:
+        c = res["bf16_curves"]
+        lines += [
+            "",
+            f"bf16 vs fp32 loss curves ({c['setting']}): largest relative gap "
+            f"{c['max_rel_gap']:.3%}; last-10 mean differs by {c['tail_diff']:.2e} against a "
+            f"noise level of {c['noise']:.2e}: {'match' if c['match'] else '**differ**'}.",
+        ]
+    if "scaling_size" in res:
+        sc = res["scaling_size"]
+        base = sc["rows"][0]
+        lines += [
+            "",
+            f"## Cost per frame against frame size (training batch {sc['batch']}, "
+            f"{sc['frames']} frames; streaming batch 1)",
+            "",
+            "| frame (WxH) | GFLOP/frame fwd | training ms/frame | training GFLOP/s | "
+            "streaming ms/frame | cost / 64x64 (train) | FLOPs / 64x64 |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in sc["rows"]:
+            lines.append(
+                f"| {r['size']} | {r['gflop_per_frame']:.2f} | {r['train_ms_per_frame']:.0f} | "
+                f"{r['train_gflops']:.1f} | {r['stream_ms_per_frame']:.1f} | "
+                f"{r['train_ms_per_frame'] / base['train_ms_per_frame']:.2f} | "
+                f"{r['gflop_per_frame'] / base['gflop_per_frame']:.2f} |"
+            )
+        sl = res["scaling_length"]
+        lines += [
+            "",
+            f"## Cost per frame against sequence length (training, batch {sl['batch']}, "
+            f"{sl['size']}x{sl['size']})",
+            "",
+            "| frames per clip | training ms/frame | training GFLOP/s |",
+            "|---:|---:|---:|",
+        ]
+        for r in sl["rows"]:
+            lines.append(
+                f"| {r['frames']} | {r['train_ms_per_frame']:.0f} | {r['train_gflops']:.1f} |"
+            )
+    lines += [
+        "",
+        "## Notes",
+        "",
+        "- What is fast: Θ's two 15x15 convolutions (64->2, 2->2) run as GEMMs "
+        '(`vstm.nn.flow_head.conv2d_same_gemm`, `flow_impl="auto"` on CPU; '
+        "`--model-option flow_impl=direct` turns it off). oneDNN's direct algorithm runs these "
+        "few-channel shapes at a few GFLOP/s, so 3% of the FLOPs took about a third of a "
+        "training step. The ConvLSTM's fused gate convolution is the peak convolution itself.",
+        "- The naive reference (`vstm.bench.NaiveAEConvLSTMFlow`) is the same function written "
+        "plainly: per time step E, eight gate convolutions, Θ by `F.conv2d`, warp, D; "
+        "`tests/test_bench.py` checks it against the model, forward and gradients.",
+        f"- bf16: this CPU {'has' if m['bf16_native'] else 'has no'} native bf16 "
+        f"(ISA {m['isa']}); without it oneDNN emulates bf16 and `vstm train --precision bf16` "
+        "warns.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(res: dict, command: str, json_path=None, md_path=None) -> None:
+    """Write the JSON (flat summary keys at the top level, details below) and the Markdown."""
+    if json_path:
+        payload = {**res["summary"], "command": command, "machine": res["machine"]}
+        payload["details"] = {k: v for k, v in res.items() if k not in ("summary", "machine")}
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(payload, indent=2) + "\n")
+    if md_path:
+        Path(md_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(md_path).write_text(format_markdown(res, command))
+
+
+# ------------------------------------------------------------------ command line
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``vstm bench``."""
+    a = p.add_argument
+    a("--quick", action="store_true", help="under a minute: batch 2, 3 frames, 1 run, no scaling")
+    a("--threads", type=int, help="torch intra-op threads (default: torch's, here %(default)s)")
+    a("--batch", type=int, help="training batch (default 16)")
+    a("--frames", type=int, help="frames per training clip (default 10)")
+    a("--repeats", type=int, help="timed runs per measurement, after warm-up (default 5)")
+    a("--flow-impl", choices=["auto", "gemm", "direct"], help="Θ's convolutions (default auto)")
+    a("--no-scaling", action="store_true", help="skip the frame-size / length tables")
+    a("--no-bf16", action="store_true", help="skip the bf16 measurements")
+    a("--json", metavar="OUT", help="write the results as JSON")
+    a("--markdown", metavar="OUT", help="write the results as a Markdown report")
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The ``vstm bench ...`` command that reproduces ``args``."""
+    parts = ["vstm", "bench"]
+    for flag in ("quick", "no_scaling", "no_bf16"):
+        if getattr(args, flag):
+            parts.append("--" + flag.replace("_", "-"))
+    for flag in ("threads", "batch", "frames", "repeats", "flow_impl", "json", "markdown"):
+        value = getattr(args, flag)
+        if value is not None:
+            parts += ["--" + flag.replace("_", "-"), str(value)]
+    return shlex.join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``vstm bench``: measure, print the report, write --json / --markdown."""
+    over = {
+        k: v
+        for k, v in {
+            "threads": args.threads,
+            "batch": args.batch,
+            "frames": args.frames,
+            "repeats": args.repeats,
+            "flow_impl": args.flow_impl,
+        }.items()
+        if v is not None
+    }
+    if args.no_scaling:
+        over["scaling"] = False
+    if args.no_bf16:
+        over["bf16"] = False
+    cfg = BenchConfig.quick(**over) if args.quick else BenchConfig(**over)
+    command = getattr(args, "command_line", None) or _command_line(args)
+    res = run_bench(cfg, progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True))
+    write_results(res, command, args.json, args.markdown)
+    print(format_markdown(res, command))
+    return 0

@@ -1,0 +1,925 @@
+"""``vstm reproduce table1``: the paper's Table 1 (section 5.1) under one stated protocol.
+
+The four architectures of Figure 4 (AE-Conv, AE-fcLSTM, AE-ConvLSTM, AE-ConvLSTM-flow) are
+trained one after the other, each into ``DIR/runs/<model>/`` with :func:`vstm.train.loop.train`,
+under the same protocol: binarised Moving MNIST (64x64, two digits, generated from the same
+seed, so every model sees the same sequences in the same order), 10 frames in and the loss
+on every next-frame prediction, binary cross-entropy with logits, the same optimiser recipe,
+batch, seed and budget. Then all of them, and three predictors the paper never had (copy the
+last frame; OpenCV DIS and Farnebäck optical flow extrapolated at constant velocity), are
+scored on one fixed held-out test set (the test digit pool, ``split="test"``, seed
+:data:`TEST_SEED`, 3,000 sequences by default): frame 11 given frames 1..10, with
+:func:`vstm.evaluate.evaluate_predictor`.
+
+Writes into ``DIR``:
+
+- ``table1.json`` / ``table1.md``: per row parameters, per-pixel BCE (the paper's "test
+  error"), MSE, SSIM, PSNR, training time, steps, frames seen, evaluation time, beside the
+  paper's printed numbers; and a flow table: end-point and angular error of each method's
+  motion t -> t+1 against the generator's ground truth on digit pixels;
+- ``figure5.png``: the paper's Figure 5 layout (last 4 inputs, truth, each model's
+  prediction, the true motion and AE-ConvLSTM-flow's flow);
+- ``curves.png``: every model's training and validation loss against training time.
+
+Re-running the command skips models whose budget is spent (``runs/<model>/reproduce.json``)
+and resumes unfinished ones from ``last.safetensors``; test scores are cached per checkpoint
+in ``runs/<model>/test_eval.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from vstm.errors import VstmError
+from vstm.io import atomic_write_text
+
+if TYPE_CHECKING:
+    from vstm.train.config import TrainConfig
+
+__all__ = [
+    "BASELINES",
+    "MODELS",
+    "PAPER_TABLE1",
+    "PROTOCOL",
+    "RECIPES",
+    "TEST_SEED",
+    "add_arguments",
+    "draw_curves",
+    "draw_figure5",
+    "evaluate_baselines",
+    "evaluate_model",
+    "heldout_test_set",
+    "last_frame_predictor",
+    "protocol_config",
+    "run",
+    "run_table1",
+    "train_model",
+    "write_markdown",
+]
+
+log = logging.getLogger("vstm.reproduce")
+
+PAPER_TABLE1: dict[str, tuple[str, int, float]] = {
+    # model: (name in the paper, parameters printed, per-pixel test error printed)
+    "ae-conv": ("AE-Conv", 109_073, 0.0948),
+    "ae-fclstm": ("AE-fcLSTM", 33_623_649, 0.0650),
+    "ae-convlstm": ("AE-ConvLSTM", 1_256_305, 0.0641),
+    "ae-convlstm-flow": ("AE-ConvLSTM-flow", 1_035_067, 0.0439),
+}
+"""The paper's Table 1, in its row order."""
+
+MODELS: tuple[str, ...] = tuple(PAPER_TABLE1)
+
+BASELINES: dict[str, str] = {
+    "copy-last": "copy last frame",
+    "dis": "OpenCV DIS, constant velocity",
+    "farneback": "OpenCV Farnebäck, constant velocity",
+}
+"""Rows the paper never had, scored on the same test set."""
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {"optimizer": "rmsprop", "lr": 1e-4, "lr_decay": 0.9, "decay_every": 5, "clip": 1.0},
+    "fast": {"optimizer": "adam", "lr": 1e-3, "lr_decay": 0.9, "decay_every": 5, "clip": 1.0},
+}
+"""Optimiser recipes; one of them for every model of a run. ``paper``: section 4 (RMSprop
+from 1e-4, x0.9 every 5 epochs, element-wise gradient clipping). ``fast``: the same with
+Adam at 1e-3, which gets much further in a few CPU minutes."""
+
+PROTOCOL: dict[str, Any] = {
+    "data": "moving-mnist",
+    "binarize": True,
+    "loss": "bce",
+    "context": 10,
+    "epoch_sequences": 10_000,
+    "val_sequences": 64,
+    "save_minutes": 2.5,
+    "log_every": 2,
+}
+"""Training settings shared by every model (TrainConfig keys). The paper generated 10k
+training sequences; here an epoch is 10k fresh sequences of the endless generator."""
+
+TEST_SEED = 2016
+"""Seed of the fixed test set (test digit pool)."""
+
+DEFAULT_TEST_SEQUENCES = 3_000
+DEFAULT_EPOCHS = 50
+
+_TINY: dict[str, Any] = {
+    "size": 32,
+    "context": 4,
+    "batch_size": 4,
+    "steps": 3,
+    "epoch_sequences": 16,
+    "val_sequences": 4,
+    "log_every": 1,
+}
+_TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "ae-conv": {"mid_channels": 8, "kernel": 3},
+    "ae-fclstm": {"hidden_units": 16, "enc_kernel": 3, "dec_kernel": 3},
+    "ae-convlstm": {"hidden_channels": 8, "lstm_kernel": 3},
+    "ae-convlstm-flow": {"hidden_channels": 8, "lstm_kernel": 3, "flow_kernel": 5},
+}
+_TINY_TEST_SEQUENCES = 8
+
+# TrainConfig keys that must match when an existing run folder is resumed
+_PROTOCOL_KEYS = (
+    "model",
+    "model_options",
+    "data",
+    "binarize",
+    "size",
+    "context",
+    "batch_size",
+    "epoch_sequences",
+    "loss",
+    "w_h",
+    "delta",
+    "optimizer",
+    "lr",
+    "lr_decay",
+    "decay_every",
+    "clip",
+    "precision",
+    "seed",
+)
+
+
+# --------------------------------------------------------------------------- command line
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``vstm reproduce TABLE``: one nested sub-command per reproduced result."""
+    sub = p.add_subparsers(dest="table", metavar="TABLE", required=True)
+    t = sub.add_parser(
+        "table1",
+        help="Table 1: four architectures on binarised Moving MNIST, plus classical rows",
+        description=(
+            "Train AE-Conv, AE-fcLSTM, AE-ConvLSTM and AE-ConvLSTM-flow under one protocol "
+            "and score them, with copy-last, DIS and Farnebäck, on one fixed test set. "
+            "Resumable: run it again to continue."
+        ),
+    )
+    add_table1_arguments(t)
+
+
+def add_table1_arguments(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--out", required=True, help="results folder (runs/<model>/ inside it)")
+    a(
+        "--models",
+        default=",".join(MODELS),
+        help=f"comma-separated subset of {','.join(MODELS)} (default: all four)",
+    )
+    a(
+        "--epochs",
+        type=int,
+        help=f"epochs of 10,000 sequences per model (default {DEFAULT_EPOCHS} unless "
+        "--budget-minutes is given)",
+    )
+    a(
+        "--budget-minutes",
+        type=float,
+        help="wall-clock training minutes per model (validation included)",
+    )
+    a(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="paper",
+        help="optimiser recipe for all models: paper (RMSprop 1e-4) or fast (Adam 1e-3)",
+    )
+    a("--batch-size", type=int, default=16, help="training batch (default 16)")
+    a("--seed", type=int, default=0, help="seed of the training data and weights (default 0)")
+    a("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
+    a("--precision", choices=["fp32", "bf16"], default="fp32", help="training precision")
+    a(
+        "--test-sequences",
+        type=int,
+        help=f"held-out test sequences (default {DEFAULT_TEST_SEQUENCES})",
+    )
+    a("--eval-batch-size", type=int, default=250, help="test batch (default 250)")
+    a("--figure-sequences", type=int, default=4, help="rows of figure5.png (default 4)")
+    a(
+        "--tiny",
+        action="store_true",
+        help="debug preset for tests: tiny models on 32x32 frames, 3 steps, 8 test sequences",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch ``vstm reproduce TABLE``."""
+    if args.table == "table1":
+        return run_table1(args)
+    raise VstmError(f"unknown table {args.table!r}; choose: table1")  # pragma: no cover
+
+
+def _parse_models(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in PAPER_TABLE1]
+    if unknown or not names:
+        raise VstmError(f"--models {text!r}: choose from {', '.join(MODELS)} (comma-separated)")
+    return [m for m in MODELS if m in names]  # the paper's row order
+
+
+def _command_line(args: argparse.Namespace, models: list[str]) -> str:
+    """The canonical command that reproduces this run (every flag that differs spelled out)."""
+    parts = ["vstm reproduce table1", f"--out {args.out}"]
+    if models != list(MODELS):
+        parts.append(f"--models {','.join(models)}")
+    if args.epochs is not None:
+        parts.append(f"--epochs {args.epochs}")
+    if args.budget_minutes is not None:
+        parts.append(f"--budget-minutes {args.budget_minutes:g}")
+    parts.append(f"--recipe {args.recipe}")
+    for flag, value, default in (
+        ("--batch-size", args.batch_size, 16),
+        ("--seed", args.seed, 0),
+        ("--device", args.device, "auto"),
+        ("--precision", args.precision, "fp32"),
+        ("--test-sequences", args.test_sequences, None),
+        ("--eval-batch-size", args.eval_batch_size, 250),
+        ("--figure-sequences", args.figure_sequences, 4),
+    ):
+        if value != default:
+            parts.append(f"{flag} {value}")
+    if args.tiny:
+        parts.append("--tiny")
+    return " ".join(parts)
+
+
+# ------------------------------------------------------------------------------ training
+def protocol_config(
+    model: str,
+    out: Path,
+    *,
+    recipe: str,
+    batch_size: int,
+    seed: int,
+    device: str,
+    precision: str,
+    epochs: int | None,
+    budget_minutes: float | None,
+    tiny: bool,
+) -> TrainConfig:
+    """The :class:`~vstm.train.config.TrainConfig` of ``model`` under this run's protocol."""
+    from vstm.train.config import make_config
+
+    layers: list[dict[str, Any]] = [PROTOCOL, RECIPES[recipe]]
+    options: dict[str, Any] = {}
+    if tiny:
+        layers.append(_TINY)
+        options.update(_TINY_MODEL_OPTIONS[model])
+    size = (_TINY if tiny else {}).get("size", 64)
+    context = (_TINY if tiny else PROTOCOL)["context"]
+    if model == "ae-conv":
+        options["window"] = context  # the K input frames stacked as channels
+    if model == "ae-fclstm":
+        options.update(frame_height=size, frame_width=size)
+    settings: dict[str, Any] = {
+        "model": model,
+        "model_options": options,
+        "out": str(out / "runs" / model),
+        "seed": seed,
+        "device": device,
+        "precision": precision,
+        "max_minutes": budget_minutes,
+    }
+    if not tiny:
+        settings["batch_size"] = batch_size
+    if epochs is not None:
+        settings["epochs"] = epochs
+        settings["steps"] = None
+    elif budget_minutes is None and not tiny:
+        settings["epochs"] = DEFAULT_EPOCHS
+    return make_config(*layers, settings)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def train_model(cfg: TrainConfig, budget: dict[str, Any]) -> dict[str, Any]:
+    """Train ``cfg``'s model into ``cfg.out``, resuming or skipping what earlier runs did.
+
+    Args:
+        cfg: the model's TrainConfig (see :func:`protocol_config`).
+        budget: ``{"epochs", "steps", "budget_minutes"}`` as asked; a run folder whose
+            ``reproduce.json`` records the same budget is finished and skipped.
+
+    Returns:
+        the run's ``reproduce.json`` record: budget, ``finished``, ``wall_seconds``.
+    """
+    from vstm.train.loop import resume_config, train
+
+    run_dir = Path(cfg.out)
+    marker = run_dir / "reproduce.json"
+    header = _read_json(run_dir / "last.json")
+    resumable = (run_dir / "last.safetensors").is_file() and header is not None
+    if resumable:
+        stored = header.get("train_config") or {}
+        want = cfg.to_dict()
+        for key in _PROTOCOL_KEYS:
+            if stored.get(key) != want[key]:
+                raise VstmError(
+                    f"{run_dir} was trained with {key}={stored.get(key)!r}, but this run asks "
+                    f"for {want[key]!r}; use another --out or the same flags"
+                )
+    record = _read_json(marker) or {}
+    if resumable and record.get("finished") and record.get("budget") == budget:
+        log.info("%s: finished earlier (%s); skipping its training", cfg.model, marker)
+        return record
+    wall = float(record.get("wall_seconds", 0.0))
+    t0 = time.monotonic()
+    if resumable:
+        used = float(header["trainer"].get("train_seconds", 0.0))
+        remaining = None
+        if cfg.max_minutes is not None:
+            remaining = cfg.max_minutes - used / 60.0
+        overrides = {
+            "epochs": cfg.epochs,
+            "steps": cfg.steps,
+            "max_minutes": remaining,
+            "device": cfg.device,
+        }
+        if remaining is not None and remaining <= 0.05:
+            log.info(
+                "%s: its %.1f-minute budget is spent; not resuming", cfg.model, cfg.max_minutes
+            )
+        else:
+            log.info("%s: resuming %s at step %d", cfg.model, run_dir, header["trainer"]["step"])
+            train(resume_config(run_dir, overrides), resume=True)
+    else:
+        log.info("%s: training into %s", cfg.model, run_dir)
+        train(cfg)
+    record = {
+        "budget": budget,
+        "finished": True,
+        "wall_seconds": wall + time.monotonic() - t0,
+    }
+    atomic_write_text(marker, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+# ---------------------------------------------------------------------------- evaluation
+def heldout_test_set(num_sequences: int, context: int, size: int):
+    """The fixed held-out test set: test digit pool, seed :data:`TEST_SEED`, binarised,
+    ``context + 1`` frames per sequence (frames (T, 1, size, size), motion, mask)."""
+    from vstm.data import build_dataset
+
+    return build_dataset(
+        "moving-mnist",
+        split="test",
+        num_sequences=num_sequences,
+        seq_len=context + 1,
+        size=size,
+        binarize=True,
+        seed=TEST_SEED,
+    )
+
+
+def _batches(dataset, batch_size: int) -> Iterable[dict]:
+    from torch.utils.data import DataLoader
+
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
+
+
+def _score(
+    predictor: Callable, dataset, context: int, batch_size: int, device
+) -> tuple[dict[str, float], float]:
+    """(metrics of :func:`~vstm.evaluate.evaluate_predictor`, seconds it took)."""
+    from vstm.evaluate import evaluate_predictor
+
+    t0 = time.monotonic()
+    with torch.no_grad():
+        result = evaluate_predictor(predictor, _batches(dataset, batch_size), context, device)
+    return result, time.monotonic() - t0
+
+
+def _checkpoint_of(run_dir: Path) -> Path:
+    for name in ("best.safetensors", "last.safetensors"):
+        if (run_dir / name).is_file():
+            return run_dir / name
+    raise VstmError(f"{run_dir} holds no checkpoint; run the command again to train it")
+
+
+def last_frame_predictor(model, outputs: str) -> Callable:
+    """:func:`~vstm.evaluate.model_predictor`, computing only the scored prediction.
+
+    AE-Conv has no recurrence: its prediction of frame K depends on the window of the last
+    ``window`` context frames only, so it is computed from that one window (the state
+    argument carries the K-1 frames before the last; frames before the sequence are zeros,
+    as in a full forward pass) instead of predicting all K frames and keeping the last. The
+    result equals ``model_predictor(model, outputs)`` exactly; other models go through
+    ``model_predictor`` unchanged.
+
+    Args:
+        model: a registry model; outputs: ``"logits"`` or ``"values"``.
+
+    Returns:
+        a predictor: context (B, K, C, H, W) -> (probabilities (B, C, H, W), motion or None).
+    """
+    from vstm.evaluate import model_predictor
+
+    full = model_predictor(model, outputs)
+    if getattr(model, "name", "") != "ae-conv":
+        return full
+
+    @torch.no_grad()
+    def predict(context: torch.Tensor):
+        b, k, c, h, w = context.shape
+        window = model.config.window
+        before = context[:, max(k - window, 0) : k - 1]  # (B, <=window-1, C, H, W)
+        pad = context.new_zeros(b, window - before.shape[1], c, h, w)
+        state = torch.cat((pad, before), dim=1)  # (B, window, C, H, W); state[:, 0] unused
+        last = model(context[:, -1:], state=state).pred[:, -1].float()
+        prob = torch.sigmoid(last) if outputs == "logits" else last.clamp(0, 1)
+        return prob, None
+
+    return predict
+
+
+def evaluate_model(
+    run_dir: Path, dataset, context: int, batch_size: int, device: torch.device
+) -> dict[str, Any]:
+    """Test scores of a run's best checkpoint (cached in ``run_dir/test_eval.json``)."""
+    from vstm.inference import model_outputs
+    from vstm.train.checkpoint import load_checkpoint
+
+    ckpt = _checkpoint_of(run_dir)
+    header = _read_json(ckpt.with_suffix(".json")) or {}
+    key = {
+        "checkpoint": ckpt.name,
+        "step": (header.get("trainer") or {}).get("step"),
+        "test_sequences": len(dataset),
+        "test_seed": TEST_SEED,
+        "context": context,
+    }
+    cache = _read_json(run_dir / "test_eval.json")
+    if cache is not None and cache.get("key") == key:
+        log.info("%s: test scores cached in %s", run_dir.name, run_dir / "test_eval.json")
+        return cache
+    model, header = load_checkpoint(ckpt, map_location=device)
+    log.info("%s: scoring %s on %d test sequences", run_dir.name, ckpt.name, len(dataset))
+    scores, seconds = _score(
+        last_frame_predictor(model, model_outputs(header)), dataset, context, batch_size, device
+    )
+    log.info("%s: BCE %.4f, evaluated in %.0f s", run_dir.name, scores["bce"], seconds)
+    trainer = header["trainer"]
+    last = _read_json(run_dir / "last.json") or header
+    record = {
+        "key": key,
+        "scores": scores,
+        "eval_seconds": seconds,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "checkpoint_step": trainer.get("step"),
+        "steps": last["trainer"].get("step"),
+        "train_seconds": last["trainer"].get("train_seconds"),
+        "batch_size": header["train_config"]["batch_size"],
+    }
+    atomic_write_text(run_dir / "test_eval.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _cv2_missing() -> str | None:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return "needs OpenCV: pip install 'vstm[baselines]'"
+    return None
+
+
+def evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dict[str, Any]]:
+    """Scores of copy-last, DIS and Farnebäck on the test set (CPU; flow rows need OpenCV)."""
+    from vstm.baselines.classical import predict_constant_velocity
+    from vstm.evaluate import copy_last_predictor
+
+    out: dict[str, dict[str, Any]] = {}
+    scores, seconds = _score(copy_last_predictor, dataset, context, batch_size, "cpu")
+    out["copy-last"] = {"scores": scores, "eval_seconds": seconds}
+    missing = _cv2_missing()
+    for method in ("dis", "farneback"):
+        if missing:
+            out[method] = {"scores": None, "note": missing}
+            continue
+
+        def predictor(ctx: torch.Tensor, method: str = method):
+            return predict_constant_velocity(ctx, method)  # type: ignore[arg-type]
+
+        scores, seconds = _score(predictor, dataset, context, batch_size, "cpu")
+        out[method] = {"scores": scores, "eval_seconds": seconds}
+        log.info("%s: BCE %.4f, evaluated in %.0f s", method, scores["bce"], seconds)
+    return out
+
+
+# -------------------------------------------------------------------------------- figures
+def draw_figure5(
+    path: Path,
+    run_dirs: dict[str, Path],
+    dataset,
+    context: int,
+    sequences: int,
+    device: torch.device,
+    zoom: int = 2,
+) -> None:
+    """Figure 5: last 4 inputs | truth t+1 | each model's prediction | true motion | flow.
+
+    The first ``sequences`` test sequences, frames enlarged ``zoom`` times (nearest).
+    """
+    import torch.nn.functional as F
+
+    from vstm.inference import model_outputs
+    from vstm.metrics import flow_to_motion
+    from vstm.train.checkpoint import load_checkpoint
+    from vstm.viz import save_png
+    from vstm.viz.figures import figure5
+
+    n = min(sequences, len(dataset))
+    items = [dataset[i] for i in range(n)]
+    frames = torch.stack([b["frames"] for b in items])  # (N, K+1, C, H, W)
+    truth_motion = torch.stack([b["motion"][context - 1] for b in items])  # (N, 2, H, W)
+    preds: dict[str, torch.Tensor] = {}
+    motion = None
+    for model_name, run_dir in run_dirs.items():
+        model, header = load_checkpoint(_checkpoint_of(run_dir), map_location=device)
+        with torch.no_grad():
+            out = model(frames[:, :context].to(device))
+        last = out.pred[:, -1].float().cpu()  # (N, C, H, W)
+        preds[PAPER_TABLE1[model_name][0]] = (
+            torch.sigmoid(last) if model_outputs(header) == "logits" else last.clamp(0, 1)
+        )
+        if out.flow is not None:
+            scale = frames.shape[-1] // out.flow.shape[-1]
+            motion = flow_to_motion(out.flow[:, -1].float().cpu(), scale=scale)
+
+    def big(x: torch.Tensor) -> torch.Tensor:  # (N, ..., H, W) -> (N, ..., zH, zW)
+        lead = x.shape[:-2]
+        y = F.interpolate(x.reshape(-1, 1, *x.shape[-2:]), scale_factor=zoom, mode="nearest")
+        return y.reshape(*lead, *y.shape[-2:])
+
+    image = figure5(
+        big(frames[:, :context]),
+        big(frames[:, context]),
+        {k: big(v) for k, v in preds.items()},
+        None if motion is None else big(motion),
+        big(truth_motion),
+    )
+    save_png(path, image)
+
+
+def _curve_rows(run_dir: Path) -> tuple[list[dict], list[dict]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return [], []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return [r for r in rows if r.get("kind") == "train"], [
+        r for r in rows if r.get("kind") == "val"
+    ]
+
+
+def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:
+    """Two panels against training minutes (optimiser steps only, from metrics.jsonl): the
+    training reconstruction BCE (mean over the 10 next-frame predictions of a clip, smoothed)
+    and the validation loss (the same clips' loss on held-out training-pool sequences)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from vstm.io import atomic_path
+
+    fig = Figure(figsize=(11.0, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax_t, ax_v = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    drawn = False
+    for model_name, run_dir in run_dirs.items():
+        train, val = _curve_rows(run_dir)
+        if not train:
+            continue
+        label = PAPER_TABLE1[model_name][0]
+        minutes = np.array([r["elapsed_s"] for r in train]) / 60.0
+        recon = np.array([r["recon"] for r in train])
+        k = max(1, len(recon) // 20)  # moving average over ~5% of the run
+        smooth = np.convolve(recon, np.ones(k) / k, mode="valid")
+        (line,) = ax_t.plot(minutes[k - 1 :], smooth, label=label)
+        ax_t.plot(minutes, recon, color=line.get_color(), alpha=0.2, linewidth=0.8)
+        if val:
+            steps = np.array([r["step"] for r in train], dtype=float)
+            vx = np.interp([r["step"] for r in val], steps, minutes)
+            ax_v.plot(vx, [r["val_loss"] for r in val], marker="o", label=label)
+        drawn = True
+    if not drawn:  # e.g. runs shorter than one log interval: say so rather than fail
+        for ax in (ax_t, ax_v):
+            ax.text(0.5, 0.5, "no training rows logged", ha="center", transform=ax.transAxes)
+    ax_t.set_title("training BCE (per pixel, all next-frame predictions)")
+    ax_v.set_title("validation loss (BCE + w_H H)")
+    for ax in (ax_t, ax_v):
+        ax.set_xlabel("training minutes (optimiser steps)")
+        if drawn:
+            ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        if drawn:
+            ax.legend()
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+# -------------------------------------------------------------------------------- tables
+def _machine(device: torch.device) -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": str(device),
+        "python": platform.python_version(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return format(value, spec)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def write_markdown(path: Path, report: dict[str, Any]) -> None:
+    """``table1.md``: the protocol, Table 1 beside the paper, and the flow table."""
+    p, m = report["protocol"], report["machine"]
+    budget = []
+    if p["budget_minutes"] is not None:
+        budget.append(f"{p['budget_minutes']:g} wall-clock minutes per model")
+    if p["epochs"] is not None:
+        budget.append(f"at most {p['epochs']} epochs of {p['epoch_sequences']:,} sequences")
+    if p["steps"] is not None:
+        budget.append(f"{p['steps']} steps")
+    gpu = f", {m['gpu']}" if "gpu" in m else ""
+    train_wall = sum(r.get("wall_seconds") or 0.0 for r in report["rows"])
+    eval_wall = sum(r.get("eval_seconds") or 0.0 for r in report["rows"])
+    lines = [
+        "# Table 1 under one protocol",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        f"- Date: {report['date']}. Wall-clock: training {_minutes(train_wall)} (all models, "
+        f"validation and checkpoints included), test evaluation {_minutes(eval_wall)} (all "
+        f"rows); this invocation of the command {_minutes(report['wall_seconds'])}.",
+        f"- Machine: {m['cpu']}, {m['cpu_cores']} cores ({m['torch_threads']} torch threads)"
+        f"{gpu}; device {m['device']}; torch {m['torch']}, Python {m['python']}.",
+        f"- Budget: {'; '.join(budget) or 'none'}.",
+        f"- Data: binarised Moving MNIST, {p['size']}x{p['size']}, 2 digits; training "
+        f"sequences from the train digit pool (seed {p['seed']}, the same for every model), "
+        f"{p['context']} frames in, BCE with logits on each of the {p['context']} next-frame "
+        f"predictions of a clip.",
+        f"- Recipe `{p['recipe']}`: {p['optimizer']} lr {p['lr']:g}, x{p['lr_decay']:g} every "
+        f"{p['decay_every']} epochs, element-wise gradient clip {p['clip']:g}, batch "
+        f"{p['batch_size']}, {p['precision']}; the same for every model.",
+        f"- Test: {p['test_sequences']:,} sequences from the test digit pool (seed "
+        f"{p['test_seed']}), scoring frame {p['context'] + 1} given frames 1..{p['context']}; "
+        "each model's best checkpoint by validation loss. BCE is per pixel in nats (the "
+        'paper\'s "test error"); a predictor that outputs hard 0/1 pixels pays ~16 nats per '
+        "wrong pixel, so compare the classical rows on MSE, SSIM and PSNR.",
+        "",
+        "| Architecture | Params (ours) | Params (paper) | BCE (ours) | Test error (paper) "
+        "| MSE | SSIM | PSNR dB | Train min | Steps | Frames seen | Eval s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in report["rows"]:
+        s = r.get("scores") or {}
+        if r["kind"] == "baseline" and r.get("scores") is None:
+            lines.append(f"| {r['name']} | {r['note']} |" + " |" * 10)
+            continue
+        train_min = None if r.get("train_seconds") is None else r["train_seconds"] / 60
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["name"],
+                    _fmt(r.get("parameters"), ","),
+                    _fmt(r.get("paper_parameters"), ","),
+                    _fmt(s.get("bce"), ".4f"),
+                    _fmt(r.get("paper_test_error"), ".4f"),
+                    _fmt(s.get("mse"), ".4f"),
+                    _fmt(s.get("ssim"), ".3f"),
+                    _fmt(s.get("psnr"), ".2f"),
+                    _fmt(train_min, ".1f"),
+                    _fmt(r.get("steps"), ","),
+                    _fmt(r.get("frames_seen"), ","),
+                    _fmt(r.get("eval_seconds"), ".0f"),
+                ]
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "Flow accuracy: the motion of frame t's content from t to t+1 (t = frame "
+        f"{p['context']}) against the generator's ground truth, on the digit pixels of frame t. "
+        "AE-ConvLSTM-flow's motion is minus its flow, upsampled x2 (it is predicted before "
+        "frame t+1 is seen); DIS and Farnebäck measure t-1 -> t and assume constant velocity.",
+        "",
+        "| Motion t -> t+1 | EPE (px) | Angular error (deg) |",
+        "|---|--:|--:|",
+    ]
+    for f in report["flow"]:
+        if f.get("epe") is None and f.get("note"):
+            lines.append(f"| {f['name']} | {f['note']} | |")
+        else:
+            lines.append(
+                f"| {f['name']} | {_fmt(f.get('epe'), '.3f')} | "
+                f"{_fmt(f.get('angular_error'), '.2f')} |"
+            )
+    lines += [
+        "",
+        "Files: `table1.json` (these numbers and the full protocol), `figure5.png`, `curves.png`.",
+        "",
+    ]
+    atomic_write_text(path, "\n".join(lines))
+
+
+# ----------------------------------------------------------------------------------- main
+def run_table1(args: argparse.Namespace) -> int:
+    """``vstm reproduce table1``: train, evaluate, write the tables and figures."""
+    t_start = time.monotonic()
+    models = _parse_models(args.models)
+    if args.epochs is not None and args.epochs < 1:
+        raise VstmError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.budget_minutes is not None and args.budget_minutes <= 0:
+        raise VstmError(f"--budget-minutes must be positive, got {args.budget_minutes}")
+    if args.batch_size < 1 or args.eval_batch_size < 1:
+        raise VstmError("--batch-size and --eval-batch-size must be at least 1")
+    n_test = args.test_sequences
+    if n_test is None:
+        n_test = _TINY_TEST_SEQUENCES if args.tiny else DEFAULT_TEST_SEQUENCES
+    if n_test < 1:
+        raise VstmError(f"--test-sequences must be at least 1, got {n_test}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = _command_line(args, models)
+
+    cfgs = {
+        m: protocol_config(
+            m,
+            out,
+            recipe=args.recipe,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=args.device,
+            precision=args.precision,
+            epochs=args.epochs,
+            budget_minutes=args.budget_minutes,
+            tiny=args.tiny,
+        )
+        for m in models
+    }
+    first = cfgs[models[0]]
+    budget = {
+        "epochs": first.epochs if first.steps is None else None,
+        "steps": first.steps,
+        "budget_minutes": args.budget_minutes,
+    }
+    from vstm.train import distributed as dist_utils
+
+    device = dist_utils.resolve_device(args.device, 0)
+    records = {}
+    for i, m in enumerate(models, 1):
+        log.info("model %d/%d: %s", i, len(models), m)
+        records[m] = train_model(cfgs[m], budget)
+    run_dirs = {m: Path(cfgs[m].out) for m in models}
+
+    context, size = first.context, first.size or 64
+    dataset = heldout_test_set(n_test, context, size)
+    rows: list[dict[str, Any]] = []
+    flow_rows: list[dict[str, Any]] = []
+    for m in models:
+        ev = evaluate_model(run_dirs[m], dataset, context, args.eval_batch_size, device)
+        name, paper_params, paper_err = PAPER_TABLE1[m]
+        steps = ev["steps"]
+        rows.append(
+            {
+                "name": name,
+                "key": m,
+                "kind": "model",
+                "parameters": ev["parameters"],
+                "paper_parameters": paper_params,
+                "paper_test_error": paper_err,
+                "scores": ev["scores"],
+                "train_seconds": ev["train_seconds"],
+                "wall_seconds": records[m].get("wall_seconds"),
+                "steps": steps,
+                "sequences_seen": steps * ev["batch_size"],
+                "frames_seen": steps * ev["batch_size"] * context,
+                "checkpoint_step": ev["checkpoint_step"],
+                "eval_seconds": ev["eval_seconds"],
+            }
+        )
+        if "epe" in ev["scores"]:
+            flow_rows.append(
+                {
+                    "name": f"{name} (learned, unsupervised)",
+                    "key": m,
+                    "epe": ev["scores"]["epe"],
+                    "angular_error": ev["scores"]["angular_error"],
+                }
+            )
+    log.info("scoring copy-last, DIS and Farnebäck on %d test sequences", n_test)
+    base = evaluate_baselines(dataset, context, args.eval_batch_size)
+    for key, name in BASELINES.items():
+        b = base[key]
+        rows.append(
+            {
+                "name": name,
+                "key": key,
+                "kind": "baseline",
+                "parameters": 0,
+                "scores": b["scores"],
+                "eval_seconds": b.get("eval_seconds"),
+                **({"note": b["note"]} if "note" in b else {}),
+            }
+        )
+        flow_name = "zero motion (copy last frame)" if key == "copy-last" else name
+        s = b["scores"]
+        flow_rows.append(
+            {
+                "name": flow_name,
+                "key": key,
+                "epe": None if s is None else s.get("epe"),
+                "angular_error": None if s is None else s.get("angular_error"),
+                **({"note": b["note"]} if "note" in b else {}),
+            }
+        )
+
+    log.info("drawing figure5.png and curves.png")
+    draw_figure5(out / "figure5.png", run_dirs, dataset, context, args.figure_sequences, device)
+    draw_curves(out / "curves.png", run_dirs, f"{command}")
+
+    report = {
+        "command": command,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "wall_seconds": time.monotonic() - t_start,
+        "machine": _machine(device),
+        "protocol": {
+            "recipe": args.recipe,
+            **{k: getattr(first, k) for k in RECIPES[args.recipe]},
+            "batch_size": first.batch_size,
+            "precision": first.precision,
+            "seed": first.seed,
+            "data": first.data,
+            "binarize": first.binarize,
+            "size": size,
+            "context": context,
+            "loss": first.loss,
+            "w_h": first.w_h,
+            "epoch_sequences": first.epoch_sequences,
+            "val_sequences": first.val_sequences,
+            "epochs": budget["epochs"],
+            "steps": budget["steps"],
+            "budget_minutes": args.budget_minutes,
+            "test_split": "test",
+            "test_seed": TEST_SEED,
+            "test_sequences": n_test,
+            "scored_frame": context + 1,
+            "checkpoint": "best by validation loss",
+            "tiny": args.tiny,
+        },
+        "rows": rows,
+        "flow": flow_rows,
+    }
+    atomic_write_text(out / "table1.json", json.dumps(report, indent=2) + "\n")
+    write_markdown(out / "table1.md", report)
+    print((out / "table1.md").read_text())
+    for name in ("table1.json", "table1.md", "figure5.png", "curves.png"):
+        print(f"{name}: {out / name}")
+    return 0

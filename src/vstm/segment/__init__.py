@@ -1,0 +1,39 @@
+"""Weakly-supervised video segmentation along the learned flow (paper 5.2, SegNet-flow).
+
+- :mod:`~vstm.segment.segnet`: the per-frame segmenter (SegNet style, pooling indices reused
+  for unpooling);
+- :mod:`~vstm.segment.propagation`: the sampler S (labels warped along AE-ConvLSTM-flow's
+  flow) and the merge block M of Figure 7;
+- :mod:`~vstm.segment.model`: SegNet-flow, registered as the ``segnet-flow`` video predictor;
+- :mod:`~vstm.segment.data`: labelled Moving MNIST and the CamVid layout;
+- :mod:`~vstm.segment.task`, :mod:`~vstm.segment.train`, :mod:`~vstm.segment.evaluate`:
+  loss, training loop, Table 2; :mod:`~vstm.segment.commands`: ``vstm segment``.
+
+>>> import torch
+>>> from vstm.segment import propagate_labels
+>>> lab = torch.zeros(1, 1, 4, 4); lab[0, 0, 0, 0] = 1.0
+>>> flow = torch.full((1, 2, 2, 2), -0.5)                  # content moves 1 px right and down
+>>> propagate_labels(lab, flow)[0, 0].nonzero().tolist()
+[[1, 1]]
+"""
+
+from vstm.segment.metrics import VOID, confusion_matrix, flip_counts, scores_from_confusion
+from vstm.segment.model import SegNetFlow, SegNetFlowConfig, SegNetFlowState, SegPrediction
+from vstm.segment.propagation import MergeBlock, propagate_labels, upsample_flow
+from vstm.segment.segnet import SegNet, SegNetConfig
+
+__all__ = [
+    "VOID",
+    "MergeBlock",
+    "SegNet",
+    "SegNetConfig",
+    "SegNetFlow",
+    "SegNetFlowConfig",
+    "SegNetFlowState",
+    "SegPrediction",
+    "confusion_matrix",
+    "flip_counts",
+    "propagate_labels",
+    "scores_from_confusion",
+    "upsample_flow",
+]

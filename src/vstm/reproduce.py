@@ -209,6 +209,12 @@ def add_table1_arguments(p: argparse.ArgumentParser) -> None:
     a("--eval-batch-size", type=int, default=250, help="test batch (default 250)")
     a("--figure-sequences", type=int, default=4, help="rows of figure5.png (default 4)")
     a(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: torch's choice; on a CPU shared with other jobs "
+        "fewer can be faster)",
+    )
+    a(
         "--tiny",
         action="store_true",
         help="debug preset for tests: tiny models on 32x32 frames, 3 steps, 8 test sequences",
@@ -248,6 +254,7 @@ def _command_line(args: argparse.Namespace, models: list[str]) -> str:
         ("--test-sequences", args.test_sequences, None),
         ("--eval-batch-size", args.eval_batch_size, 250),
         ("--figure-sequences", args.figure_sequences, 4),
+        ("--threads", args.threads, None),
     ):
         if value != default:
             parts.append(f"{flag} {value}")
@@ -504,6 +511,18 @@ def _cv2_missing() -> str | None:
 
 def evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dict[str, Any]]:
     """Scores of copy-last, DIS and Farnebäck on the test set (CPU; flow rows need OpenCV)."""
+    threads = torch.get_num_threads()
+    # Their torch work is small per-batch tensor ops between OpenCV calls; on a CPU shared with
+    # other jobs, multi-threaded small ops wait on descheduled threads (measured: 500 test
+    # sequences of copy-last took 20 s with 2 threads, 0.9 s with 1).
+    torch.set_num_threads(1)
+    try:
+        return _evaluate_baselines(dataset, context, batch_size)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dict[str, Any]]:
     from vstm.baselines.classical import predict_constant_velocity
     from vstm.evaluate import copy_last_predictor
 
@@ -570,12 +589,16 @@ def draw_figure5(
         y = F.interpolate(x.reshape(-1, 1, *x.shape[-2:]), scale_factor=zoom, mode="nearest")
         return y.reshape(*lead, *y.shape[-2:])
 
+    # colour scale: the true motion's largest speed, so that it reads at full colour and a
+    # learned flow that overshoots it shows darkened rather than washing the truth out
+    true_max = float(truth_motion.norm(dim=1).max()) or None
     image = figure5(
         big(frames[:, :context]),
         big(frames[:, context]),
         {k: big(v) for k, v in preds.items()},
         None if motion is None else big(motion),
         big(truth_motion),
+        max_norm=true_max,
     )
     save_png(path, image)
 
@@ -596,9 +619,14 @@ def _curve_rows(run_dir: Path) -> tuple[list[dict], list[dict]]:
 
 
 def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:
-    """Two panels against training minutes (optimiser steps only, from metrics.jsonl): the
-    training reconstruction BCE (mean over the 10 next-frame predictions of a clip, smoothed)
-    and the validation loss (the same clips' loss on held-out training-pool sequences)."""
+    """Learning curves of every model from its ``metrics.jsonl``, in two panels.
+
+    Left: the training reconstruction BCE (per pixel, mean over the next-frame predictions
+    of a clip; thin: as logged, thick: moving average) against training sequences seen, log-log,
+    the axis on which a power-law slope can be read off and extrapolated. Right: the
+    validation loss (the same clips' loss plus w_H H on held-out train-pool sequences) against
+    training minutes (optimiser steps only), the axis of a ``--budget-minutes`` run.
+    """
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -614,29 +642,36 @@ def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:
         if not train:
             continue
         label = PAPER_TABLE1[model_name][0]
+        batch = (_read_json(run_dir / "config.json") or {}).get("batch_size", 1)
+        seqs = np.array([r["step"] for r in train], dtype=float) * batch
         minutes = np.array([r["elapsed_s"] for r in train]) / 60.0
         recon = np.array([r["recon"] for r in train])
         k = max(1, len(recon) // 20)  # moving average over ~5% of the run
-        smooth = np.convolve(recon, np.ones(k) / k, mode="valid")
-        (line,) = ax_t.plot(minutes[k - 1 :], smooth, label=label)
-        ax_t.plot(minutes, recon, color=line.get_color(), alpha=0.2, linewidth=0.8)
+        (line,) = ax_t.plot(seqs, recon, alpha=0.35, linewidth=0.8)
+        ax_t.plot(
+            seqs[k - 1 :],
+            np.convolve(recon, np.ones(k) / k, mode="valid"),
+            color=line.get_color(),
+            label=label,
+        )
         if val:
             steps = np.array([r["step"] for r in train], dtype=float)
             vx = np.interp([r["step"] for r in val], steps, minutes)
             ax_v.plot(vx, [r["val_loss"] for r in val], marker="o", label=label)
         drawn = True
-    if not drawn:  # e.g. runs shorter than one log interval: say so rather than fail
-        for ax in (ax_t, ax_v):
-            ax.text(0.5, 0.5, "no training rows logged", ha="center", transform=ax.transAxes)
-    ax_t.set_title("training BCE (per pixel, all next-frame predictions)")
-    ax_v.set_title("validation loss (BCE + w_H H)")
+    ax_t.set_title("training BCE (per pixel, all next-frame predictions)", fontsize=10)
+    ax_t.set_xlabel("training sequences seen")
+    ax_v.set_title("validation loss (BCE + w_H H)", fontsize=10)
+    ax_v.set_xlabel("training minutes (optimiser steps)")
     for ax in (ax_t, ax_v):
-        ax.set_xlabel("training minutes (optimiser steps)")
-        if drawn:
-            ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
         if drawn:
+            ax.set_yscale("log")
             ax.legend()
+        else:  # e.g. runs shorter than one log interval: say so rather than fail
+            ax.text(0.5, 0.5, "no training rows logged", ha="center", transform=ax.transAxes)
+    if drawn:
+        ax_t.set_xscale("log")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -785,6 +820,10 @@ def run_table1(args: argparse.Namespace) -> int:
         n_test = _TINY_TEST_SEQUENCES if args.tiny else DEFAULT_TEST_SEQUENCES
     if n_test < 1:
         raise VstmError(f"--test-sequences must be at least 1, got {n_test}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise VstmError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = _command_line(args, models)

@@ -15,6 +15,7 @@ def figure5(
     motion: torch.Tensor | None = None,
     truth_motion: torch.Tensor | None = None,
     last: int = 4,
+    max_norm: float | None = None,
 ) -> np.ndarray:
     """The paper's Figure 5 layout, one row per sequence.
 
@@ -25,6 +26,8 @@ def figure5(
         motion: (N, 2, H, W) a model's motion t -> t+1 at image resolution, drawn in the
             Middlebury colour code (normalised over the whole figure).
         truth_motion: (N, 2, H, W) optional ground-truth motion, drawn the same way.
+        max_norm: the motion magnitude (pixels) drawn at full colour in both motion columns;
+            larger ones are drawn darkened. Default: the largest magnitude in the figure.
 
     Returns:
         uint8 (H', W', 3) image with column titles.
@@ -36,7 +39,7 @@ def figure5(
     titles = [f"t-{k - 1 - i}" if i < k - 1 else "t" for i in shown] + ["truth t+1"]
     titles += list(predictions)
     flows = [m for m in (truth_motion, motion) if m is not None]
-    norm = max((float(m.norm(dim=1).max()) for m in flows), default=1.0) or 1.0
+    norm = max_norm or max((float(m.norm(dim=1).max()) for m in flows), default=1.0) or 1.0
     if truth_motion is not None:
         titles.append("true motion")
     if motion is not None:

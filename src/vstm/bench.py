@@ -426,6 +426,8 @@ class BenchConfig:
     Attributes:
         batch, frames, size: the main setting (clips of ``frames`` + 1 square frames).
         repeats, warmup, naive_repeats: timed runs (medians reported) and uncounted runs.
+        train_warmup: uncounted training steps: the first steps of a process run slower
+            while the memory allocator settles (~3 steps at batch 16).
         threads: torch intra-op threads; None keeps torch's default.
         stream_steps, stream_sizes: frames per timed streaming block (a third of it above
             64x64) and the (height, width) sizes streamed at batch 1.
@@ -441,6 +443,7 @@ class BenchConfig:
     size: int = 64
     repeats: int = 5
     warmup: int = 1
+    train_warmup: int = 3
     naive_repeats: int = 3
     threads: int | None = None
     stream_steps: int = 30
@@ -466,6 +469,7 @@ class BenchConfig:
             frames=3,
             repeats=1,
             warmup=1,
+            train_warmup=1,
             naive_repeats=1,
             stream_steps=4,
             bf16_slow_batch=1,
@@ -480,7 +484,13 @@ class BenchConfig:
 
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict:
     """Run every measurement of the module docstring; returns the results as a dict."""
-    say = progress or (lambda s: log.info(s))
+    report = progress or (lambda s: log.info(s))
+    load_log: list[list] = []
+
+    def say(what: str) -> None:  # progress, and the 1-minute load average when each part starts
+        load_log.append([what, round(os.getloadavg()[0], 2)])
+        report(what)
+
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(0)
@@ -497,7 +507,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     res["gflop_per_frame_forward"] = flops / 1e9
 
     say(f"vstm model, training fp32, batch {b}, {t} frames, {s}x{s}")
-    train = bench_train(model, b, t, s, s, cfg.repeats, cfg.warmup, "fp32", flops)
+    train = bench_train(model, b, t, s, s, cfg.repeats, cfg.train_warmup, "fp32", flops)
     res["train"] = train
     res["train_rss_mb"] = peak_rss_mb()  # before anything larger runs in this process
 
@@ -505,7 +515,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     naive_model = NaiveAEConvLSTMFlow.from_model(
         AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl="direct"))
     )
-    naive = bench_train(naive_model, b, t, s, s, cfg.naive_repeats, cfg.warmup, "fp32", flops)
+    naive = bench_train(naive_model, b, t, s, s, cfg.naive_repeats, cfg.train_warmup, "fp32", flops)
     res["naive_train"] = naive
     del naive_model
 
@@ -524,7 +534,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     if cfg.bf16:
         if native_bf16:
             say("vstm model, training bf16 autocast (native bf16)")
-            bf = bench_train(model, b, t, s, s, cfg.repeats, cfg.warmup, "bf16", flops)
+            bf = bench_train(model, b, t, s, s, cfg.repeats, cfg.train_warmup, "bf16", flops)
             bf["setting"] = "same as fp32"
         else:
             bb, bt, bs = cfg.bf16_slow_batch, cfg.bf16_slow_frames, cfg.bf16_slow_size
@@ -572,6 +582,12 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
 
     res["peak_rss_mb_process"] = peak_rss_mb()
     res["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    res["load_log"] = load_log
+    # this process alone keeps about `threads` cores busy; more than that is someone else
+    busiest = max([res["machine"]["load_average"][0]] + [x[1] for x in load_log[1:]])
+    res["machine"]["idle"] = (
+        res["machine"]["load_average"][0] < 1.0 and busiest < torch.get_num_threads() + 1.0
+    )
     res["summary"] = summarize(res)
     return res
 
@@ -638,14 +654,19 @@ def format_markdown(res: dict, command: str) -> str:
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, ISA {m['isa']}, native bf16: "
         f"{'yes' if m['bf16_native'] else 'no'}; torch {m['torch']}, {m['threads']} threads  ",
         f"Load average (1, 5, 15 min): {m['load_average']} at the start, "
-        f"{m['load_average_end']} at the end"
-        + ("" if m["load_average"][0] < 1.0 else " (**the machine was not idle**)"),
+        f"{m['load_average_end']} at the end; highest 1-minute load at the start of a "
+        f"measurement: {max(x[1] for x in res['load_log'])}"
+        + (
+            " (this process alone accounts for about its thread count)"
+            if m["idle"]
+            else " (**other jobs were running: the numbers are taken under load**)"
+        ),
         "",
         f"Paper model (AE-ConvLSTM-flow, 1,035,071 parameters), {cfg['size']}x{cfg['size']}, "
         f"batch {cfg['batch']}, {cfg['frames']} frames per clip, fp32 unless said. Forward: "
         f"{res['gflop_per_frame_forward']:.3f} GFLOP/frame; training counts 3x. Times are medians "
         f"of {cfg['repeats']} runs ({cfg['naive_repeats']} for the naive reference) after "
-        f"{cfg['warmup']} warm-up run(s).",
+        f"{cfg['train_warmup']} uncounted training steps ({cfg['warmup']} run(s) elsewhere).",
         "",
         "| measurement | frames/s | GFLOP/s | fraction of peak |",
         "|---|---:|---:|---:|",

@@ -65,15 +65,15 @@ def _conv_window(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return out.view(n, co, h, wd)
 
 
-def _shift_add(z: torch.Tensor, out: torch.Tensor) -> None:
+def _shift_add(z: torch.Tensor, out: torch.Tensor, rows: torch.Tensor) -> None:
     """``out[n, o, y, x] += sum_ij z[n, i, j, o, y + i - k//2, x + j - k//2]`` (zeros outside).
 
-    z (n, k, k, Co, H, W), out (n, Co, H, W). Separable: k shifted adds along x into a
-    (n, k, Co, H, W) buffer, then k along y; 2k tensor ops instead of k*k.
+    z (n, k, k, Co, H, W), out (n, Co, H, W), rows: scratch (n, k, Co, H, W). Separable: k
+    shifted adds along x into ``rows``, then k along y; 2k tensor ops instead of k*k.
     """
-    n, k, _, co, h, wd = z.shape
+    k, h, wd = z.shape[1], z.shape[4], z.shape[5]
     p = k // 2
-    rows = z.new_zeros(n, k, co, h, wd)  # rows[:, i] = sum_j z[:, i, j] shifted by j - p in x
+    rows.zero_()  # rows[:, i] = sum_j z[:, i, j] shifted by j - p in x
     for j in range(k):
         d = j - p
         x0, x1 = max(0, -d), min(wd, wd - d)
@@ -91,17 +91,22 @@ def _conv_scatter(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
     ``z[n, (i, j, o), p] = sum_c w[o, c, i, j] x[n, c, p]`` (a 1x1 convolution with k*k*Co
     outputs), then ``out[n, o, y, x] = sum_ij z[n, (i, j, o), y + i - k//2, x + j - k//2]``.
-    Run in chunks of frames so that z stays in cache.
+    Runs in chunks of frames through buffers allocated once, so that z stays in cache and
+    no chunk pays for fresh pages.
     x (N, Ci, H, W), w (Co, Ci, k, k) -> (N, Co, H, W). Good when Co is small and Ci large.
     """
     n, ci, h, wd = x.shape
     co, _, k, _ = w.shape
     wk = w.permute(2, 3, 0, 1).reshape(k * k * co, ci)  # rows (i, j, o)
     out = x.new_zeros(n, co, h, wd)
-    chunk = max(1, _SCATTER_BYTES // (k * k * co * h * wd * x.element_size()))
+    chunk = min(n, max(1, _SCATTER_BYTES // (k * k * co * h * wd * x.element_size())))
+    z = x.new_empty(chunk, k * k * co, h * wd)
+    rows = x.new_empty(chunk, k, co, h, wd)
     for s in range(0, n, chunk):
-        z = torch.matmul(wk, x[s : s + chunk].reshape(-1, ci, h * wd))  # (n', k*k*Co, H*W)
-        _shift_add(z.view(-1, k, k, co, h, wd), out[s : s + chunk])
+        m = min(chunk, n - s)
+        for f in range(m):
+            torch.mm(wk, x[s + f].reshape(ci, h * wd), out=z[f])  # (k*k*Co, H*W)
+        _shift_add(z[:m].view(m, k, k, co, h, wd), out[s : s + m], rows[:m])
     return out
 
 

@@ -266,7 +266,13 @@ def bench_peak(batch: int = 16, size: int = 32, repeats: int = 5, warmup: int = 
     times = _times(run, repeats, warmup)
     flops = 3 * (2 * batch * 256 * size * size * 80 * 49 + batch * 256 * size * size)
     med = statistics.median(times)
-    return {"gflops": flops / med / 1e9, "seconds": med, "times": times, "batch": batch}
+    return {
+        "gflops": flops / med / 1e9,
+        "seconds": med,
+        "flops": flops,
+        "times": times,
+        "batch": batch,
+    }
 
 
 def bench_train(
@@ -499,7 +505,8 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     native_bf16 = bf16_is_native("cpu")
 
     say("peak: 7x7 80->256 convolution at 32x32, forward + backward")
-    peak = bench_peak(batch=16 if b >= 16 else b, repeats=cfg.repeats, warmup=cfg.warmup)
+    peak_batch = 16 if b >= 16 else b
+    peak = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup)
     res["peak"] = peak
 
     model = AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl=cfg.flow_impl))
@@ -518,6 +525,15 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     naive = bench_train(naive_model, b, t, s, s, cfg.naive_repeats, cfg.train_warmup, "fp32", flops)
     res["naive_train"] = naive
     del naive_model
+
+    # the peak again, after the training runs: its median over both samples is the reference,
+    # so that a slow drift of the machine moves numerator and denominator alike
+    say("peak again, after the training measurements")
+    again = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup)
+    peak["gflops_before"], peak["gflops_after"] = peak["gflops"], again["gflops"]
+    peak["times"] = peak["times"] + again["times"]
+    peak["seconds"] = statistics.median(peak["times"])
+    peak["gflops"] = peak["flops"] / peak["seconds"] / 1e9
 
     say("vstm model, inference (no gradients)")
     res["infer"] = bench_infer(model, b, t, s, s, cfg.repeats, cfg.warmup)
@@ -670,8 +686,9 @@ def format_markdown(res: dict, command: str) -> str:
         "",
         "| measurement | frames/s | GFLOP/s | fraction of peak |",
         "|---|---:|---:|---:|",
-        f"| peak: conv 7x7 80->256 at 32x32, batch {res['peak']['batch']}, fwd+bwd | | "
-        f"{_f(sm['peak_gflops'])} | 1.00 |",
+        f"| peak: conv 7x7 80->256 at 32x32, batch {res['peak']['batch']}, fwd+bwd (median of "
+        f"{_f(res['peak']['gflops_before'])} before and {_f(res['peak']['gflops_after'])} after "
+        f"the training runs) | | {_f(sm['peak_gflops'])} | 1.00 |",
         f"| vstm training (fp32) | {_f(sm['train_fps'], 2)} | {_f(sm['train_gflops'])} | "
         f"{sm['train_frac_peak']:.2f} |",
         f"| naive reference training (fp32) | {_f(sm['naive_train_fps'], 2)} | "
@@ -688,6 +705,18 @@ def format_markdown(res: dict, command: str) -> str:
     )
     for k, v in res["stream"].items():
         lines.append(f"| streaming `model.step`, batch 1, {k} (fp32) | {_f(v['fps'])} | | |")
+    spread = {
+        "peak": res["peak"]["times"],
+        "training": res["train"]["times"],
+        "naive": res["naive_train"]["times"],
+        **{f"streaming {k}": v["times"] for k, v in res["stream"].items()},
+    }
+    lines += [
+        "",
+        "Spread of the timed runs (slowest / fastest; near 1.0 on an undisturbed machine): "
+        + ", ".join(f"{k} {max(v) / min(v):.2f}" for k, v in spread.items())
+        + ".",
+    ]
     bounds = ", ".join(f"{v['fps_at_peak']:.0f} frames/s at {k}" for k, v in res["stream"].items())
     train_bound = sm["peak_gflops"] / (3 * res["gflop_per_frame_forward"])
     lines += [

@@ -28,17 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vstm.bench import cpu_model
+
 TARGET = 1000.0  # sequences per second, one core
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _rate(fn: Callable[[int], int], seconds: float) -> float:
@@ -129,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "logical_cores": os.cpu_count(),
             "pinned_to_cpu": pinned,
             "torch_threads": torch.get_num_threads(),

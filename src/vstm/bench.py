@@ -68,7 +68,8 @@ TARGETS = {
 
 
 # ------------------------------------------------------------------ machine
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (or what platform reports)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -116,7 +117,7 @@ def warn_if_slow_bf16(device: torch.device | str = "cpu") -> bool:
     cap = torch.backends.cpu.get_cpu_capability() if torch.device(device).type == "cpu" else ""
     msg = (
         f"--precision bf16 on {torch.device(device).type} without native bf16 support "
-        f"({_cpu_model()}, {cap}: no AVX512-BF16/AMX): oneDNN emulates bf16 and training runs "
+        f"({cpu_model()}, {cap}: no AVX512-BF16/AMX): oneDNN emulates bf16 and training runs "
         "tens of times slower than fp32 (vstm bench measures it). Use --precision fp32 here."
     )
     warnings.warn(msg, RuntimeWarning, stacklevel=2)
@@ -127,7 +128,7 @@ def machine_info() -> dict[str, Any]:
     """CPU model, cores, ISA, bf16 support, versions, threads, load and date."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "logical_cores": os.cpu_count(),
         "isa": torch.backends.cpu.get_cpu_capability(),
         "bf16_native": bf16_is_native("cpu"),

@@ -680,16 +680,10 @@ def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:
 
 # -------------------------------------------------------------------------------- tables
 def _machine(device: torch.device) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from vstm.bench import cpu_model
+
     info = {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -160,18 +160,9 @@ _TRAIN_FLAGS = (
 )
 
 
-def _parse_option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise VstmError(f"--model-option {text!r}: expected KEY=VALUE")
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
-
-
 def run_train(args: argparse.Namespace) -> int:
     from vstm.segment.train import make_seg_config, tiny_seg_overrides, train_segmenter
+    from vstm.train.commands import parse_option
     from vstm.train.config import load_config_file
 
     layers: list[dict[str, Any]] = [tiny_seg_overrides()] if args.tiny else []
@@ -179,7 +170,7 @@ def run_train(args: argparse.Namespace) -> int:
         layers.append(load_config_file(args.config))
     flags = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k, None) is not None}
     if args.model_option:
-        flags["model_options"] = dict(_parse_option(o) for o in args.model_option)
+        flags["model_options"] = dict(parse_option(o) for o in args.model_option)
     cfg = make_seg_config(*layers, flags)
     out = train_segmenter(cfg)
     print(f"wrote {out / 'best.safetensors'} and {out / 'last.safetensors'}")

@@ -63,7 +63,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--tiny", action="store_true", help="a tiny debug preset (small model, 32x32, 4 steps)")
 
 
-def _parse_option(text: str) -> tuple[str, Any]:
+def parse_option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep:
         raise VstmError(f"--model-option {text!r}: expected KEY=VALUE")
@@ -99,7 +99,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     ]
     values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.model_option:
-        values["model_options"] = dict(_parse_option(o) for o in args.model_option)
+        values["model_options"] = dict(parse_option(o) for o in args.model_option)
     return values
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from vstm.errors import VstmError
 from vstm.models.base import Prediction, VideoPredictor
 from vstm.nn import ConvLSTMCell, LSTMState, SpatialDecoder, SpatialEncoder
+from vstm.nn.spectral import KernelSpectrum
 
 __all__ = ["AEConvLSTM", "AEConvLSTMConfig", "AEConvLSTMState"]
 
@@ -27,6 +29,9 @@ class AEConvLSTMConfig:
         hidden_channels: d_m, channels of the temporal encoder's memory.
         enc_kernel, lstm_kernel, dec_kernel: kernel sizes of E, both ConvLSTMs (input and hidden
             paths), and D.
+        lstm_impl: how the ConvLSTMs' gate convolutions run over a sequence in ``forward``
+            (:data:`vstm.nn.spectral.ConvImpl`; ``"auto"`` uses the FFT on CPU where it pays,
+            ``"direct"`` turns it off). Same parameters; ``step`` always runs direct.
     """
 
     in_channels: int = 1
@@ -35,6 +40,7 @@ class AEConvLSTMConfig:
     enc_kernel: int = 7
     lstm_kernel: int = 7
     dec_kernel: int = 7
+    lstm_impl: Literal["direct", "fft", "auto"] = "auto"
 
 
 class AEConvLSTM(VideoPredictor):
@@ -69,20 +75,23 @@ class AEConvLSTM(VideoPredictor):
                 raise VstmError(f"ae-convlstm config: {field} must be odd")
         self.encoder = SpatialEncoder(config.in_channels, config.enc_channels, config.enc_kernel)
         self.temporal_encoder = ConvLSTMCell(
-            config.enc_channels, config.hidden_channels, config.lstm_kernel
+            config.enc_channels, config.hidden_channels, config.lstm_kernel, config.lstm_impl
         )
         self.temporal_decoder = ConvLSTMCell(
-            config.hidden_channels, config.enc_channels, config.lstm_kernel
+            config.hidden_channels, config.enc_channels, config.lstm_kernel, config.lstm_impl
         )
         self.decoder = SpatialDecoder(config.enc_channels, config.in_channels, config.dec_kernel)
 
     def _memory(
-        self, x: torch.Tensor, state: AEConvLSTMState | None
+        self,
+        x: torch.Tensor,
+        state: AEConvLSTMState | None,
+        spectra: tuple[KernelSpectrum | None, KernelSpectrum | None] = (None, None),
     ) -> tuple[torch.Tensor, AEConvLSTMState]:
         """x (B, d, h, w) -> (h2 (B, d, h, w), new state)."""
         s1, s2 = (None, None) if state is None else state
-        s1 = self.temporal_encoder(x, s1)
-        s2 = self.temporal_decoder(s1[0], s2)
+        s1 = self.temporal_encoder(x, s1, spectra[0])
+        s2 = self.temporal_decoder(s1[0], s2, spectra[1])
         return s2[0], (s1, s2)
 
     def forward(self, frames: torch.Tensor, state: AEConvLSTMState | None = None) -> Prediction:
@@ -99,9 +108,11 @@ class AEConvLSTM(VideoPredictor):
         self.check_frames(frames)
         b, t = frames.shape[:2]
         xs = self.encoder(frames.flatten(0, 1)).unflatten(0, (b, t))  # (B, T, d, h, w)
+        x0 = xs[:, 0]
+        spectra = (self.temporal_encoder.spectrum(x0), self.temporal_decoder.spectrum(x0))
         hs = []
         for i in range(t):
-            h, state = self._memory(xs[:, i], state)
+            h, state = self._memory(xs[:, i], state, spectra)
             hs.append(h)
         h = torch.stack(hs, dim=1).flatten(0, 1)  # (B*T, d, h, w)
         return Prediction(self.decoder(h).unflatten(0, (b, t)), None, state)

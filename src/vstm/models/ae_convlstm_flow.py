@@ -41,6 +41,13 @@ class AEConvLSTMFlowConfig:
             rounding, the same numbers. ``"auto"`` (default): the GEMM form
             (:func:`vstm.nn.flow_head.conv2d_same_gemm`) on CPU, ``F.conv2d`` elsewhere;
             ``"direct"``: always ``F.conv2d``; ``"gemm"``: always the GEMM form.
+        lstm_impl: how the ConvLSTM's gate convolution runs over a sequence in ``forward``
+            (:data:`vstm.nn.spectral.ConvImpl`). ``"auto"`` (default): through the FFT
+            (:func:`vstm.nn.spectral.spectral_conv2d`) on CPU for batches of 4 or more at
+            frame sizes whose kernel spectrum is small (64x64: 137 MiB), ``F.conv2d``
+            otherwise; ``"direct"``: always ``F.conv2d``; ``"fft"``: always the FFT.
+            ``step`` always runs direct. Same parameters; the same numbers up to float
+            rounding.
     """
 
     in_channels: int = 1
@@ -54,6 +61,7 @@ class AEConvLSTMFlowConfig:
     w_h: float = 1e-2
     delta: float = 1e-3
     flow_impl: Literal["direct", "gemm", "auto"] = "auto"
+    lstm_impl: Literal["direct", "fft", "auto"] = "auto"
 
 
 class AEConvLSTMFlow(VideoPredictor):
@@ -85,7 +93,9 @@ class AEConvLSTMFlow(VideoPredictor):
         if config.smoothness not in ("loss", "inject"):
             raise ValueError(f"smoothness must be 'loss' or 'inject', got {config.smoothness!r}")
         self.encoder = SpatialEncoder(config.in_channels, config.enc_channels, config.enc_kernel)
-        self.memory = ConvLSTMCell(config.enc_channels, config.hidden_channels, config.lstm_kernel)
+        self.memory = ConvLSTMCell(
+            config.enc_channels, config.hidden_channels, config.lstm_kernel, config.lstm_impl
+        )
         self.flow = FlowRegressor(config.hidden_channels, config.flow_kernel, config.flow_impl)
         self.decoder = SpatialDecoder(config.enc_channels, config.in_channels, config.dec_kernel)
 
@@ -110,9 +120,10 @@ class AEConvLSTMFlow(VideoPredictor):
         b, t = frames.shape[:2]
         x = self.encoder(frames.flatten(0, 1))  # (B*T, d, h, w)
         xs = x.unflatten(0, (b, t))  # (B, T, d, h, w)
+        spec = self.memory.spectrum(xs[:, 0])  # the gate kernel's FFT, or None (direct)
         hs = []
         for i in range(t):
-            state = self.memory(xs[:, i], state)
+            state = self.memory(xs[:, i], state, spec)
             hs.append(state[0])
         h = torch.stack(hs, dim=1).flatten(0, 1)  # (B*T, d_m, h, w)
         flow = self._flow(h)  # (B*T, 2, h, w)

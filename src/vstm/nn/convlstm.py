@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from vstm.errors import ShapeError, check_shape
+from vstm.nn.spectral import ConvImpl, KernelSpectrum, kernel_spectrum, spectral_conv2d, use_fft
 
 __all__ = ["ConvLSTM", "ConvLSTMCell", "LSTMState"]
 
@@ -28,10 +29,21 @@ class ConvLSTMCell(nn.Module):
         in_channels: channels of x.
         hidden_channels: channels of h and c.
         kernel_size: odd kernel size used on both the input and the hidden path.
+        impl: how the gate convolution runs when the caller passes :meth:`spectrum`'s result
+            (:data:`vstm.nn.spectral.ConvImpl`): ``"auto"`` (default) the FFT on CPU for
+            batches of 4 or more whose kernel spectrum is small, ``"fft"`` always,
+            ``"direct"`` never. Same parameters and state dict either way.
 
     Shapes:
         x (B, in, H, W); state (h, c) each (B, hidden, H, W), or None for zeros.
         Returns the new (h, c). Any H, W works; nothing is baked in.
+
+    A time loop that wants the FFT path computes the kernel's spectrum once and passes it to
+    every step::
+
+        spec = cell.spectrum(xs[:, 0])          # None when the direct path is chosen
+        for t in range(T):
+            state = cell(xs[:, t], state, spec)
 
     >>> import torch
     >>> cell = ConvLSTMCell(3, 8, 3)
@@ -40,10 +52,19 @@ class ConvLSTMCell(nn.Module):
     ((2, 8, 5, 7), (2, 8, 5, 7))
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 7) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        kernel_size: int = 7,
+        impl: ConvImpl = "auto",
+    ) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"ConvLSTMCell: kernel_size must be odd, got {kernel_size}")
+        if impl not in ("direct", "fft", "auto"):
+            raise ValueError(f"ConvLSTMCell: impl must be 'direct', 'fft' or 'auto', got {impl!r}")
+        self.impl = impl
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.kernel_size = kernel_size
@@ -68,18 +89,39 @@ class ConvLSTMCell(nn.Module):
         z = x.new_zeros(b, self.hidden_channels, h, w)
         return z, z
 
-    def forward(self, x: torch.Tensor, state: LSTMState | None = None) -> LSTMState:
+    def spectrum(self, x: torch.Tensor) -> KernelSpectrum | None:
+        """The gate kernel's spectrum for steps over inputs shaped like ``x`` (B, in, H, W).
+
+        None when ``impl`` picks the direct convolution for this shape and device. Build it
+        once per sequence (per forward pass: it follows the current weights).
+        """
+        if not use_fft(self.impl, self.conv, x.shape[0], x.shape[-2], x.shape[-1]):
+            return None
+        return kernel_spectrum(self.conv.weight, x.shape[-2], x.shape[-1])
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: LSTMState | None = None,
+        spectrum: KernelSpectrum | None = None,
+    ) -> LSTMState:
         if state is None:
             state = self.init_state(x)
         h, c = state
-        gates = self.conv(torch.cat((x, h), dim=1))  # (B, 4*hidden, H, W)
+        z = torch.cat((x, h), dim=1)  # (B, in+hidden, H, W)
+        # gate pre-activations (B, 4*hidden, H, W)
+        fft = spectrum is not None
+        gates = spectral_conv2d(z, spectrum, self.conv.bias) if fft else self.conv(z)
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}->{self.hidden_channels}, kernel={self.kernel_size}"
+        return (
+            f"{self.in_channels}->{self.hidden_channels}, kernel={self.kernel_size}, "
+            f"impl={self.impl}"
+        )
 
 
 class ConvLSTM(nn.Module):
@@ -95,9 +137,15 @@ class ConvLSTM(nn.Module):
     ((2, 4, 8, 5, 5), True)
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 7) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        kernel_size: int = 7,
+        impl: ConvImpl = "auto",
+    ) -> None:
         super().__init__()
-        self.cell = ConvLSTMCell(in_channels, hidden_channels, kernel_size)
+        self.cell = ConvLSTMCell(in_channels, hidden_channels, kernel_size, impl)
 
     def forward(
         self, x: torch.Tensor, state: LSTMState | None = None
@@ -107,8 +155,9 @@ class ConvLSTM(nn.Module):
             raise ShapeError(
                 f"ConvLSTM: expected {self.cell.in_channels} input channels, got {x.shape[2]}"
             )
+        spec = self.cell.spectrum(x[:, 0])
         hs = []
         for t in range(x.shape[1]):
-            state = self.cell(x[:, t], state)
+            state = self.cell(x[:, t], state, spec)
             hs.append(state[0])
         return torch.stack(hs, dim=1), state

@@ -1,0 +1,172 @@
+"""The FFT convolution against F.conv2d (the reference), forward, backward and in the models."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vstm.errors import ShapeError
+from vstm.models import AEConvLSTM, AEConvLSTMConfig, AEConvLSTMFlow, AEConvLSTMFlowConfig
+from vstm.nn import ConvLSTM, ConvLSTMCell
+from vstm.nn.spectral import fft_length, kernel_spectrum, spectral_conv2d, use_fft
+
+
+def test_fft_length_is_even_and_5_smooth():
+    assert [fft_length(n) for n in (1, 2, 7, 38, 39, 49, 94)] == [2, 2, 8, 40, 40, 50, 96]
+
+
+@pytest.mark.parametrize(
+    ("n", "ci", "co", "h", "w", "k"),
+    [(2, 3, 4, 9, 7, 5), (3, 8, 2, 32, 32, 7), (1, 2, 6, 5, 11, 3)],
+)
+def test_forward_matches_direct_convolution(n, ci, co, h, w, k):
+    torch.manual_seed(0)
+    x, weight, bias = torch.randn(n, ci, h, w), torch.randn(co, ci, k, k), torch.randn(co)
+    y = spectral_conv2d(x, kernel_spectrum(weight, h, w), bias)
+    ref = F.conv2d(x, weight, bias, padding=k // 2)
+    assert y.shape == ref.shape
+    assert (y - ref).abs().max() <= 1e-4
+
+
+def test_large_batch_goes_through_in_chunks_with_the_same_numbers(monkeypatch):
+    import vstm.nn.spectral as spectral
+
+    monkeypatch.setattr(spectral, "BATCH_CHUNK", 3)
+    torch.manual_seed(9)
+    x = torch.randn(8, 4, 6, 6, requires_grad=True)
+    w = torch.randn(5, 4, 3, 3, requires_grad=True)
+    y = spectral_conv2d(x, kernel_spectrum(w, 6, 6))
+    ref = F.conv2d(x, w, padding=1)
+    assert (y - ref).abs().max() <= 1e-4
+    got = torch.autograd.grad(y.square().sum(), [x, w])
+    want = torch.autograd.grad(ref.square().sum(), [x, w])
+    for a, b in zip(got, want, strict=True):
+        assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())
+
+
+def test_gradients_match_direct_convolution_over_reused_spectrum():
+    """One spectrum used at three 'time steps': the kernel gradient is the sum over them."""
+    torch.manual_seed(1)
+    xs = [torch.randn(4, 6, 12, 10, requires_grad=True) for _ in range(3)]
+    weight = torch.randn(5, 6, 7, 7, requires_grad=True)
+    bias = torch.randn(5, requires_grad=True)
+    gs = [torch.randn(4, 5, 12, 10) for _ in range(3)]
+
+    def grads(conv):
+        loss = sum((conv(x) * g).sum() for x, g in zip(xs, gs, strict=True))
+        return torch.autograd.grad(loss, [*xs, weight, bias])
+
+    spec = None
+
+    def fft(x):
+        nonlocal spec
+        spec = spec or kernel_spectrum(weight, 12, 10)
+        return spectral_conv2d(x, spec, bias)
+
+    got = grads(fft)
+    want = grads(lambda x: F.conv2d(x, weight, bias, padding=3))
+    for a, b in zip(got, want, strict=True):
+        assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())
+
+
+def test_float64_gradcheck_on_input_weight_and_bias():
+    torch.manual_seed(2)
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+
+    def f(x, w, b):
+        spec = kernel_spectrum(w, 5, 4)
+        return spectral_conv2d(x, spec, b) + 0.5 * spectral_conv2d(x.flip(-1), spec)
+
+    assert torch.autograd.gradcheck(f, (x, w, b))
+
+
+def test_wrong_map_size_names_both_shapes():
+    spec = kernel_spectrum(torch.randn(2, 3, 3, 3), 8, 8)
+    with pytest.raises(ShapeError, match=r"built for \(N, 3, 8, 8\), got x \(1, 3, 8, 9\)"):
+        spectral_conv2d(torch.randn(1, 3, 8, 9), spec)
+    with pytest.raises(ShapeError, match="k odd"):
+        kernel_spectrum(torch.randn(2, 3, 4, 4), 8, 8)
+
+
+def test_auto_picks_fft_only_where_it_pays():
+    conv = ConvLSTMCell(16, 64, 7).conv
+    assert use_fft("auto", conv, 16, 32, 32)  # the paper model at 64x64, batch 16
+    assert not use_fft("auto", conv, 1, 32, 32)  # streaming: matrix-vector products
+    assert not use_fft("auto", conv, 16, 64, 64)  # 128x128 frames: a 437 MiB spectrum
+    assert not use_fft("auto", ConvLSTMCell(4, 8, 3).conv, 16, 32, 32)  # small kernels
+    assert not use_fft("direct", conv, 16, 32, 32)
+    assert use_fft("fft", conv, 1, 32, 32)
+
+
+def test_convlstm_sequence_fft_equals_direct_forward_and_backward():
+    torch.manual_seed(3)
+    lstm = ConvLSTM(3, 8, 5, impl="fft")
+    xs = torch.rand(2, 4, 3, 10, 12, requires_grad=True)
+    g = torch.randn(2, 4, 8, 10, 12)
+    results = []
+    for impl in ("fft", "direct"):
+        lstm.cell.impl = impl
+        hs, _ = lstm(xs)
+        results.append((hs, *torch.autograd.grad((hs * g).sum(), [xs, *lstm.parameters()])))
+    for a, b in zip(*results, strict=True):
+        assert (a - b).abs().max() <= 1e-5 * max(1.0, b.abs().max().item())
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda impl: AEConvLSTMFlow(
+            AEConvLSTMFlowConfig(hidden_channels=8, flow_kernel=5, lstm_impl=impl)
+        ),
+        lambda impl: AEConvLSTM(AEConvLSTMConfig(hidden_channels=8, lstm_impl=impl)),
+    ],
+)
+def test_models_give_the_same_predictions_and_gradients_with_either_path(model):
+    torch.manual_seed(4)
+    frames = torch.rand(2, 3, 1, 16, 16)
+    outs = []
+    for impl in ("fft", "direct"):
+        torch.manual_seed(5)
+        m = model(impl)
+        out = m(frames)
+        loss = out.pred.square().mean() + (0 if out.flow is None else out.flow.square().mean())
+        outs.append((out.pred, *torch.autograd.grad(loss, list(m.parameters()), allow_unused=True)))
+    for a, b in zip(*outs, strict=True):
+        if b is None:
+            continue
+        assert (a - b).abs().max() <= 1e-5 * max(1.0, b.abs().max().item())
+
+
+def test_forward_with_fft_equals_streaming_steps():
+    torch.manual_seed(6)
+    model = AEConvLSTMFlow(AEConvLSTMFlowConfig(hidden_channels=8, flow_kernel=5, lstm_impl="fft"))
+    model.flow.conv3.weight.data.normal_()  # a non-zero flow, so the warp matters
+    frames = torch.rand(2, 4, 1, 16, 16)
+    with torch.no_grad():
+        out = model(frames)
+        state = None
+        for t in range(4):
+            pred, flow, state = model.step(frames[:, t], state)
+            assert (pred - out.pred[:, t]).abs().max() <= 1e-5
+            assert (flow - out.flow[:, t]).abs().max() <= 1e-5
+
+
+def test_runs_in_float32_under_bf16_autocast():
+    torch.manual_seed(7)
+    cell = ConvLSTMCell(3, 4, 5, impl="fft")
+    x = torch.rand(4, 3, 8, 8)
+    ref, _ = cell(x, None, cell.spectrum(x))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h, _ = cell(x, None, cell.spectrum(x))
+    assert (h.float() - ref).abs().max() <= 1e-5
+
+
+def test_frozen_kernel_gets_no_gradient_and_input_still_does():
+    torch.manual_seed(8)
+    w = torch.randn(2, 3, 3, 3)
+    x = torch.randn(1, 3, 6, 6, requires_grad=True)
+    y = spectral_conv2d(x, kernel_spectrum(w, 6, 6))
+    (gx,) = torch.autograd.grad(y.sum(), x)
+    (ref,) = torch.autograd.grad(F.conv2d(x, w, padding=1).sum(), x)
+    assert (gx - ref).abs().max() <= 1e-5

@@ -24,13 +24,15 @@ DEMO_SETTINGS = {
     "batch_size": 8,
     "optimizer": "adam",
     "lr": 1e-3,
+    "flow_lr_scale": 0.1,
     "steps": 100_000,
     "val_sequences": 32,
     "log_every": 10,
 }
 """The demo departs from the paper's recipe (RMSprop at 1e-4, 10-frame clips, many epochs) in
-the optimiser, learning rate, batch and clip length only: a few CPU minutes must show the flow
-forming. The model is the paper's configuration."""
+the optimiser, learning rate (Θ at a tenth of the rest, see ``TrainConfig.flow_lr_scale``),
+batch and clip length only: a few CPU minutes must show the flow forming. The model is the
+paper's configuration."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -65,6 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
     a("--optimizer", choices=["adam", "rmsprop"], help="default adam")
     a("--lr", type=float, help="learning rate (default 3e-3)")
+    a("--flow-lr-scale", type=float, help="SegNet-flow: Θ's rate as a multiple of --lr (1)")
     a("--w-recon", type=float, help="weight of the reconstruction loss (default 1)")
     a("--w-h", type=float, help="weight of the flow smoothness penalty (default 1e-2)")
     a("--class-weighting", choices=["median-frequency", "none"], help="default median-frequency")
@@ -147,6 +148,7 @@ _TRAIN_FLAGS = (
     "max_minutes",
     "optimizer",
     "lr",
+    "flow_lr_scale",
     "w_recon",
     "w_h",
     "class_weighting",

@@ -31,6 +31,7 @@ from vstm.segment.model import SegNetFlow, SegNetFlowConfig
 from vstm.segment.segnet import SegNet, SegNetConfig
 from vstm.segment.task import SegmentationTask, median_frequency_weights
 from vstm.train.checkpoint import read_checkpoint, save_checkpoint
+from vstm.train.loop import param_groups
 from vstm.typecheck import check_value
 
 __all__ = [
@@ -77,6 +78,9 @@ class SegTrainConfig:
         class_weighting: ``median-frequency`` (SegNet's balancing of the cross-entropy,
             from the labelled frames of up to 256 training clips) or ``none``.
         clip: gradient-norm clipping (0: off).
+        flow_lr_scale: SegNet-flow: the flow regressor Θ's learning rate as a multiple of
+            ``lr`` (see :class:`vstm.train.TrainConfig`); with ``init_ae``, a small value
+            keeps the pretrained flow from being thrown off by the first steps.
         init_ae: SegNet-flow only: an ``ae-convlstm-flow`` checkpoint (``vstm train``,
             trained without labels) whose weights start the flow model; its config must
             match the AE fields of the model options.
@@ -99,6 +103,7 @@ class SegTrainConfig:
     steps: int = 500
     optimizer: Literal["adam", "rmsprop"] = "adam"
     lr: float = 3e-3
+    flow_lr_scale: float = 1.0
     recon_loss: Literal["auto", "bce", "mse"] = "auto"
     w_recon: float = 1.0
     class_weighting: Literal["none", "median-frequency"] = "median-frequency"
@@ -333,7 +338,7 @@ def train_segmenter(cfg: SegTrainConfig) -> Path:
         cfg.resolved_recon_loss(), cfg.w_recon, cfg.w_h, cfg.delta, class_weights=weights
     )
     opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.RMSprop
-    optimizer = opt_cls(model.parameters(), lr=cfg.lr)
+    optimizer = opt_cls(param_groups(model, cfg.flow_lr_scale, cfg.lr), lr=cfg.lr)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     metrics_path = out / "metrics.jsonl"

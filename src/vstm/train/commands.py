@@ -53,6 +53,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--w-h", type=float, help="weight of the Huber smoothness penalty (default 1e-2)")
     a("--optimizer", choices=["rmsprop", "adam"], help="default rmsprop (paper)")
     a("--lr", type=float, help="learning rate (default 1e-4)")
+    a("--flow-lr-scale", type=float, help="Θ's learning rate as a multiple of --lr (default 1)")
     a("--device", help="auto, cpu, cuda, cuda:N (default auto)")
     a("--precision", choices=["fp32", "bf16"], help="default fp32")
     a("--seed", type=int, help="random seed (default 0)")
@@ -90,6 +91,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "w_h",
         "optimizer",
         "lr",
+        "flow_lr_scale",
         "device",
         "precision",
         "seed",

@@ -39,6 +39,11 @@ class TrainConfig:
         w_h / delta: weight and threshold of the Huber smoothness penalty (eq. 2, 4).
         lr, lr_decay, decay_every: RMSprop learning rate, multiplied by ``lr_decay`` every
             ``decay_every`` epochs (paper: 1e-4, 0.9, 5).
+        flow_lr_scale: the flow regressor Θ's learning rate as a multiple of ``lr`` (1 = the
+            paper's single rate). Θ's first layer sums 64 * 15 * 15 = 14,400 inputs, so an
+            optimiser step that moves every weight by about ``lr`` (Adam, RMSprop) can move
+            the flow by ~14,400 * lr pixels; a smaller rate for Θ keeps early updates from
+            throwing the flow far outside the digits' range.
         clip: gradients are clipped element-wise to [-clip, clip] before each update.
         precision: ``"fp32"`` or ``"bf16"`` (autocast; the loss and the optimiser stay fp32).
         save_every: optimiser steps between checkpoints; 0 = every ``save_minutes`` minutes.
@@ -64,6 +69,7 @@ class TrainConfig:
     lr: float = 1e-4
     lr_decay: float = 0.9
     decay_every: int = 5
+    flow_lr_scale: float = 1.0
     clip: float = 1.0
     device: str = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"

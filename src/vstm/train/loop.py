@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
 from vstm.models import VideoPredictor, build_model
+from vstm.nn import FlowRegressor
 from vstm.train import distributed as dist_utils
 from vstm.train.checkpoint import read_checkpoint, restore_training, save_checkpoint
 from vstm.train.config import TrainConfig, make_config
@@ -125,6 +126,29 @@ def _autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
+def param_groups(
+    model: torch.nn.Module, flow_lr_scale: float = 1.0, lr: float | None = None
+) -> list[dict]:
+    """Optimiser parameter groups: everything at the base rate, Θ at ``flow_lr_scale`` times it.
+
+    One group when the scale is 1 (or the model has no flow regressor), so that checkpoints of
+    single-rate runs keep their optimiser layout. Each group carries ``lr_scale`` and, when
+    ``lr`` is given, its rate ``lr * lr_scale`` (the trainer sets rates at every step).
+    """
+    flow = {id(p) for m in model.modules() if isinstance(m, FlowRegressor) for p in m.parameters()}
+    if flow_lr_scale == 1.0 or not flow:
+        groups = [{"params": list(model.parameters()), "lr_scale": 1.0}]
+    else:
+        groups = [
+            {"params": [p for p in model.parameters() if id(p) not in flow], "lr_scale": 1.0},
+            {"params": [p for p in model.parameters() if id(p) in flow], "lr_scale": flow_lr_scale},
+        ]
+    if lr is not None:
+        for g in groups:
+            g["lr"] = lr * g["lr_scale"]
+    return groups
+
+
 class Trainer:
     """Owns one run: model, optimiser, data, checkpoints, logs. ``run()`` trains to the end."""
 
@@ -146,7 +170,7 @@ class Trainer:
                 "processes (it is the global batch)"
             )
         self.task = NextFrameTask(cfg.resolved_loss(), cfg.w_h, cfg.delta)
-        params = self.model.parameters()
+        params = param_groups(self.model, cfg.flow_lr_scale)
         if cfg.optimizer == "rmsprop":
             self.optimizer = torch.optim.RMSprop(params, lr=cfg.lr)
         else:
@@ -321,7 +345,7 @@ class Trainer:
             frames = batch["frames"].to(self.device, non_blocking=True)
             lr = self.lr_at(self.step)
             for g in self.optimizer.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g.get("lr_scale", 1.0)
             self.optimizer.zero_grad(set_to_none=True)
             with _autocast(self.device, cfg.precision):
                 parts = self.task(self.ddp_model, frames)

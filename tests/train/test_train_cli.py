@@ -226,8 +226,12 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
-def test_ddp_two_processes_match_single_process(tmp_path):
+@pytest.mark.parametrize("memory", ["auto", "fft"])
+def test_ddp_two_processes_match_single_process(tmp_path, memory):
     common = ["--tiny", "--steps", "3", "--batch-size", "4", "--device", "cpu", "--save-every", "3"]
+    if memory == "fft":  # the FFT memory's kernel gradient arrives once, after every time step
+        for option in ("hidden_channels=8", "flow_kernel=5", "lstm_impl=fft"):
+            common += ["--model-option", option]
     single = tmp_path / "single"
     vstm("train", *common, "--out", single)
     ddp = tmp_path / "ddp"

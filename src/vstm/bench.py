@@ -45,7 +45,6 @@ from torch import nn
 
 from vstm.models import AEConvLSTMFlow, AEConvLSTMFlowConfig, Prediction, VideoPredictor
 from vstm.nn import SpatialDecoder, SpatialEncoder, warp
-from vstm.nn.spectral import use_fft
 
 __all__ = [
     "BenchConfig",
@@ -500,8 +499,7 @@ class BenchConfig:
 
 def _memory_path(model: AEConvLSTMFlow, batch: int, height: int, width: int) -> str:
     """ "fft" or "direct": how ``model``'s memory convolves in a training step of this shape."""
-    conv = model.memory.conv
-    return "fft" if use_fft(model.memory.impl, conv, batch, height // 2, width // 2) else "direct"
+    return "fft" if model.memory.uses_fft(batch, height // 2, width // 2) else "direct"
 
 
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict:

@@ -119,7 +119,8 @@ def test_init_ae_loads_a_label_free_flow_model(tmp_path, capsys):
 
     torch.manual_seed(1)
     ae_options = dict(hidden_channels=4, flow_kernel=3, enc_kernel=5, lstm_kernel=3, dec_kernel=5)
-    ae = build_model("ae-convlstm-flow", **ae_options)  # the AE fields SegNet-flow will use
+    # the AE fields SegNet-flow will use; lstm_impl is a setting, not a weight: no mismatch
+    ae = build_model("ae-convlstm-flow", **ae_options, lstm_impl="direct")
     save_checkpoint(tmp_path / "ae.safetensors", ae)
 
     def train(out, *options):

@@ -18,7 +18,7 @@ from vstm.nn import (
     warp,
 )
 
-__all__ = ["AEConvLSTMFlow", "AEConvLSTMFlowConfig"]
+__all__ = ["SETTING_FIELDS", "AEConvLSTMFlow", "AEConvLSTMFlowConfig"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,11 @@ class AEConvLSTMFlowConfig:
     delta: float = 1e-3
     flow_impl: Literal["direct", "gemm", "auto"] = "auto"
     lstm_impl: Literal["direct", "fft", "auto"] = "auto"
+
+
+SETTING_FIELDS = frozenset({"smoothness", "w_h", "delta", "flow_impl", "lstm_impl"})
+"""Fields of :class:`AEConvLSTMFlowConfig` that change how the model computes or trains, not
+its parameters: weights move between configs that differ only in these."""
 
 
 class AEConvLSTMFlow(VideoPredictor):

@@ -89,13 +89,17 @@ class ConvLSTMCell(nn.Module):
         z = x.new_zeros(b, self.hidden_channels, h, w)
         return z, z
 
+    def uses_fft(self, batch: int, height: int, width: int) -> bool:
+        """Whether a sequence of ``batch`` inputs of H x W takes the FFT path (``impl``)."""
+        return use_fft(self.impl, self.conv, batch, height, width)
+
     def spectrum(self, x: torch.Tensor) -> KernelSpectrum | None:
         """The gate kernel's spectrum for steps over inputs shaped like ``x`` (B, in, H, W).
 
         None when ``impl`` picks the direct convolution for this shape and device. Build it
         once per sequence (per forward pass: it follows the current weights).
         """
-        if not use_fft(self.impl, self.conv, x.shape[0], x.shape[-2], x.shape[-1]):
+        if not self.uses_fft(x.shape[0], x.shape[-2], x.shape[-1]):
             return None
         return kernel_spectrum(self.conv.weight, x.shape[-2], x.shape[-1])
 

@@ -122,10 +122,6 @@ class KernelSpectrum:
     token: torch.Tensor
     grad: _GradSum = field(default_factory=_GradSum)
 
-    @property
-    def nbytes(self) -> int:
-        return self.w.numel() * self.w.element_size()
-
 
 def spectrum_bytes(in_channels: int, out_channels: int, height: int, width: int, k: int) -> int:
     """Bytes of the complex64 spectrum :func:`kernel_spectrum` would build."""

@@ -25,12 +25,13 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
+from vstm.models.ae_convlstm_flow import SETTING_FIELDS
 from vstm.segment.data import build_seg_dataset, label_set_of
 from vstm.segment.metrics import confusion_matrix, scores_from_confusion
 from vstm.segment.model import SegNetFlow, SegNetFlowConfig
 from vstm.segment.segnet import SegNet, SegNetConfig
 from vstm.segment.task import SegmentationTask, median_frequency_weights
-from vstm.train.checkpoint import read_checkpoint, save_checkpoint
+from vstm.train.checkpoint import load_model_weights, read_checkpoint, save_checkpoint
 from vstm.train.loop import param_groups
 from vstm.typecheck import check_value
 
@@ -217,13 +218,7 @@ def load_segmenter(
             "written by vstm segment train"
         )
     model = build_segmenter(name, **header["model_config"])
-    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise VstmError(
-            f"checkpoint {path} does not match the {name!r} architecture "
-            f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
-        )
+    load_model_weights(model, tensors, path)
     return model.to(map_location).eval(), header
 
 
@@ -235,8 +230,7 @@ def init_flow_model(model: nn.Module, path: str | Path) -> None:
         raise VstmError(f"--init-ae {path}: only SegNet-flow has a flow model; drop --init-ae")
     ae, _ = load_checkpoint(path, expect_model="ae-convlstm-flow")
     theirs, ours = dataclasses.asdict(ae.config), dataclasses.asdict(model.ae.config)
-    not_weights = {"smoothness", "w_h", "delta", "flow_impl"}  # settings, not weights
-    diff = sorted(k for k in ours if k not in not_weights and ours[k] != theirs[k])
+    diff = sorted(k for k in ours if k not in SETTING_FIELDS and ours[k] != theirs[k])
     if diff:
         raise VstmError(
             f"--init-ae {path}: its AE differs in {', '.join(diff)}; pass the same values as "

@@ -158,14 +158,19 @@ def load_checkpoint(
             f"use --model {name} or another checkpoint"
         )
     model = build_model(name, **header["model_config"])
+    load_model_weights(model, tensors, path)
+    return model.to(map_location).eval(), header
+
+
+def load_model_weights(model: torch.nn.Module, tensors: dict, path: str | Path) -> None:
+    """Load a checkpoint's ``model.*`` tensors into ``model``; a mismatch is a one-line error."""
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise VstmError(
-            f"checkpoint {path} does not match the {name!r} architecture "
+            f"checkpoint {path} does not match the {getattr(model, 'name', '?')!r} architecture "
             f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
         )
-    return model.to(map_location).eval(), header
 
 
 def restore_training(

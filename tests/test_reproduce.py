@@ -133,7 +133,8 @@ def test_unfinished_model_resumes(tmp_path):
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3, 4]
     report = json.loads((out / "table1.json").read_text())
-    assert [r["key"] for r in report["rows"]] == ["ae-conv", "oracle", "copy-last", "dis", "farneback"]
+    keys = ["ae-conv", "oracle", "copy-last", "dis", "farneback"]
+    assert [r["key"] for r in report["rows"]] == keys
     assert report["rows"][0]["steps"] == 4
 
 

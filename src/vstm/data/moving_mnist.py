@@ -377,7 +377,7 @@ class MovingMNIST(Dataset):
         top-left corners (x, y); ``disp`` (B, T-1, D, 2) displacements t -> t+1; ``out``
         float32 (B, T-1, 2, H, W), zeroed.
         """
-        B, T, D, H, W = layers.shape
+        D, H, W = layers.shape[2:]
         ys, xs = np.arange(H), np.arange(W)
         # Boxes: first where each digit was (its trail: sampling one displacement further
         # back lands outside its old box, so the uncovered background comes back), then where

@@ -792,7 +792,8 @@ def _oracle_note(rows: list[dict[str, Any]]) -> list[str]:
     return [
         f"- Oracle: frame t warped by the generator's true motion (each digit's 28x28 layer "
         "moves rigidly) with the model's own bilinear sampler; "
-        f"{100 * oracle['wrong_pixels']:.2f}% of its pixels are wrong (overlapping digits), and its probabilities are clipped to "
+        f"{100 * oracle['wrong_pixels']:.2f}% of its pixels are wrong (overlapping digits), "
+        "and its probabilities are clipped to "
         f"[{oracle['eps']:.4f}, {1 - oracle['eps']:.4f}] (that rate: the clip that minimises its "
         f"BCE). It is the best a predictor that only warps frame t can do with one flow per "
         f"pixel and no knowledge of where it errs; its BCE {bce:.4f} is {floor} the paper's "

@@ -10,7 +10,16 @@ import torch
 from vstm import metrics
 from vstm.models import VideoPredictor
 
-__all__ = ["EvalResult", "copy_last_predictor", "evaluate_predictor", "model_predictor"]
+__all__ = [
+    "EvalResult",
+    "copy_last_predictor",
+    "evaluate_predictor",
+    "model_predictor",
+    "moving_mnist_scores",
+]
+
+TEST_SEED = 2016
+"""Seed of the held-out Moving MNIST test set (test digit pool) of Table 1 and the checks."""
 
 Predictor = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 """context frames (B, K, C, H, W) -> (probabilities of frame K (B, C, H, W) in [0, 1],
@@ -95,3 +104,43 @@ def evaluate_predictor(
     result = {k: sums[k] / counts[k] if counts[k] else math.nan for k in sums}
     result["sequences"] = n
     return result
+
+
+def moving_mnist_scores(
+    model: VideoPredictor,
+    outputs: str,
+    *,
+    sequences: int,
+    context: int = 10,
+    size: int = 64,
+    seed: int = TEST_SEED,
+    binarize: bool = True,
+    batch_size: int = 32,
+) -> EvalResult:
+    """Score ``model`` on the first ``sequences`` held-out Moving MNIST test sequences.
+
+    The sequences are Table 1's test set (test digit pool, ``seed``; frame ``context + 1``
+    predicted from frames 1..``context``), so a small ``sequences`` is a fixed subset of it.
+    Returns :func:`evaluate_predictor`'s metrics.
+    """
+    from torch.utils.data import DataLoader
+
+    from vstm.data import build_dataset
+
+    dataset = build_dataset(
+        "moving-mnist",
+        split="test",
+        num_sequences=sequences,
+        seq_len=context + 1,
+        size=size,
+        binarize=binarize,
+        seed=seed,
+    )
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return evaluate_predictor(
+            model_predictor(model.eval(), outputs),
+            DataLoader(dataset, batch_size=batch_size),
+            context,
+            device,
+        )

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vstm.errors import VstmError
+from vstm.evaluate import TEST_SEED
 from vstm.io import atomic_write_text
 
 if TYPE_CHECKING:
@@ -129,8 +130,6 @@ PROTOCOL: dict[str, Any] = {
 """Training settings shared by every model (TrainConfig keys). The paper generated 10k
 training sequences; here an epoch is 10k fresh sequences of the endless generator."""
 
-TEST_SEED = 2016
-"""Seed of the fixed test set (test digit pool)."""
 
 DEFAULT_TEST_SEQUENCES = 3_000
 DEFAULT_EPOCHS = 50

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from vstm import metrics
-from vstm.models import VideoPredictor
+from vstm.models import VideoPredictor, to_probabilities
 
 __all__ = ["EvalResult", "copy_last_predictor", "evaluate_predictor", "model_predictor"]
 
@@ -25,8 +25,7 @@ def model_predictor(model: VideoPredictor, outputs: str) -> Predictor:
     @torch.no_grad()
     def predict(context: torch.Tensor):
         out = model(context)
-        last = out.pred[:, -1].float()
-        prob = torch.sigmoid(last) if outputs == "logits" else last.clamp(0, 1)
+        prob = to_probabilities(out.pred[:, -1].float(), outputs)
         motion = None
         if out.flow is not None:
             scale = context.shape[-1] // out.flow.shape[-1]

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vstm.errors import VstmError
-from vstm.models import VideoPredictor
+from vstm.models import VideoPredictor, to_probabilities
 
 __all__ = ["PredictResult", "model_outputs", "predict_video"]
 
@@ -35,10 +35,6 @@ def model_outputs(header: dict[str, Any]) -> str:
     if not tc:
         return "logits"
     return "logits" if make_config(tc).resolved_loss() == "bce" else "values"
-
-
-def _to_prob(pred: torch.Tensor, outputs: str) -> torch.Tensor:
-    return torch.sigmoid(pred) if outputs == "logits" else pred.clamp(0, 1)
 
 
 def _resize_short_side(frame: torch.Tensor, size: int) -> torch.Tensor:
@@ -103,7 +99,7 @@ def predict_video(
             ph, pw = (-h) % m, (-w) % m
             x = F.pad(frame, (0, pw, 0, ph)).unsqueeze(0).to(device)  # (1, C, H', W')
             pred, flow, state = model.step(x, state)
-            prob = _to_prob(pred[0, :, :h, :w].float(), outputs).cpu()
+            prob = to_probabilities(pred[0, :, :h, :w].float(), outputs).cpu()
             if flow is not None:
                 scale = x.shape[-1] // flow.shape[-1]
                 motion = flow_to_motion(flow.float(), scale=scale)[0, :, :h, :w].cpu()

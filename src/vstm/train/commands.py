@@ -218,6 +218,11 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     )
     a("--frame-step", type=int, default=1, help="use every N-th frame")
     a("--max-frames", type=int, help="stop after this many frames")
+    a(
+        "--horizon",
+        type=int,
+        help="then forecast N frames past the last input frame, feeding each prediction back",
+    )
     a("--png", action="store_true", help="also write a PNG strip per frame")
     a("--flo", action="store_true", help="also write a .flo motion file per frame")
     a("--device", default="auto")
@@ -225,9 +230,15 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     from vstm.inference import predict_video
+    from vstm.models import check_horizon
     from vstm.train.checkpoint import load_checkpoint
     from vstm.train.distributed import resolve_device
 
+    if args.horizon is not None:
+        try:
+            check_horizon(args.horizon)
+        except VstmError as e:
+            raise VstmError(f"--{e}") from None
     device = resolve_device(args.device)
     model, header = load_checkpoint(args.checkpoint, map_location=device)
     if args.size == "native":
@@ -247,11 +258,14 @@ def run_predict(args: argparse.Namespace) -> int:
         size=size,
         frame_step=args.frame_step,
         max_frames=args.max_frames,
+        horizon=args.horizon,
         png=args.png,
         flo=args.flo,
         device=device,
     )
     print(f"wrote {r.video} ({r.frames} frames: input | predicted next frame | motion colour)")
+    if r.forecast:
+        print(f"  then {r.forecast} forecast frames: truth | closed-loop forecast | motion colour")
     if r.pngs:
         print(f"wrote {len(r.pngs)} PNG strips under {r.pngs[0].parent}")
     if r.flos:

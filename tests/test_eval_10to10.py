@@ -143,3 +143,20 @@ def test_cli_10to10_on_generated_moving_mnist(ckpt, tmp_path):
     assert main([*args, "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["data"] == "moving-mnist" and res["results"]["ae-convlstm-flow"]["horizon"] == 10
+
+
+def test_benchmark_script_writes_the_table(ckpt, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "rollout_10to10.py"
+    spec = importlib.util.spec_from_file_location("rollout_10to10", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    args = ["--checkpoint", f"tiny={ckpt}", "--num", "2", "--out", str(tmp_path)]
+    assert mod.main(args) == 0
+    text = (tmp_path / "rollout_10to10_table.md").read_text()
+    assert "| tiny |" in text and "| copy-last-frame |" in text and "ConvLSTM-S" in text
+    res = json.loads((tmp_path / "rollout_10to10.json").read_text())
+    assert res["results"]["tiny"]["sequences"] == 2 and res["commands"][0].startswith("vstm eval")
+    assert (tmp_path / "rollout_10to10_curve_tiny.png").is_file()

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "segment": ("vstm.segment.commands", "weakly-supervised segmentation: SegNet-flow (5.2)"),
     "reproduce": ("vstm.reproduce", "reproduce the paper's Table 1 under one protocol"),
     "bench": ("vstm.bench", "throughput and FLOP utilisation on this machine"),
+    "export": ("vstm.export", "the streaming step as ONNX, checked with onnxruntime"),
 }
 
 

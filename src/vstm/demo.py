@@ -79,6 +79,7 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
     from vstm.data import build_dataset
     from vstm.inference import model_outputs
     from vstm.metrics import flow_to_motion
+    from vstm.models import to_probabilities
     from vstm.train.checkpoint import load_checkpoint
     from vstm.viz import color_wheel_legend, plot_curves, save_png, write_video
     from vstm.viz.figures import figure5, sequence_panels
@@ -103,7 +104,7 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
     outputs = model_outputs(header)
     with torch.no_grad():
         out = model(frames[:, :-1])
-    preds = torch.sigmoid(out.pred) if outputs == "logits" else out.pred.clamp(0, 1)
+    preds = to_probabilities(out.pred, outputs)
     n, t = out.flow.shape[:2]
     scale = frames.shape[-1] // out.flow.shape[-1]
     motion = flow_to_motion(out.flow.flatten(0, 1), scale=scale).unflatten(0, (n, t))

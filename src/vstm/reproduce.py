@@ -458,6 +458,7 @@ def last_frame_predictor(model, outputs: str) -> Callable:
         a predictor: context (B, K, C, H, W) -> (probabilities (B, C, H, W), motion or None).
     """
     from vstm.evaluate import model_predictor
+    from vstm.models import to_probabilities
 
     full = model_predictor(model, outputs)
     if getattr(model, "name", "") != "ae-conv":
@@ -471,8 +472,7 @@ def last_frame_predictor(model, outputs: str) -> Callable:
         pad = context.new_zeros(b, window - before.shape[1], c, h, w)
         state = torch.cat((pad, before), dim=1)  # (B, window, C, H, W); state[:, 0] unused
         last = model(context[:, -1:], state=state).pred[:, -1].float()
-        prob = torch.sigmoid(last) if outputs == "logits" else last.clamp(0, 1)
-        return prob, None
+        return to_probabilities(last, outputs), None
 
     return predict
 
@@ -639,6 +639,7 @@ def draw_figure5(
 
     from vstm.inference import model_outputs
     from vstm.metrics import flow_to_motion
+    from vstm.models import to_probabilities
     from vstm.train.checkpoint import load_checkpoint
     from vstm.viz import save_png
     from vstm.viz.figures import figure5
@@ -654,9 +655,7 @@ def draw_figure5(
         with torch.no_grad():
             out = model(frames[:, :context].to(device))
         last = out.pred[:, -1].float().cpu()  # (N, C, H, W)
-        preds[PAPER_TABLE1[model_name][0]] = (
-            torch.sigmoid(last) if model_outputs(header) == "logits" else last.clamp(0, 1)
-        )
+        preds[PAPER_TABLE1[model_name][0]] = to_probabilities(last, model_outputs(header))
         if out.flow is not None:
             scale = frames.shape[-1] // out.flow.shape[-1]
             motion = flow_to_motion(out.flow[:, -1].float().cpu(), scale=scale)

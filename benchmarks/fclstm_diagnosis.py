@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 results["init"] = gate_stats(build_model("ae-fclstm", **options), frames)
             run = train(cfg)
-            model, header = load_checkpoint(run / "last.safetensors")
+            model, _ = load_checkpoint(run / "last.safetensors")
             rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
             curve = [(r["step"], r["recon"]) for r in rows if r["kind"] == "train"]
             test = moving_mnist_scores(model, "logits", sequences=args.test, size=args.size)

@@ -82,6 +82,7 @@ def test_oracle_row_beats_copy_last_and_states_its_clip(tiny):
     assert 0 < oracle["wrong_pixels"] == oracle["eps"] < 0.5
     assert oracle["scores"]["bce"] < copy["scores"]["bce"]
     assert oracle["scores"]["mse"] < copy["scores"]["mse"]
+    assert oracle["scores"]["ssim"] > copy["scores"]["ssim"]  # scored unclipped
     # hard 0/1 pixels clipped at the wrong-pixel rate r: BCE is the binary entropy of r
     r = oracle["wrong_pixels"]
     entropy = -(r * math.log(r) + (1 - r) * math.log(1 - r))
@@ -136,6 +137,24 @@ def test_unfinished_model_resumes(tmp_path):
     keys = ["ae-conv", "oracle", "copy-last", "dis", "farneback"]
     assert [r["key"] for r in report["rows"]] == keys
     assert report["rows"][0]["steps"] == 4
+
+
+def test_score_only_scores_existing_runs_without_training(tiny, tmp_path, capsys):
+    out = tmp_path / "scored"
+    (out / "runs").mkdir(parents=True)
+    shutil.copytree(tiny / "runs" / "ae-conv", out / "runs" / "ae-conv")
+    args = ["reproduce", "table1", "--tiny", "--out", str(out), "--models", "ae-conv"]
+    assert main([*args, "--score-only", "--epochs", "5"]) == 0  # a larger budget: not trained
+    run = out / "runs" / "ae-conv"
+    assert json.loads((run / "last.json").read_text())["trainer"]["step"] == 3
+    report = json.loads((out / "table1.json").read_text())
+    assert report["rows"][0]["steps"] == 3 and report["protocol"]["score_only"] is True
+    assert "--score-only" in (out / "table1.md").read_text()
+    capsys.readouterr()
+    empty = ["reproduce", "table1", "--tiny", "--out", str(tmp_path / "none"), "--score-only"]
+    assert main(empty) == 2
+    err = capsys.readouterr().err
+    assert "holds no trained run" in err and len(err.strip().splitlines()) == 1
 
 
 def test_changed_protocol_on_existing_runs_is_an_error(tiny, tmp_path, capsys):

@@ -233,6 +233,12 @@ def add_table1_arguments(p: argparse.ArgumentParser) -> None:
         "fewer can be faster)",
     )
     a(
+        "--score-only",
+        action="store_true",
+        help="train nothing: score the runs already in OUT/runs/ as they are (each with the "
+        "budget it received; the protocol must match)",
+    )
+    a(
         "--tiny",
         action="store_true",
         help="debug preset for tests: tiny models on 32x32 frames, 3 steps, 8 test sequences",
@@ -276,6 +282,8 @@ def _command_line(args: argparse.Namespace, models: list[str]) -> str:
     ):
         if value != default:
             parts.append(f"{flag} {value}")
+    if args.score_only:
+        parts.append("--score-only")
     if args.tiny:
         parts.append("--tiny")
     return " ".join(parts)
@@ -337,6 +345,33 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _check_protocol(run_dir: Path, header: dict[str, Any], cfg: TrainConfig) -> None:
+    """A run trained under another protocol (recipe, data, ...) is an error, not a row."""
+    stored = header.get("train_config") or {}
+    want = cfg.to_dict()
+    for key in _PROTOCOL_KEYS:
+        if stored.get(key) != want[key]:
+            raise VstmError(
+                f"{run_dir} was trained with {key}={stored.get(key)!r}, but this run asks "
+                f"for {want[key]!r}; use another --out or the same flags"
+            )
+
+
+def scored_as_is(cfg: TrainConfig) -> dict[str, Any]:
+    """``--score-only``: the run's record without training it (its checkpoint must exist)."""
+    run_dir = Path(cfg.out)
+    header = _read_json(run_dir / "last.json")
+    if header is None or not (run_dir / "last.safetensors").is_file():
+        raise VstmError(
+            f"--score-only: {run_dir} holds no trained run; train it first (leave out "
+            "--score-only) or leave it out of --models"
+        )
+    _check_protocol(run_dir, header, cfg)
+    record = _read_json(run_dir / "reproduce.json") or {}
+    record.setdefault("wall_seconds", float(header["trainer"].get("train_seconds", 0.0)))
+    return record
+
+
 def train_model(cfg: TrainConfig, budget: dict[str, Any]) -> dict[str, Any]:
     """Train ``cfg``'s model into ``cfg.out``, resuming or skipping what earlier runs did.
 
@@ -355,14 +390,7 @@ def train_model(cfg: TrainConfig, budget: dict[str, Any]) -> dict[str, Any]:
     header = _read_json(run_dir / "last.json")
     resumable = (run_dir / "last.safetensors").is_file() and header is not None
     if resumable:
-        stored = header.get("train_config") or {}
-        want = cfg.to_dict()
-        for key in _PROTOCOL_KEYS:
-            if stored.get(key) != want[key]:
-                raise VstmError(
-                    f"{run_dir} was trained with {key}={stored.get(key)!r}, but this run asks "
-                    f"for {want[key]!r}; use another --out or the same flags"
-                )
+        _check_protocol(run_dir, header, cfg)
     record = _read_json(marker) or {}
     if resumable and record.get("finished") and record.get("budget") == budget:
         log.info("%s: finished earlier (%s); skipping its training", cfg.model, marker)
@@ -548,8 +576,9 @@ def oracle_scores(dataset, context: int, batch_size: int) -> dict[str, Any]:
     bilinear sampler. Positions are whole pixels, so the warped frame is binary again; it is
     wrong only where digits overlap (occlusion) or a digit's ink leaves an old box no new box
     covers. Hard 0/1 pixels would cost ~16 nats per wrong pixel, so the probabilities are
-    clipped to ``[eps, 1 - eps]`` with ``eps`` the oracle's own wrong-pixel rate on the test
-    set: the constant that minimises its BCE, which is then the binary entropy of that rate.
+    clipped to ``[eps, 1 - eps]`` for the BCE, with ``eps`` the oracle's own wrong-pixel
+    rate on the test set: the constant that minimises its BCE, which is then the binary
+    entropy of that rate. MSE, PSNR and SSIM score the warped frame unclipped.
 
     Returns:
         ``{"scores": ..., "eval_seconds": ..., "eps": eps, "wrong_pixels": rate}``.
@@ -576,16 +605,19 @@ def oracle_scores(dataset, context: int, batch_size: int) -> dict[str, Any]:
     eps = min(max(wrong / n, 1e-7), 0.5)
     current: dict[str, torch.Tensor] = {}
 
-    def feed() -> Iterable[dict[str, torch.Tensor]]:
+    def feed(clip: float) -> Iterable[dict[str, torch.Tensor]]:
         for batch in batches():
-            current["pred"] = warped(batch).clamp(0.0, 1.0) * (1.0 - 2.0 * eps) + eps
+            current["pred"] = warped(batch).clamp(0.0, 1.0) * (1.0 - 2.0 * clip) + clip
             yield batch
 
     def predictor(ctx: torch.Tensor):  # the prediction of the batch ``feed`` just yielded
         return current["pred"], None
 
     with torch.no_grad():
-        scores = evaluate_predictor(predictor, feed(), context, "cpu")
+        # MSE, PSNR and SSIM of the warped frame itself (SSIM's small constant would make
+        # a background of eps instead of 0 cost ~0.2); BCE of the clipped probabilities.
+        scores = evaluate_predictor(predictor, feed(0.0), context, "cpu")
+        scores["bce"] = evaluate_predictor(predictor, feed(eps), context, "cpu")["bce"]
     return {
         "scores": scores,
         "eval_seconds": time.monotonic() - t0,
@@ -792,8 +824,9 @@ def _oracle_note(rows: list[dict[str, Any]]) -> list[str]:
         "moves rigidly) with the model's own bilinear sampler; "
         f"{100 * oracle['wrong_pixels']:.2f}% of its pixels are wrong (overlapping digits), "
         "and its probabilities are clipped to "
-        f"[{oracle['eps']:.4f}, {1 - oracle['eps']:.4f}] (that rate: the clip that minimises its "
-        f"BCE). It is the best a predictor that only warps frame t can do with one flow per "
+        f"[{oracle['eps']:.4f}, {1 - oracle['eps']:.4f}] for its BCE (that rate: the clip that "
+        "minimises its BCE; MSE, SSIM and PSNR score the warped frame itself). It is the best "
+        "a predictor that only warps frame t can do with one flow per "
         f"pixel and no knowledge of where it errs; its BCE {bce:.4f} is {floor} the paper's "
         f"0.0439 for AE-ConvLSTM-flow. A model that outputs soft probabilities where it is "
         "unsure can go below it.",
@@ -810,6 +843,8 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         budget.append(f"at most {p['epochs']} epochs of {p['epoch_sequences']:,} sequences")
     if p["steps"] is not None:
         budget.append(f"{p['steps']} steps")
+    if p.get("score_only"):
+        budget = ["as each run received it (scored with --score-only; see Train min and Steps)"]
     gpu = f", {m['gpu']}" if "gpu" in m else ""
     train_wall = sum(r.get("wall_seconds") or 0.0 for r in report["rows"])
     eval_wall = sum(r.get("eval_seconds") or 0.0 for r in report["rows"])
@@ -946,7 +981,7 @@ def run_table1(args: argparse.Namespace) -> int:
     records = {}
     for i, m in enumerate(models, 1):
         log.info("model %d/%d: %s", i, len(models), m)
-        records[m] = train_model(cfgs[m], budget)
+        records[m] = scored_as_is(cfgs[m]) if args.score_only else train_model(cfgs[m], budget)
     run_dirs = {m: Path(cfgs[m].out) for m in models}
 
     context, size = first.context, first.size or 64
@@ -1046,6 +1081,7 @@ def run_table1(args: argparse.Namespace) -> int:
             "scored_frame": context + 1,
             "checkpoint": "best by validation loss",
             "tiny": args.tiny,
+            "score_only": args.score_only,
         },
         "rows": rows,
         "flow": flow_rows,

@@ -342,11 +342,11 @@ def movers_auc(
     camera the pixels that change are the moving objects (and their shadows, flicker and
     noise above ``threshold``), so no labels are needed.
 
-    Both fields live on one grid; with the motion of frame t's content from t to t+1 on frame
-    t's grid (DESIGN section 6), the pixels an object uncovers are still ones at t and the
-    band it moves into (|motion| wide at its leading edge) counts as changing with no motion
-    there, so even the exact motion scores a little under 1 (for a 24-px textured square
-    moving 1 px per frame, about 0.98).
+    Both fields live on one grid. With the motion of frame t's content from t to t+1 on
+    frame t's grid (DESIGN section 6), the band an object moves into (|motion| wide at its
+    leading edge) changes but carries no motion on that grid, and a textured pixel whose
+    successor happens to look alike moves without changing; so even the exact motion scores
+    a little under 1 (a 24-px textured square moving 1 px per frame: 0.97).
 
     Args:
         motion: (..., 2, H, W) in pixels (channel 0 = x); only its magnitude is used.

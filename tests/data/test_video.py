@@ -224,3 +224,36 @@ def test_cache_of_a_truncated_video_drops_clips_past_the_end(tmp_path, sq, caplo
     assert "cut.avi: only" in caplog.text and "dropping" in caplog.text
     for i in range(len(ds)):  # every remaining clip reads
         assert ds[i]["frames"].shape == (5, 1, sq.H, sq.W)
+
+
+# ---- held-out spans
+
+
+def test_spans_split_every_video_without_sharing_a_frame(tmp_path, sq):
+    d = tmp_path / "videos"
+    (d / "a").mkdir(parents=True)
+    sq.encode(d / "a" / "one.mp4", n=30, codec="libx264")
+    sq.encode(d / "two.avi", n=23, codec="mpeg4")
+    kw = {"seq_len": 3, "stride": 1, "frame_step": 2}
+    train = VideoClips(d, span=(0.0, 0.8), **kw)
+    test = VideoClips(d, span=(0.8, 1.0), **kw)
+    assert "span=(0.8, 1)" in repr(test)
+
+    def frames_used(ds):  # (source path, frame number) of every frame of every clip
+        used = set()
+        for i in range(len(ds)):
+            src = ds.sources[int(ds.clip_source[i])].path
+            shown = [sq.left(f) - sq.x(0) for f in ds[i]["frames"]]  # decoded positions
+            start = int(ds.clip_start[i])
+            assert shown == [start + 2 * j for j in range(3)]
+            used |= {(src, k) for k in range(start, start + 5)}  # frames the clip spans
+        return used
+
+    a, b = frames_used(train), frames_used(test)
+    assert a and b and not (a & b)
+    assert {s for s, _ in b} == {str(d / "a" / "one.mp4"), str(d / "two.avi")}
+    assert min(k for s, k in b if s.endswith("one.mp4")) >= 24  # floor(0.8 * 30)
+    with pytest.raises(VstmError, match=r"span must satisfy"):
+        VideoClips(d, span=(0.8, 0.2))
+    with pytest.raises(VstmError, match=r"one\.mp4: has 3 frames in span 0.9-1"):
+        VideoClips(d / "a" / "one.mp4", seq_len=5, span=(0.9, 1.0))

@@ -53,6 +53,7 @@ __all__ = [
     "default_cache_dir",
     "find_sources",
     "iter_frames",
+    "span_frames",
     "video_fps",
 ]
 
@@ -471,6 +472,26 @@ def cache_frames(
     return out
 
 
+def _check_span(span: Sequence[float]) -> tuple[float, float]:
+    a, b = (float(x) for x in span)
+    if not 0.0 <= a < b <= 1.0:
+        raise VstmError(f"span must satisfy 0 <= start < end <= 1, got ({a:g}, {b:g})")
+    return a, b
+
+
+def span_frames(num_frames: int, span: tuple[float, float]) -> tuple[int, int]:
+    """The source frames ``[lo, hi)`` of a span (a, b) of a source of ``num_frames`` frames.
+
+    ``lo = floor(a * N)``, ``hi = floor(b * N)``: spans that meet at a fraction split the
+    frames at the same place, so they never share one.
+
+    >>> span_frames(795, (0.0, 0.8)), span_frames(795, (0.8, 1.0))
+    ((0, 636), (636, 795))
+    """
+    a, b = _check_span(span)
+    return math.floor(a * num_frames + 1e-9), math.floor(b * num_frames + 1e-9)
+
+
 class VideoClips(Dataset):
     """Clips of ``seq_len`` frames from a video file, a folder of videos, or frame folders.
 
@@ -493,6 +514,10 @@ class VideoClips(Dataset):
             access into a long-GOP video decodes everything from the previous key frame:
             docs/results/video_decode.md). ``cache_bytes`` reports the files' total size.
             Clips past the last frame that actually decoded are dropped with a warning.
+        span: (a, b), fractions of each source: clips lie wholly inside its frames
+            ``floor(a * N) .. floor(b * N) - 1`` (:func:`span_frames`). Spans that do not
+            overlap, such as (0, 0.8) and (0.8, 1), share no frame: a held-out split of the
+            last part of every video.
 
     Items: ``{"frames": float32 (T, C, H, W) in [0, 1]}``.
     """
@@ -510,8 +535,10 @@ class VideoClips(Dataset):
         strict: bool = False,
         num_clips: int | None = None,
         cache_dir: str | os.PathLike | None = None,
+        span: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         _check_options(channels, resize, frame_step)
+        self.span = _check_span(span)
         if seq_len < 1:
             raise VstmError(f"seq_len must be at least 1, got {seq_len}")
         stride = seq_len if stride is None else int(stride)
@@ -525,11 +552,18 @@ class VideoClips(Dataset):
         clip_source: list[np.ndarray] = []
         clip_start: list[np.ndarray] = []
         for src in sources:
-            n_sub = (src.num_frames - 1) // self.frame_step + 1  # frames after subsampling
+            lo, hi = span_frames(src.num_frames, self.span)
+            n_sub = (hi - lo - 1) // self.frame_step + 1 if hi > lo else 0  # after subsampling
             n_clips = (n_sub - self.seq_len) // self.stride + 1 if n_sub >= self.seq_len else 0
             if n_clips <= 0:
+                where = (
+                    f"has {src.num_frames} frames"
+                    if (lo, hi) == (0, src.num_frames)
+                    else f"has {hi - lo} frames in span {self.span[0]:g}-{self.span[1]:g} "
+                    f"(frames {lo}-{hi - 1} of {src.num_frames})"
+                )
                 msg = (
-                    f"{src.path}: has {src.num_frames} frames ({n_sub} with frame_step "
+                    f"{src.path}: {where} ({n_sub} with frame_step "
                     f"{self.frame_step}), fewer than one clip of {self.seq_len}; use a "
                     "shorter --seq-len or a smaller --frame-step"
                 )
@@ -538,7 +572,8 @@ class VideoClips(Dataset):
                 log.warning("skipping %s", msg)
                 continue
             clip_source.append(np.full(n_clips, len(kept), dtype=np.int64))
-            clip_start.append(np.arange(n_clips, dtype=np.int64) * self.stride * self.frame_step)
+            starts = lo + np.arange(n_clips, dtype=np.int64) * self.stride * self.frame_step
+            clip_start.append(starts)
             kept.append(src)
         if not kept:
             raise VstmError(
@@ -607,6 +642,7 @@ class VideoClips(Dataset):
         return (
             f"VideoClips({self.root!r}, sources={len(self.sources)}, clips={len(self)}, "
             f"seq_len={self.seq_len}, stride={self.stride}, frame_step={self.frame_step}"
+            + (f", span=({self.span[0]:g}, {self.span[1]:g})" if self.span != (0.0, 1.0) else "")
             + (f", cache={self.cache_bytes / 1e6:.1f} MB)" if self.cache_files else ")")
         )
 

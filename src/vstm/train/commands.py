@@ -107,6 +107,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "save_every",
         "frame_step",
         "frame_cache",
+        "holdout",
     ]
     values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.model_option:

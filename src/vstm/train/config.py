@@ -52,6 +52,9 @@ class TrainConfig:
             ``.npy`` per source, memory-mapped; ``"auto"``: ``$VSTM_CACHE_DIR`` or
             ``~/.cache/vstm/frames``) instead of seeking and decoding each clip
             (``VideoClips(cache_dir=...)``; docs/results/video_decode.md says when it pays).
+        holdout: real video only: leave the last fraction of every video out of training and
+            validation (0 = use it all), for testing on held-out frames (``vstm reproduce
+            figure6`` tests on exactly that part).
     """
 
     model: str = "ae-convlstm-flow"
@@ -87,6 +90,7 @@ class TrainConfig:
     max_minutes: float | None = None
     frame_step: int = 1
     frame_cache: str | None = None
+    holdout: float = 0.0
 
     def resolved_loss(self) -> str:
         if self.loss != "auto":

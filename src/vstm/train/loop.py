@@ -62,8 +62,10 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
         mnist_dir=cfg.mnist_dir,
     )
     if cfg.data == "moving-mnist":
-        if cfg.frame_step != 1 or cfg.frame_cache is not None:
-            raise VstmError("--frame-step and --frame-cache apply to real video, not moving-mnist")
+        if cfg.frame_step != 1 or cfg.frame_cache is not None or cfg.holdout:
+            raise VstmError(
+                "--frame-step, --frame-cache and --holdout apply to real video, not moving-mnist"
+            )
         total = cfg.epoch_sequences * max(cfg.epochs, 1)
         if cfg.steps is not None:
             total = max(total, cfg.steps * cfg.batch_size)
@@ -76,7 +78,11 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
             **common,
         )
         return train, val, True
-    video = {}
+    video: dict = {}
+    if cfg.holdout:
+        if not 0.0 < cfg.holdout < 1.0:
+            raise VstmError(f"--holdout must be a fraction in [0, 1), got {cfg.holdout}")
+        video["span"] = (0.0, 1.0 - cfg.holdout)
     if cfg.frame_step != 1:
         video["frame_step"] = cfg.frame_step
     if cfg.frame_cache is not None:

@@ -168,8 +168,8 @@ def markdown(res: dict) -> str:
         f"Date: {m['date']}  ",
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, ISA {m['isa']}, torch "
         f"{m['torch']} on {m['threads']} thread; load average {m['load_average']} at the end "
-        "(the machine was shared with two training runs: absolute rates are low, their ratio "
-        "is the point)  ",
+        "(the machine was shared with two training runs and other tests: absolute rates are "
+        "low and noisy, their ratios are the point)  ",
         f"Video: `{res['video']}` ({W}x{H}, {res['frames']} frames at {res['fps']:g} fps, a key "
         f"frame every {res['gop']} frames), clips of {SEQ_LEN} frames.",
         "",
@@ -200,6 +200,9 @@ def markdown(res: dict) -> str:
         lines.append(f"| {k} | {r['per_second']:.2f} | {r['median_s']:.3f} |")
     cache = next(r for k, r in res["decode"].items() if "cache" in k)
     lines += [
+        "",
+        "File order is no faster than random order: `VideoClips` seeks for every clip (to the "
+        "key frame before it) and keeps no decoding position between clips.",
         "",
         f"Building the cache (decode every frame once, in order, at {CHOSEN[0]}x{CHOSEN[1]} "
         f"RGB): {cache['cache_build_s']:.1f} s for {cache['cache_mb']:.1f} MB "

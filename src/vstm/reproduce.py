@@ -234,6 +234,11 @@ def add_figure6_arguments(p: argparse.ArgumentParser) -> None:
     a("--max-test-clips", type=int, help="score at most this many held-out clips")
     a("--threads", type=int, help="torch CPU threads")
     a("--tiny", action="store_true", help="debug preset for tests (tiny model, 32x32, 2 steps)")
+    a(
+        "--baselines-only",
+        action="store_true",
+        help="no model: score copy-last, DIS and Farnebäck only (figure: DIS)",
+    )
 
 
 def run_figure6(args: argparse.Namespace) -> int:
@@ -246,7 +251,7 @@ def run_figure6(args: argparse.Namespace) -> int:
     names = [
         "checkpoint", "holdout", "context", "size", "channels", "frame_step", "frame_cache",
         "minutes", "steps", "batch_size", "seed", "device", "workers", "figure_clips",
-        "max_test_clips", "tiny",
+        "max_test_clips", "tiny", "baselines_only",
     ]  # fmt: skip
     settings = Figure6Settings(args.data, args.out, **{k: getattr(args, k) for k in names})
     parts = [f"vstm reproduce figure6 --data {args.data} --out {args.out}"]

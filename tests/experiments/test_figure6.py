@@ -132,3 +132,13 @@ def test_bad_input_is_one_line_and_writes_nothing(folder, tiny_run, tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pass --channels 3" in err
     assert not (out / "figure6.json").exists()
+
+
+def test_baselines_only_scores_the_classical_rows(folder, tmp_path):
+    out = tmp_path / "b"
+    argv = ["reproduce", "figure6", "--data", str(folder), "--out", str(out), "--tiny"]
+    assert main([*argv, "--baselines-only"]) == 0
+    report = json.loads((out / "figure6.json").read_text())
+    assert list(report["table"]) == ROWS[1:] and report["checkpoint"] is None
+    assert not (out / "run").exists() and (out / "figure6.png").exists()
+    assert "No model (--baselines-only)" in (out / "figure6.md").read_text()

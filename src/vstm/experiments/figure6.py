@@ -83,6 +83,8 @@ class Figure6Settings:
         batch_size, seed, device, workers: training settings.
         figure_clips: rows of figure6.png; max_test_clips: cap on the scored clips.
         tiny: debug preset for tests (a tiny model, 32x32, 3 context frames, 2 steps).
+        baselines_only: no model: score copy-last, DIS and Farnebäck only, and draw DIS's
+            prediction and motion in the figure.
     """
 
     data: str
@@ -103,6 +105,7 @@ class Figure6Settings:
     figure_clips: int = 4
     max_test_clips: int | None = None
     tiny: bool = False
+    baselines_only: bool = False
 
 
 def _cache_dir(frame_cache: str | None) -> str | Path | None:
@@ -201,13 +204,16 @@ def score_clips(
     device: torch.device,
     methods: tuple[str, ...] = ("model", "copy-last", "dis", "farneback", "dis-observed"),
     batch_size: int = 8,
+    show: str = "model",
 ) -> tuple[dict[str, dict[str, float]], dict[str, torch.Tensor]]:
     """Score every method on ``clips`` (items with frames (T, C, H, W), T > ``context``).
 
+    ``model`` may be None when ``methods`` leaves out ``"model"``.
+
     Returns:
-        ({method: {"mse", "psnr", "ssim", "movers_auc", "clips"}}, the model's outputs on
-        the first clips for the figure: "context" (N, K, C, H, W), "truth" (N, C, H, W),
-        "pred" (N, C, H, W), "motion" (N, 2, H, W)).
+        ({method: {"mse", "psnr", "ssim", "movers_auc", "clips"}}, the outputs of method
+        ``show`` on every clip for the figure: "context" (N, K, C, H, W), "truth"
+        (N, C, H, W), "pred" (N, C, H, W), "motion" (N, 2, H, W)).
     """
     from torch.utils.data import DataLoader
 
@@ -223,10 +229,6 @@ def score_clips(
         for m in methods:
             if m == "model":
                 pred, motion = predict_model(ctx)
-                shown["context"].append(ctx.cpu())
-                shown["truth"].append(truth.cpu())
-                shown["pred"].append(pred.cpu())
-                shown["motion"].append(motion.cpu())
             elif m == "copy-last":
                 pred, motion = last, torch.zeros_like(last[:, :1]).expand(-1, 2, -1, -1)
             elif m in ("dis", "farneback"):
@@ -235,6 +237,11 @@ def score_clips(
                 pred, motion = None, estimate_motion(last, truth, "dis")
             else:
                 raise VstmError(f"unknown method {m!r}")
+            if m == show:
+                shown["context"].append(ctx.cpu())
+                shown["truth"].append(truth.cpu())
+                shown["pred"].append(pred.cpu())
+                shown["motion"].append(motion.cpu())
             out = sums[m]
             if pred is not None:
                 pred = pred.float().clamp(0, 1)
@@ -255,7 +262,7 @@ def score_clips(
     return table, figure
 
 
-def _figure(figure: dict[str, torch.Tensor], n: int) -> np.ndarray:
+def _figure(figure: dict[str, torch.Tensor], n: int, name: str = "") -> np.ndarray:
     from vstm.viz.figures import figure5
 
     total = figure["truth"].shape[0]
@@ -263,7 +270,7 @@ def _figure(figure: dict[str, torch.Tensor], n: int) -> np.ndarray:
     return figure5(
         figure["context"][pick],
         figure["truth"][pick],
-        {"predicted t+1": figure["pred"][pick]},
+        {f"predicted t+1{name}": figure["pred"][pick]},
         motion=figure["motion"][pick],
         last=3,
     )
@@ -296,8 +303,12 @@ def _markdown(report: dict[str, Any]) -> str:
             else (" and never trained on" if seen is False else "")
         )
         + ".",
-        f"- Model: `{report['checkpoint']}`"
-        + (f" ({report['training']})" if report.get("training") else "")
+        (
+            f"- Model: `{report['checkpoint']}`"
+            + (f" ({report['training']})" if report.get("training") else "")
+            if report["checkpoint"]
+            else "- No model (--baselines-only); the figure shows DIS's prediction and motion"
+        )
         + f"; scored on frame {s['context'] + 1} given frames 1..{s['context']}.",
         "- Movers AUC: how well |motion| separates the pixels that change by more than 0.05 "
         "between frames t and t+1 from the rest (1 = perfectly, 0.5 = not at all; "
@@ -315,7 +326,7 @@ def _markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "Figure: `figure6.png` (the paper's layout: inputs t-2, t-1, t; the true frame t+1; "
-        "the predicted frame t+1; the predicted motion in Middlebury colours).",
+        "the predicted frame t+1; the predicted motion t -> t+1 in Middlebury colours).",
         "",
     ]
     return "\n".join(lines)
@@ -323,11 +334,9 @@ def _markdown(report: dict[str, Any]) -> str:
 
 def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
     """Train (or load), score on the held-out frames, write figure6.{png,json,md} in ``out``."""
-    from vstm.bench import machine_info
     from vstm.inference import model_outputs
     from vstm.train.checkpoint import load_checkpoint
     from vstm.train.distributed import resolve_device
-    from vstm.viz import save_png
 
     if s.tiny:
         s = Figure6Settings(
@@ -347,6 +356,15 @@ def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
         frame_cache=s.frame_cache,
     )
     training = None
+    if s.baselines_only:
+        if s.checkpoint is not None:
+            raise VstmError("--baselines-only scores no model; leave out --checkpoint")
+        methods = tuple(m for m in ROWS if m != "model")
+        table, figure = score_clips(
+            None, "values", _cap(clips, s.max_test_clips), s.context, torch.device("cpu"),
+            methods=methods, show="dis",
+        )  # fmt: skip
+        return _write(s, out, command, table, figure, clips, None, None, None, " (DIS)")
     if s.checkpoint is None:
         ckpt, _record = _train_or_resume(s)
         last = json.loads((out / "run" / "last.json").read_text())["trainer"]
@@ -376,22 +394,46 @@ def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
                 tc.get("holdout", 0.0),
                 s.holdout,
             )
-    if s.max_test_clips is not None and len(clips) > s.max_test_clips:
-        from torch.utils.data import Subset
-
-        keep = np.unique(np.linspace(0, len(clips) - 1, s.max_test_clips).round().astype(int))
-        clips = Subset(clips, keep.tolist())
+    clips = _cap(clips, s.max_test_clips)
     log.info("scoring %d held-out clips", len(clips))
     table, figure = score_clips(model, model_outputs(header), clips, s.context, device)
+    return _write(s, out, command, table, figure, clips, str(ckpt), training, seen, "")
+
+
+def _cap(clips, max_clips: int | None):
+    """At most ``max_clips`` of ``clips``, evenly spread."""
+    if max_clips is None or len(clips) <= max_clips:
+        return clips
+    from torch.utils.data import Subset
+
+    keep = np.unique(np.linspace(0, len(clips) - 1, max_clips).round().astype(int))
+    return Subset(clips, keep.tolist())
+
+
+def _write(
+    s: Figure6Settings,
+    out: Path,
+    command: str,
+    table: dict[str, dict[str, float]],
+    figure: dict[str, torch.Tensor],
+    clips,
+    checkpoint: str | None,
+    training: str | None,
+    seen: bool | None,
+    shown: str,
+) -> dict[str, Any]:
+    from vstm.bench import machine_info
+    from vstm.viz import save_png
+
     out.mkdir(parents=True, exist_ok=True)
-    save_png(out / "figure6.png", _figure(figure, s.figure_clips))
+    save_png(out / "figure6.png", _figure(figure, s.figure_clips, shown))
     base = clips.dataset if hasattr(clips, "dataset") else clips
     report = {
         "command": command,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(),
         "settings": asdict(s),
-        "checkpoint": str(ckpt),
+        "checkpoint": checkpoint,
         "training": training,
         "sources": len(base.sources),
         "test_clips": len(clips),

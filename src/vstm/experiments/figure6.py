@@ -295,8 +295,8 @@ def _markdown(report: dict[str, Any]) -> str:
         f"- Data: `{s['data']}`, {report['sources']} video(s); frames centre-cropped and "
         f"resized to {s['size']}x{s['size']}, {'RGB' if s['channels'] == 3 else 'grey'}, every "
         f"{s['frame_step']} frame(s). Held out: the last {100 * s['holdout']:g}% of every video "
-        f"({report['test_clips']} clips of {s['context'] + 1} frames, no frame shared with "
-        "training)"
+        f"({report['test_clips']} clips of {s['context'] + 1} frames, none of which a run "
+        f"with --holdout {s['holdout']:g} trains on)"
         + (
             "; WARNING: the checkpoint was trained on these frames"
             if seen

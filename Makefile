@@ -1,4 +1,5 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
+# `make samples` fetches real sample videos (Debian's opencv-doc) into data/opencv-samples.
 # Each creates .venv, installs torch==2.13.0 first (the CPU build on local disk), then vstm.
 
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vstm-installed
 
-.PHONY: demo test lint format venv clean
+.PHONY: demo test lint format venv clean samples
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/vstm demo --out runs/demo
+
+samples: $(STAMP)
+	$(VENV)/bin/vstm data fetch opencv-samples data/opencv-samples
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

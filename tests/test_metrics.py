@@ -5,7 +5,17 @@ import pytest
 import torch
 
 from vstm import ShapeError, VstmError, warp
-from vstm.metrics import angular_error, bce, epe, flow_to_motion, mse, psnr, ssim
+from vstm.metrics import (
+    angular_error,
+    bce,
+    epe,
+    flow_to_motion,
+    movers_auc,
+    mse,
+    psnr,
+    roc_auc,
+    ssim,
+)
 
 # ---- MSE / PSNR
 
@@ -253,3 +263,63 @@ def test_flow_to_motion_matches_what_warp_does_to_content():
     moved = int(y[0, 0, 0].argmax()) - 3
     assert moved == -1
     assert flow_to_motion(flow, scale=1)[0, 0, 0, 3].item() == moved
+
+
+# ---- ROC AUC and the movers check
+
+
+def test_roc_auc_matches_pairwise_definition_with_ties():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 5, (300,), generator=g).float()  # many ties
+    labels = torch.rand(300, generator=g) < 0.3
+    pos, neg = scores[labels], scores[~labels]
+    diff = pos[:, None] - neg[None, :]
+    expected = ((diff > 0).double() + 0.5 * (diff == 0).double()).mean().item()
+    assert roc_auc(scores, labels) == pytest.approx(expected, abs=1e-12)
+    assert roc_auc(-scores, labels) == pytest.approx(1 - expected, abs=1e-12)
+    assert math.isnan(roc_auc(scores, torch.ones(300, dtype=torch.bool)))
+    with pytest.raises(ShapeError, match="same shape"):
+        roc_auc(scores, labels[:10])
+
+
+def _moving_square_video(t: int = 6, size: int = 64, side: int = 24, speed: int = 1):
+    """A textured square moving right by ``speed`` px/frame over a flat grey background.
+
+    Returns frames (1, T, 1, H, W) and the true motion of frame t's content (1, T-1, 2, H, W).
+    """
+    g = torch.Generator().manual_seed(1)
+    tex = torch.rand(side, side, generator=g)
+    frames = torch.full((1, t, 1, size, size), 0.5)
+    motion = torch.zeros(1, t - 1, 2, size, size)
+    y0 = 20
+    for k in range(t):
+        x0 = 8 + k * speed
+        frames[0, k, 0, y0 : y0 + side, x0 : x0 + side] = tex
+        if k < t - 1:
+            motion[0, k, 0, y0 : y0 + side, x0 : x0 + side] = float(speed)
+    return frames, motion
+
+
+def test_movers_auc_true_motion_near_one_random_flow_near_half():
+    frames, motion = _moving_square_video()
+    a, b = frames[:, :-1], frames[:, 1:]  # (1, T-1, 1, H, W) pairs t, t+1
+    true_auc = movers_auc(motion, a, b)
+    per = movers_auc(motion, a, b, reduction="none")
+    assert per.shape == (1, 5)
+    assert true_auc.item() > 0.95
+    g = torch.Generator().manual_seed(2)
+    random_auc = movers_auc(torch.randn(motion.shape, generator=g) * 3, a, b)
+    assert abs(random_auc.item() - 0.5) < 0.05
+    assert movers_auc(torch.zeros_like(motion), a, b).item() == 0.5
+    # a flow that marks the still background instead of the mover scores below 0.5
+    assert movers_auc(motion.max() - motion, a, b).item() < 0.1
+
+
+def test_movers_auc_no_change_is_nan_and_bad_shapes_raise():
+    x = torch.rand(2, 1, 16, 16)
+    per = movers_auc(torch.rand(2, 2, 16, 16), x, x, reduction="none")
+    assert per.shape == (2,) and bool(per.isnan().all())
+    with pytest.raises(ShapeError, match="motion"):
+        movers_auc(torch.rand(2, 2, 8, 8), x, x)
+    with pytest.raises(ShapeError, match=r"\(\.\.\.,2,H,W\)"):
+        movers_auc(torch.rand(2, 3, 16, 16), x, x)

@@ -17,7 +17,18 @@ import torch.nn.functional as F
 
 from vstm.errors import ShapeError, VstmError
 
-__all__ = ["angular_error", "bce", "epe", "flow_to_motion", "mae", "mse", "psnr", "ssim"]
+__all__ = [
+    "angular_error",
+    "bce",
+    "epe",
+    "flow_to_motion",
+    "mae",
+    "movers_auc",
+    "mse",
+    "psnr",
+    "roc_auc",
+    "ssim",
+]
 
 Reduction = Literal["none", "mean"]
 Pixels = Literal["mean", "sum"]
@@ -334,3 +345,101 @@ def flow_to_motion(
         kwargs = {"align_corners": False} if mode == "bilinear" else {}
         x = F.interpolate(x, scale_factor=scale, mode=mode, **kwargs)
     return (-float(scale) * x).reshape(*lead, 2, h * scale, w * scale)
+
+
+def roc_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Area under the ROC curve of ``scores`` separating ``labels`` True from False.
+
+    Computed from rank statistics (Mann-Whitney U): the probability that a random positive
+    scores above a random negative, ties counting one half (tied scores get their average
+    rank), so a constant score gives exactly 0.5. NaN when either class is empty. Float64.
+
+    Args:
+        scores: any shape; labels: bool, the same shape.
+
+    >>> import torch
+    >>> roc_auc(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([False, False, True, True]))
+    0.75
+    >>> roc_auc(torch.zeros(4), torch.tensor([False, True, False, True]))
+    0.5
+    """
+    if scores.shape != labels.shape:
+        raise ShapeError(
+            f"roc_auc: scores and labels must have the same shape, "
+            f"got {tuple(scores.shape)} and {tuple(labels.shape)}"
+        )
+    s = scores.detach().reshape(-1).to(torch.float64)
+    y = labels.detach().reshape(-1).to(torch.bool)
+    n_pos = int(y.sum())
+    n_neg = y.numel() - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    _, inverse, counts = torch.unique(s, return_inverse=True, return_counts=True)  # sorted
+    # average 1-based rank of each distinct value: after the smaller ones, the middle of its run
+    ends = torch.cumsum(counts, 0).to(torch.float64)
+    avg_rank = ends - (counts.to(torch.float64) - 1.0) / 2.0
+    rank_sum = float(avg_rank[inverse][y].sum())
+    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def movers_auc(
+    motion: torch.Tensor,
+    frame: torch.Tensor,
+    next_frame: torch.Tensor,
+    threshold: float = 0.05,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Label-free check that a motion field finds the movers: ROC AUC of |motion| for change.
+
+    A pixel *changes* when its value moves by more than ``threshold`` between ``frame`` and
+    ``next_frame`` (the mean absolute difference over channels, values in [0, 1]); the score
+    of a pixel is its motion magnitude. The AUC (:func:`roc_auc`) is the probability that a
+    changing pixel has a larger motion than a still one: 1.0 when the flow marks exactly the
+    pixels that change, 0.5 for a flow unrelated to change (random or zero). On a static
+    camera the pixels that change are the moving objects (and their shadows, flicker and
+    noise above ``threshold``), so no labels are needed.
+
+    Both fields live on one grid. With the motion of frame t's content from t to t+1 on
+    frame t's grid (DESIGN section 6), the band an object moves into (|motion| wide at its
+    leading edge) changes but carries no motion on that grid, and a textured pixel whose
+    successor happens to look alike moves without changing; so even the exact motion scores
+    a little under 1 (a 24-px textured square moving 1 px per frame: 0.97).
+
+    Args:
+        motion: (..., 2, H, W) in pixels (channel 0 = x); only its magnitude is used.
+        frame, next_frame: (..., C, H, W) in [0, 1], the same leading dimensions and H, W.
+        threshold: change threshold on the channel-mean absolute difference (default 0.05,
+            about 13 grey levels: above the noise of compressed video).
+        reduction: ``"none"``: per-sample AUC (...), NaN where a frame pair has no changing
+            or no still pixel; ``"mean"``: their mean over the samples that have both
+            (NaN if none does).
+
+    >>> import torch
+    >>> a = torch.zeros(1, 1, 8, 8); b = a.clone(); b[..., 2:4, 2:4] = 1.0
+    >>> motion = torch.zeros(1, 2, 8, 8); motion[:, 0, 2:4, 2:4] = 1.0
+    >>> movers_auc(motion, a, b).item(), movers_auc(torch.zeros(1, 2, 8, 8), a, b).item()
+    (1.0, 0.5)
+    """
+    if motion.dim() < 3 or motion.shape[-3] != 2:
+        raise ShapeError(
+            f"movers_auc: expected motion of shape (...,2,H,W), got {tuple(motion.shape)}"
+        )
+    _check_pair("movers_auc", frame, next_frame)
+    if motion.shape[:-3] != frame.shape[:-3] or motion.shape[-2:] != frame.shape[-2:]:
+        raise ShapeError(
+            f"movers_auc: motion {tuple(motion.shape)} must match frames {tuple(frame.shape)} "
+            "in the leading dimensions and H, W"
+        )
+    if not threshold >= 0:
+        raise VstmError(f"movers_auc: threshold must be non-negative, got {threshold}")
+    mag = torch.linalg.vector_norm(_float(motion), dim=-3)  # (..., H, W)
+    change = (_float(next_frame) - _float(frame)).abs().mean(dim=-3) > threshold  # (..., H, W)
+    lead = mag.shape[:-2]
+    flat_m = mag.reshape(-1, *mag.shape[-2:])
+    flat_c = change.reshape(-1, *change.shape[-2:])
+    per = torch.tensor(
+        [roc_auc(m, c) for m, c in zip(flat_m, flat_c, strict=True)], dtype=torch.float64
+    ).reshape(lead)
+    if reduction == "mean":
+        return per.nanmean()
+    return _reduce(per, reduction, "movers_auc")

@@ -188,6 +188,125 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         ),
     )
     add_table1_arguments(t)
+    w = sub.add_parser(
+        "warpcheck",
+        help="section 5 / Figure 2: warp a real image by its true displacement",
+        description=(
+            "The paper's warp sanity check on a rectified stereo pair: reconstruct the left "
+            "view by warping the right one with vstm.warp and the left view's ground-truth "
+            "disparity; report the mean absolute error on valid pixels beside the no-warp "
+            "error and write warp_check.{png,json,md}. The Middlebury Aloe pair comes with "
+            "'vstm data fetch opencv-samples DIR' (aloeL.jpg, aloeR.jpg, aloeGT.png)."
+        ),
+    )
+    add_warpcheck_arguments(w)
+    f = sub.add_parser(
+        "figure6",
+        help="Figure 6: next frame and flow on held-out real video, with numbers",
+        description=(
+            "Train AE-ConvLSTM-flow with MSE on a folder of videos, leaving out the last "
+            "--holdout of every video (resumable: OUT/run), or take --checkpoint; then write "
+            "figure6.png in the paper's layout and a table (MSE, PSNR, SSIM, movers AUC) of "
+            "the model, copy-last-frame and OpenCV DIS / Farnebäck on the held-out frames."
+        ),
+    )
+    add_figure6_arguments(f)
+
+
+def add_figure6_arguments(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--data", required=True, help="a video file or a folder of videos or frames")
+    a("--out", required=True, help="results folder (the training run goes to OUT/run)")
+    a("--checkpoint", help="evaluate this checkpoint instead of training one")
+    a("--holdout", type=float, default=0.2, help="last fraction of every video held out (0.2)")
+    a("--context", type=int, default=12, help="frames fed before the scored one (paper: 12)")
+    a("--size", type=int, default=96, help="frame side after a centre crop (default 96)")
+    a("--channels", type=int, choices=(1, 3), default=3, help="1 grey or 3 colour (default 3)")
+    a("--frame-step", type=int, default=2, help="take every N-th frame (default 2)")
+    a("--frame-cache", metavar="DIR", help="decode each video once into DIR ('auto': default)")
+    a("--minutes", type=float, default=30.0, help="training budget in minutes (default 30)")
+    a("--steps", type=int, help="training budget in optimiser steps (instead of --minutes)")
+    a("--batch-size", type=int, default=8, help="training batch (default 8)")
+    a("--seed", type=int, default=0)
+    a("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    a("--workers", type=int, default=0, help="data-loading worker processes (default 0)")
+    a("--figure-clips", type=int, default=4, help="rows of figure6.png (default 4)")
+    a("--max-test-clips", type=int, help="score at most this many held-out clips")
+    a("--threads", type=int, help="torch CPU threads")
+    a("--tiny", action="store_true", help="debug preset for tests (tiny model, 32x32, 2 steps)")
+    a(
+        "--baselines-only",
+        action="store_true",
+        help="no model: score copy-last, DIS and Farnebäck only (figure: DIS)",
+    )
+
+
+def run_figure6(args: argparse.Namespace) -> int:
+    """``vstm reproduce figure6``: Figure 6 and its table on held-out real video."""
+    from vstm.experiments.figure6 import ROWS, Figure6Settings
+    from vstm.experiments.figure6 import run_figure6 as run
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = [
+        "checkpoint", "holdout", "context", "size", "channels", "frame_step", "frame_cache",
+        "minutes", "steps", "batch_size", "seed", "device", "workers", "figure_clips",
+        "max_test_clips", "tiny", "baselines_only",
+    ]  # fmt: skip
+    settings = Figure6Settings(args.data, args.out, **{k: getattr(args, k) for k in names})
+    parts = [f"vstm reproduce figure6 --data {args.data} --out {args.out}"]
+    defaults = Figure6Settings("", "")
+    for k in names:
+        v = getattr(args, k)
+        if v != getattr(defaults, k):
+            flag = "--" + k.replace("_", "-")
+            parts.append(flag if v is True else f"{flag} {v}")
+    report = run(settings, " ".join(parts))
+    for key, row in report["table"].items():
+        print(
+            f"{ROWS.get(key, key):<52} MSE {row.get('mse', float('nan')):.5f}  "
+            f"PSNR {row.get('psnr', float('nan')):6.2f}  SSIM {row.get('ssim', float('nan')):.4f}"
+            f"  movers AUC {row.get('movers_auc', float('nan')):.3f}"
+        )
+    print(f"wrote {args.out}/figure6.png, figure6.json, figure6.md ({report['test_clips']} clips)")
+    return 0
+
+
+def add_warpcheck_arguments(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--left", required=True, help="left view (the image to reconstruct)")
+    a("--right", required=True, help="right view (the image that is warped)")
+    a("--disparity", required=True, help="the left view's disparity image, 0 = unknown")
+    a(
+        "--disparity-scale",
+        type=float,
+        default=1.0,
+        help="stored value / this = disparity in pixels (Middlebury 2006: 1, the default)",
+    )
+    a("--out", required=True, help="folder for warp_check.png, .json and .md")
+
+
+def run_warpcheck(args: argparse.Namespace) -> int:
+    """``vstm reproduce warpcheck``: the warp sanity check on a stereo pair."""
+    from vstm.experiments.warp_check import write_warp_check
+
+    command = (
+        f"vstm reproduce warpcheck --left {args.left} --right {args.right} "
+        f"--disparity {args.disparity} --out {args.out}"
+    )
+    if args.disparity_scale != 1.0:
+        command += f" --disparity-scale {args.disparity_scale:g}"
+    report = write_warp_check(
+        args.left, args.right, args.disparity, args.out, args.disparity_scale, command
+    )
+    r = report["result"]
+    print(
+        f"warp error {r['error']:.4f} vs identity {r['identity_error']:.4f} on valid pixels "
+        f"({100 * r['valid_fraction']:.1f}%); visible in both views {r['error_visible']:.4f} vs "
+        f"{r['identity_error_visible']:.4f}; paper (Sintel) {report['paper_sintel_error']}"
+    )
+    print(f"wrote {args.out}/warp_check.png, warp_check.json, warp_check.md")
+    return 0
 
 
 def add_table1_arguments(p: argparse.ArgumentParser) -> None:
@@ -249,7 +368,12 @@ def run(args: argparse.Namespace) -> int:
     """Dispatch ``vstm reproduce TABLE``."""
     if args.table == "table1":
         return run_table1(args)
-    raise VstmError(f"unknown table {args.table!r}; choose: table1")  # pragma: no cover
+    if args.table == "warpcheck":
+        return run_warpcheck(args)
+    if args.table == "figure6":
+        return run_figure6(args)
+    choices = "table1, warpcheck, figure6"
+    raise VstmError(f"unknown table {args.table!r}; choose: {choices}")  # pragma: no cover
 
 
 def _parse_models(text: str) -> list[str]:

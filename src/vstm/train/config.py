@@ -47,6 +47,14 @@ class TrainConfig:
         clip: gradients are clipped element-wise to [-clip, clip] before each update.
         precision: ``"fp32"`` or ``"bf16"`` (autocast; the loss and the optimiser stay fp32).
         save_every: optimiser steps between checkpoints; 0 = every ``save_minutes`` minutes.
+        frame_step: real video only: take every N-th frame of the source.
+        frame_cache: real video only: decode every source once into this folder (uint8
+            ``.npy`` per source, memory-mapped; ``"auto"``: ``$VSTM_CACHE_DIR`` or
+            ``~/.cache/vstm/frames``) instead of seeking and decoding each clip
+            (``VideoClips(cache_dir=...)``; docs/results/video_decode.md says when it pays).
+        holdout: real video only: leave the last fraction of every video out of training and
+            validation (0 = use it all), for testing on held-out frames (``vstm reproduce
+            figure6`` tests on exactly that part).
     """
 
     model: str = "ae-convlstm-flow"
@@ -80,6 +88,9 @@ class TrainConfig:
     save_minutes: float = 2.0
     log_every: int = 10
     max_minutes: float | None = None
+    frame_step: int = 1
+    frame_cache: str | None = None
+    holdout: float = 0.0
 
     def resolved_loss(self) -> str:
         if self.loss != "auto":

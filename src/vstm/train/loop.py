@@ -62,6 +62,10 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
         mnist_dir=cfg.mnist_dir,
     )
     if cfg.data == "moving-mnist":
+        if cfg.frame_step != 1 or cfg.frame_cache is not None or cfg.holdout:
+            raise VstmError(
+                "--frame-step, --frame-cache and --holdout apply to real video, not moving-mnist"
+            )
         total = cfg.epoch_sequences * max(cfg.epochs, 1)
         if cfg.steps is not None:
             total = max(total, cfg.steps * cfg.batch_size)
@@ -74,7 +78,19 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
             **common,
         )
         return train, val, True
-    full = build_dataset(cfg.data, split="train", seed=cfg.seed, **common)
+    video: dict = {}
+    if cfg.holdout:
+        if not 0.0 < cfg.holdout < 1.0:
+            raise VstmError(f"--holdout must be a fraction in [0, 1), got {cfg.holdout}")
+        video["span"] = (0.0, 1.0 - cfg.holdout)
+    if cfg.frame_step != 1:
+        video["frame_step"] = cfg.frame_step
+    if cfg.frame_cache is not None:
+        from vstm.data.video import default_cache_dir
+
+        auto = cfg.frame_cache == "auto"
+        video["cache_dir"] = default_cache_dir() if auto else cfg.frame_cache
+    full = build_dataset(cfg.data, split="train", seed=cfg.seed, **common, **video)
     n = len(full)
     n_val = min(cfg.val_sequences, n // 10)
     val_idx = set(range(0, n, n // n_val)[:n_val]) if n_val else set()

@@ -2,8 +2,8 @@
 
 A sub-command lives in a module that defines ``add_arguments(parser)`` and ``run(args) -> int``
 (or, for ``"module:NAME"``, ``add_NAME_arguments`` and ``run_NAME``); ``COMMANDS`` lists them.
-Errors the user can fix (:class:`VstmError`, a missing file) print one line and exit with
-status 2; ``--debug`` shows the traceback.
+Errors the user can fix (:class:`VstmError`, a missing file, a full disk) print one line and
+exit with status 2; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 
+from vstm.argtypes import positive_int
 from vstm.errors import VstmError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -36,9 +37,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from vstm.models import model_names
 
     p.add_argument("--model", default="ae-convlstm-flow", choices=model_names())
-    p.add_argument("--height", type=int, default=64, help="frame height for FLOPs (default 64)")
-    p.add_argument("--width", type=int, default=64, help="frame width for FLOPs (default 64)")
-    p.add_argument("--channels", type=int, default=None, help="channels per frame (default: 1)")
+    p.add_argument(
+        "--height", type=positive_int, default=64, help="frame height for FLOPs (default 64)"
+    )
+    p.add_argument(
+        "--width", type=positive_int, default=64, help="frame width for FLOPs (default 64)"
+    )
+    p.add_argument(
+        "--channels", type=positive_int, default=None, help="channels per frame (default: 1)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error_line(e: OSError) -> str:
+    text = e.strerror or str(e).splitlines()[0] or type(e).__name__
+    return f"{text}: {e.filename}" if e.filename else text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -76,10 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args._run(args) or 0)
-    except (VstmError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
+    except (VstmError, OSError) as e:
+        # OSError: a missing or unreadable file, a full disk, a path that is a file
         if args.debug:
             raise
-        msg = str(e) if isinstance(e, VstmError) else f"{e.strerror or e}: {e.filename}"
+        msg = str(e).splitlines()[0] if isinstance(e, VstmError) else _os_error_line(e)
         print(f"vstm {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from vstm.argtypes import positive_float, positive_int
+
 log = logging.getLogger("vstm.demo")
 
 DEMO_SETTINGS = {
@@ -37,10 +39,12 @@ paper's configuration."""
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
-    p.add_argument("--minutes", type=float, default=4.0, help="training budget (default 4)")
+    p.add_argument(
+        "--minutes", type=positive_float, default=4.0, help="training budget (default 4)"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    p.add_argument("--sequences", type=int, default=4, help="test sequences drawn")
+    p.add_argument("--sequences", type=positive_int, default=4, help="test sequences drawn")
 
 
 def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> dict[str, Path]:
@@ -117,10 +121,11 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
 
 
 def run(args: argparse.Namespace) -> int:
+    from vstm.io import check_output_dir
     from vstm.train.config import make_config
     from vstm.train.loop import resume_config, train
 
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     if (out / "last.safetensors").exists():
         cfg = resume_config(out, {"max_minutes": args.minutes, "device": args.device})
         log.info("continuing the demo run in %s", out)

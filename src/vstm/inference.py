@@ -93,12 +93,33 @@ def predict_video(
     model = model.to(device).eval()
     titles = ["input t", "predicted t+1", "motion t->t+1"]
     frames = iter_frames(source, channels=model.in_channels, frame_step=frame_step)
+    first_hw: tuple[int, int] | None = None  # (H, W) of the first frame
+    warned = False
     with torch.no_grad(), VideoWriter(video_path, fps=fps) as writer:
         for i, frame in enumerate(frames):
             if max_frames is not None and i >= max_frames:
                 break
             if size is not None:
                 frame = _resize_short_side(frame, size)
+            if first_hw is None:
+                first_hw = tuple(frame.shape[-2:])
+            elif tuple(frame.shape[-2:]) != first_hw:
+                # the memory holds one frame size: a frame of another size (a frame folder
+                # of mixed sizes) is resized to the first frame's size, with one warning
+                if not warned:
+                    log.warning(
+                        "%s: frame %d is %dx%d, not %dx%d like the first; resizing such frames",
+                        source,
+                        i,
+                        frame.shape[-1],
+                        frame.shape[-2],
+                        first_hw[1],
+                        first_hw[0],
+                    )
+                    warned = True
+                frame = F.interpolate(
+                    frame[None], size=first_hw, mode="bilinear", align_corners=False
+                )[0].clamp(0, 1)
             h, w = frame.shape[-2:]
             ph, pw = (-h) % m, (-w) % m
             x = F.pad(frame, (0, pw, 0, ph)).unsqueeze(0).to(device)  # (1, C, H', W')

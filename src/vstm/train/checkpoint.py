@@ -28,6 +28,13 @@ from vstm.models import VideoPredictor, build_model, config_from_dict
 __all__ = ["FORMAT", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 FORMAT = "vstm-checkpoint-1"
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit; a header claiming more is refused
+_HEADER_TYPES = {
+    "model": str,
+    "model_config": dict,
+    "train_config": (dict, type(None)),
+    "trainer": dict,
+}
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -106,6 +113,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
         raise VstmError(f"checkpoint {path} does not exist; pass a .safetensors file from a run")
     with open(path, "rb") as f:
         head = f.read(16)
+    size = path.stat().st_size
     # safetensors: an 8-byte little-endian header length, then the JSON header ("{"); the
     # length's first byte may be 0x80, so look at byte 8 before calling it a pickle.
     safetensors_like = head[8:9] == b"{"
@@ -113,6 +121,14 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
         raise VstmError(
             f"checkpoint {path} is a pickle/zip file; vstm never unpickles files. "
             "Load it in trusted code and save the weights with safetensors"
+        )
+    # the 8-byte header length is checked before safetensors reads (and allocates) it
+    claimed = int.from_bytes(head[:8], "little") if len(head) >= 8 else None
+    if claimed is None or not 2 <= claimed <= min(size - 8, MAX_HEADER_BYTES):
+        what = f"{size} bytes" if claimed is None else f"a {claimed}-byte header in {size} bytes"
+        raise VstmError(
+            f"checkpoint {path} is not a readable safetensors file ({what}); it may be "
+            "truncated: use another checkpoint of the run (last/previous/best)"
         )
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -129,10 +145,18 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
         header = json.loads(meta["vstm"])
     except json.JSONDecodeError as e:
         raise VstmError(f"checkpoint {path} has a corrupt vstm header") from e
+    if not isinstance(header, dict):
+        raise VstmError(f"checkpoint {path} has a corrupt vstm header (not a JSON object)")
     if header.get("format") != FORMAT:
         raise VstmError(
             f"checkpoint {path} has format {header.get('format')!r}; this vstm reads {FORMAT!r}"
         )
+    for key, kinds in _HEADER_TYPES.items():
+        if not isinstance(header.get(key), kinds):
+            raise VstmError(
+                f"checkpoint {path} has a corrupt vstm header ({key} is "
+                f"{type(header.get(key)).__name__})"
+            )
     return header, tensors
 
 

@@ -196,7 +196,8 @@ def _probe_video(path: str) -> Source:
                 raise VstmError(
                     f"{path}: cannot be read to the end ({e.strerror or e}); {_REENCODE}"
                 ) from e
-        h, w = s.codec_context.height, s.codec_context.width
+        cc = s.codec_context  # None when the stream's codec is unknown (a damaged header)
+        h, w = (cc.height, cc.width) if cc is not None else (0, 0)
     if n <= 0:
         raise VstmError(f"{path}: the video has no frames (empty file?); {_REENCODE}")
     if not h or not w:

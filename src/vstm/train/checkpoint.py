@@ -181,7 +181,12 @@ def load_checkpoint(
             f"checkpoint {path} holds a {name!r} model, not {expect_model!r}; "
             f"use --model {name} or another checkpoint"
         )
-    model = build_model(name, **header["model_config"])
+    try:
+        model = build_model(name, **header["model_config"])
+    except (RuntimeError, ValueError, TypeError) as e:  # e.g. a negative size: torch refuses
+        raise VstmError(
+            f"checkpoint {path} has an invalid {name} config ({str(e).splitlines()[0]})"
+        ) from e
     load_model_weights(model, tensors, path)
     return model.to(map_location).eval(), header
 
@@ -189,7 +194,13 @@ def load_checkpoint(
 def load_model_weights(model: torch.nn.Module, tensors: dict, path: str | Path) -> None:
     """Load a checkpoint's ``model.*`` tensors into ``model``; a mismatch is a one-line error."""
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as e:  # a tensor of the wrong shape
+        raise VstmError(
+            f"checkpoint {path} does not match the {getattr(model, 'name', '?')!r} "
+            "architecture (tensor shapes differ)"
+        ) from e
     if missing or unexpected:
         raise VstmError(
             f"checkpoint {path} does not match the {getattr(model, 'name', '?')!r} architecture "
@@ -203,9 +214,15 @@ def restore_training(
     """Load weights, optimiser and RNG state of ``path`` into live objects; return its header."""
     header, tensors = read_checkpoint(path)
     config_from_dict(header["model"], header["model_config"])  # validates
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    load_model_weights(model, tensors, path)
     if "optimizer" in header["trainer"]:
-        _restore_optimizer(optimizer, tensors, header["trainer"]["optimizer"])
+        try:
+            _restore_optimizer(optimizer, tensors, header["trainer"]["optimizer"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise VstmError(f"checkpoint {path}: its optimiser state does not fit") from e
+    step = header["trainer"].get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise VstmError(f"checkpoint {path} has a corrupt vstm header (trainer step {step!r})")
     if "rng.torch" in tensors:
         torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]

@@ -163,6 +163,19 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------- eval
+def inherited_settings(header: dict[str, Any], path: str) -> dict[str, Any]:
+    """The training settings that eval and predict take from a checkpoint, type-checked
+    (a damaged header is a one-line error, not a crash deep in the data code)."""
+    from vstm.typecheck import check_value
+
+    tc = header.get("train_config") or {}
+    hints = {"data": str, "size": int | None, "binarize": bool, "mnist_dir": str | None}
+    out = {k: check_value(f"checkpoint {path}", k, hints[k], tc[k]) for k in hints if k in tc}
+    if out.get("size") is not None and out["size"] < 1:
+        raise VstmError(f"checkpoint {path}: size must be positive, got {out['size']}")
+    return out
+
+
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
@@ -201,7 +214,7 @@ def run_eval(args: argparse.Namespace) -> int:
         check_output_file(args.json, "--json")
     device = resolve_device(args.device)
     model, header = load_checkpoint(args.checkpoint, map_location=device)
-    tc = header.get("train_config") or {}
+    tc = inherited_settings(header, args.checkpoint)
     data = canonical_data(args.data or tc.get("data", "moving-mnist"))
     mnist_like = is_moving_mnist(data) or str(data).lower().endswith(".npy")
     if args.binarize is not None:
@@ -279,7 +292,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.size == "native":
         size = None
     elif args.size == "train":
-        size = (header.get("train_config") or {}).get("size") or 64
+        size = inherited_settings(header, args.checkpoint).get("size") or 64
     else:
         try:
             size = positive_int(args.size)

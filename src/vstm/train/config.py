@@ -125,6 +125,9 @@ class TrainConfig:
             if not ok:
                 bound = f">= {low}" if inclusive else f"> {low}"
                 raise VstmError(f"config: {name} must be {bound}, got {value!r}")
+            high = _UPPER.get(name)
+            if high is not None and value > high:
+                raise VstmError(f"config: {name} must be <= {high}, got {value!r}")
 
     def resolved_loss(self) -> str:
         if self.loss != "auto":
@@ -143,6 +146,23 @@ TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "segnet-flow": {"seg_width": 4, "seg_depth": 2, "hidden_channels": 8, "flow_kernel": 5},
 }
 """Small versions of every registered model (``--tiny``; tests check that none is missing)."""
+
+
+# sanity caps: values beyond these cannot be meant and would overflow or exhaust memory
+_UPPER: dict[str, float] = {
+    "size": 16_384,
+    "context": 100_000,
+    "batch_size": 1_000_000,
+    "epochs": 10**9,
+    "steps": 10**12,
+    "epoch_sequences": 10**12,
+    "val_sequences": 10**9,
+    "decay_every": 10**9,
+    "seed": 2**32 - 1,
+    "workers": 1024,
+    "save_every": 10**12,
+    "log_every": 10**12,
+}
 
 
 def tiny_overrides(model: str = "ae-convlstm-flow") -> dict[str, Any]:
@@ -191,7 +211,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise VstmError(f"config file {path} does not exist; pass the path of a .toml or .yaml")
-    text = path.read_text()
+    text = path.read_bytes().decode("utf-8", errors="replace")
     try:
         if path.suffix == ".toml":
             values = tomllib.loads(text)
@@ -208,10 +228,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             values = json.loads(text)
         else:
             raise VstmError(f"config file {path}: unknown format; use .toml, .yaml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as e:
+    except Exception as e:  # every parser's own error type (TOML, JSON, YAML, bad UTF-8)
         if isinstance(e, VstmError):
             raise
-        msg = str(e).splitlines()[0]
+        msg = (str(e).splitlines() or [type(e).__name__])[0]
         raise VstmError(f"config file {path} could not be parsed: {msg}") from e
     if not isinstance(values, dict):
         raise VstmError(f"config file {path} must hold a table of key = value pairs")

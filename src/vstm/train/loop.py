@@ -59,7 +59,10 @@ def build_model_for(cfg: TrainConfig) -> VideoPredictor:
     if "frame_height" in fields and cfg.size is not None:  # ae-fclstm: one fixed frame size
         options.setdefault("frame_height", cfg.size)
         options.setdefault("frame_width", cfg.size)
-    return build_model(cfg.model, **options)
+    try:
+        return build_model(cfg.model, **options)
+    except (RuntimeError, ValueError, TypeError) as e:  # e.g. a size torch refuses
+        raise VstmError(f"{cfg.model}: cannot build it with {options} ({e})") from e
 
 
 def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, bool]:

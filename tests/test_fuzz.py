@@ -111,7 +111,8 @@ def test_broken_video(kind, a, b, good, tmp_path, capsys):
     video.write_bytes(_broken_video((good / "clip.mp4").read_bytes(), kind, a, b))
     ckpt = good / "model.safetensors"
     out = tmp_path / "pred"
-    check(["predict", video, "--checkpoint", ckpt, "--out", out, "--size", "native"], capsys, [out])
+    argv = ["predict", video, "--checkpoint", ckpt, "--out", out, "--size", "native", "--png"]
+    check(argv, capsys, [out])
     png = tmp_path / "p.png"
     check(["data", "preview", "--data", video, "--out", png, "--seq-len", "3"], capsys, [png])
     js = tmp_path / "e.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,55 +96,64 @@ def predict_video(
     frames = iter_frames(source, channels=model.in_channels, frame_step=frame_step)
     first_hw: tuple[int, int] | None = None  # (H, W) of the first frame
     warned = False
-    with torch.no_grad(), VideoWriter(video_path, fps=fps) as writer:
-        for i, frame in enumerate(frames):
-            if max_frames is not None and i >= max_frames:
-                break
-            if size is not None:
-                frame = _resize_short_side(frame, size)
-            if first_hw is None:
-                first_hw = tuple(frame.shape[-2:])
-            elif tuple(frame.shape[-2:]) != first_hw:
-                # the memory holds one frame size: a frame of another size (a frame folder
-                # of mixed sizes) is resized to the first frame's size, with one warning
-                if not warned:
-                    log.warning(
-                        "%s: frame %d is %dx%d, not %dx%d like the first; resizing such frames",
-                        source,
-                        i,
-                        frame.shape[-1],
-                        frame.shape[-2],
-                        first_hw[1],
-                        first_hw[0],
-                    )
-                    warned = True
-                frame = F.interpolate(
-                    frame[None], size=first_hw, mode="bilinear", align_corners=False
-                )[0].clamp(0, 1)
-            h, w = frame.shape[-2:]
-            ph, pw = (-h) % m, (-w) % m
-            x = F.pad(frame, (0, pw, 0, ph)).unsqueeze(0).to(device)  # (1, C, H', W')
-            pred, flow, state = model.step(x, state)
-            prob = _to_prob(pred[0, :, :h, :w].float(), outputs).cpu()
-            if flow is not None:
-                scale = x.shape[-1] // flow.shape[-1]
-                motion = flow_to_motion(flow.float(), scale=scale)[0, :, :h, :w].cpu()
-                colour = flow_to_color(motion)
-            else:
-                motion, colour = None, np.full((h, w, 3), 255, np.uint8)
-            panel = image_grid(
-                [[to_uint8_image(frame), to_uint8_image(prob), colour]], col_titles=titles
-            )
-            writer.write(panel)
-            if png:
-                p = out_dir / "frames" / f"{i:06d}.png"
-                save_png(p, panel)
-                result.pngs.append(p)
-            if flo and motion is not None:
-                p = out_dir / "flow" / f"{i:06d}.flo"
-                write_flo(p, motion.numpy())
-                result.flos.append(p)
-            result.frames += 1
+    try:
+        with torch.no_grad(), VideoWriter(video_path, fps=fps) as writer:
+            for i, frame in enumerate(frames):
+                if max_frames is not None and i >= max_frames:
+                    break
+                if size is not None:
+                    frame = _resize_short_side(frame, size)
+                if first_hw is None:
+                    first_hw = tuple(frame.shape[-2:])
+                elif tuple(frame.shape[-2:]) != first_hw:
+                    # the memory holds one frame size: a frame of another size (a frame folder
+                    # of mixed sizes) is resized to the first frame's size, with one warning
+                    if not warned:
+                        log.warning(
+                            "%s: frame %d is %dx%d, not %dx%d like the first; resizing such frames",
+                            source,
+                            i,
+                            frame.shape[-1],
+                            frame.shape[-2],
+                            first_hw[1],
+                            first_hw[0],
+                        )
+                        warned = True
+                    frame = F.interpolate(
+                        frame[None], size=first_hw, mode="bilinear", align_corners=False
+                    )[0].clamp(0, 1)
+                h, w = frame.shape[-2:]
+                ph, pw = (-h) % m, (-w) % m
+                x = F.pad(frame, (0, pw, 0, ph)).unsqueeze(0).to(device)  # (1, C, H', W')
+                pred, flow, state = model.step(x, state)
+                prob = _to_prob(pred[0, :, :h, :w].float(), outputs).cpu()
+                if flow is not None:
+                    scale = x.shape[-1] // flow.shape[-1]
+                    motion = flow_to_motion(flow.float(), scale=scale)[0, :, :h, :w].cpu()
+                    colour = flow_to_color(motion)
+                else:
+                    motion, colour = None, np.full((h, w, 3), 255, np.uint8)
+                panel = image_grid(
+                    [[to_uint8_image(frame), to_uint8_image(prob), colour]], col_titles=titles
+                )
+                writer.write(panel)
+                if png:
+                    p = out_dir / "frames" / f"{i:06d}.png"
+                    save_png(p, panel)
+                    result.pngs.append(p)
+                if flo and motion is not None:
+                    p = out_dir / "flow" / f"{i:06d}.flo"
+                    write_flo(p, motion.numpy())
+                    result.flos.append(p)
+                result.frames += 1
+    except BaseException:
+        # no partial output: the video is written atomically; the per-frame files go too
+        for p in (*result.pngs, *result.flos):
+            p.unlink(missing_ok=True)
+        for d in (out_dir / "frames", out_dir / "flow"):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
     if result.frames == 0:
         video_path.unlink(missing_ok=True)
         raise VstmError(f"{source}: no frames were decoded; check the file plays")

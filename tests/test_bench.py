@@ -102,4 +102,12 @@ def test_quick_bench_writes_every_key(tmp_path, capsys):
     assert set(data["targets"]) >= {"train_frac_peak", "stream_fps_64", "peak_rss_mb"}
     text = md.read_text()
     assert "## Targets" in text and "naive reference" in text
+    # onnxruntime's streaming beside PyTorch's, only when it is installed
+    onnx_keys = ("onnx_stream_fps_64", "onnx_stream_fps_176x144")
+    assert all(k in data for k in onnx_keys)
+    if bench_mod.onnx_available():
+        assert all(isinstance(data[k], float) and data[k] > 0 for k in onnx_keys)
+        assert "onnxruntime" in text
+    else:
+        assert all(data[k] is None for k in onnx_keys)
     assert "Targets" in capsys.readouterr().out

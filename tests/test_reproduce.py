@@ -11,7 +11,16 @@ from PIL import Image
 from vstm import reproduce
 from vstm.cli import main
 
-ROWS = ["ae-conv", "ae-fclstm", "ae-convlstm", "ae-convlstm-flow", "copy-last", "dis", "farneback"]
+ROWS = [
+    "ae-conv",
+    "ae-fclstm",
+    "ae-convlstm",
+    "ae-convlstm-flow",
+    "oracle",
+    "copy-last",
+    "dis",
+    "farneback",
+]
 METRICS = ("bce", "mse", "ssim", "psnr")
 
 
@@ -66,6 +75,20 @@ def test_tiny_run_writes_every_row_with_finite_numbers(tiny):
     assert p["recipe"] == "paper" and p["optimizer"] == "rmsprop" and p["test_split"] == "test"
 
 
+def test_oracle_row_beats_copy_last_and_states_its_clip(tiny):
+    report = json.loads((tiny / "table1.json").read_text())
+    rows = {r["key"]: r for r in report["rows"]}
+    oracle, copy = rows["oracle"], rows["copy-last"]
+    assert 0 < oracle["wrong_pixels"] == oracle["eps"] < 0.5
+    assert oracle["scores"]["bce"] < copy["scores"]["bce"]
+    assert oracle["scores"]["mse"] < copy["scores"]["mse"]
+    # hard 0/1 pixels clipped at the wrong-pixel rate r: BCE is the binary entropy of r
+    r = oracle["wrong_pixels"]
+    entropy = -(r * math.log(r) + (1 - r) * math.log(1 - r))
+    assert oracle["scores"]["bce"] == pytest.approx(entropy, rel=0.02)
+    assert "Oracle:" in (tiny / "table1.md").read_text()
+
+
 def test_flow_table_and_markdown(tiny):
     report = json.loads((tiny / "table1.json").read_text())
     flow = {f["key"]: f for f in report["flow"]}
@@ -110,7 +133,8 @@ def test_unfinished_model_resumes(tmp_path):
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3, 4]
     report = json.loads((out / "table1.json").read_text())
-    assert [r["key"] for r in report["rows"]] == ["ae-conv", "copy-last", "dis", "farneback"]
+    keys = ["ae-conv", "oracle", "copy-last", "dis", "farneback"]
+    assert [r["key"] for r in report["rows"]] == keys
     assert report["rows"][0]["steps"] == 4
 
 

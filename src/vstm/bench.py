@@ -14,6 +14,9 @@ One process measures, with the same thread setting:
    task and optimiser as ``vstm train``; inference over a batch; streaming with ``model.step``
    at batch 1, 64x64 and 176x144; peak resident memory; cost against frame size and sequence
    length.
+4. **onnxruntime** (only when ``onnx`` and ``onnxruntime`` are installed): the same streaming
+   step exported by :func:`vstm.export.export_onnx`, run by onnxruntime's CPU provider with
+   the same thread count, at the same sizes and block length as PyTorch's streaming.
 
 Training FLOPs are 3x the forward FLOPs of :func:`vstm.info.flops_per_frame` (a forward and
 a backward that costs two forwards). Every time is the median of ``repeats`` runs after
@@ -372,6 +375,42 @@ def bench_stream(
     return {"fps": steps / med, "ms_per_frame": 1e3 * med / steps, "times": times}
 
 
+def onnx_available() -> bool:
+    """Whether ``onnx`` and ``onnxruntime`` are importable (``pip install 'vstm[onnx]'``)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+
+
+def bench_stream_onnx(
+    model: VideoPredictor, sizes: list[tuple[int, int]], steps_of, repeats: int
+) -> dict:
+    """Streaming frames/s of the exported step under onnxruntime (batch 1, fp32), per size.
+
+    ``steps_of(h, w)`` gives the block length, as for :func:`bench_stream`.
+    """
+    import tempfile
+
+    from vstm.export import export_onnx, onnx_stream_times
+
+    out = {}
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "step.onnx"
+        export_onnx(model, path, 64, 64)
+        for h, w in sizes:
+            steps = steps_of(h, w)
+            g = torch.Generator().manual_seed(2)
+            clip = torch.rand(steps, 1, model.in_channels, h, w, generator=g)
+            times = onnx_stream_times(path, model, clip, repeats, torch.get_num_threads())
+            med = statistics.median(times)
+            out[f"{w}x{h}"] = {
+                "fps": steps / med,
+                "ms_per_frame": 1e3 * med / steps,
+                "times": times,
+            }
+    return out
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, MiB (``getrusage``)."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -562,6 +601,13 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
         r["fps_at_peak"] = peak["gflops"] / r["gflop_per_frame"]  # every FLOP at the peak rate
         res["stream"][f"{w}x{h}"] = r
 
+    def stream_steps(h: int, w: int) -> int:
+        return cfg.stream_steps if h * w <= 64 * 64 else max(3, cfg.stream_steps // 3)
+
+    if onnx_available():
+        say("streaming with onnxruntime (the exported step), batch 1, fp32")
+        res["stream_onnx"] = bench_stream_onnx(model, cfg.stream_sizes, stream_steps, cfg.repeats)
+
     if cfg.bf16:
         if native_bf16:
             say("vstm model, training bf16 autocast (native bf16)")
@@ -644,10 +690,16 @@ def summarize(res: dict) -> dict:
         "stream_fps_64": st[key64]["fps"],
         "stream_fps_176x144": st[key176]["fps"],
         "stream_precision": "fp32",
+        "onnx_stream_fps_64": None,
+        "onnx_stream_fps_176x144": None,
         "peak_rss_mb": res["train_rss_mb"],
         "threads": res["machine"]["threads"],
         "bf16_native": res["machine"]["bf16_native"],
     }
+    if res.get("stream_onnx"):
+        so = res["stream_onnx"]
+        out["onnx_stream_fps_64"] = so[key64]["fps"]
+        out["onnx_stream_fps_176x144"] = so[key176]["fps"]
     if "bf16_train" in res:
         out["bf16_train_fps"] = res["bf16_train"]["fps"]
         out["bf16_speedup_vs_naive"] = res["bf16_train"]["fps"] / nv["fps"]
@@ -722,11 +774,14 @@ def format_markdown(res: dict, command: str) -> str:
     )
     for k, v in res["stream"].items():
         lines.append(f"| streaming `model.step`, batch 1, {k} (fp32) | {_f(v['fps'])} | | |")
+    for k, v in (res.get("stream_onnx") or {}).items():
+        lines.append(f"| streaming step in onnxruntime, batch 1, {k} (fp32) | {_f(v['fps'])} | | |")
     spread = {
         "peak": res["peak"]["times"],
         "training": res["train"]["times"],
         "naive": res["naive_train"]["times"],
         **{f"streaming {k}": v["times"] for k, v in res["stream"].items()},
+        **{f"onnxruntime {k}": v["times"] for k, v in (res.get("stream_onnx") or {}).items()},
     }
     lines += [
         "",

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "segment": ("vstm.segment.commands", "weakly-supervised segmentation: SegNet-flow (5.2)"),
     "reproduce": ("vstm.reproduce", "reproduce the paper's Table 1 under one protocol"),
     "bench": ("vstm.bench", "throughput and FLOP utilisation on this machine"),
+    "export": ("vstm.export", "the streaming step as ONNX, checked with onnxruntime"),
 }
 
 
@@ -46,12 +47,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--channels", type=positive_int, default=None, help="channels per frame (default: 1)"
     )
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="list the weights that ship with vstm (pretrained:NAME/DATASET), with their "
+        "training command, compute and test scores",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """``vstm info``: print the model's parameter breakdown and FLOPs per frame."""
     from vstm.info import format_info
 
+    if args.pretrained:
+        from vstm.models.pretrained import format_listing
+
+        print(format_listing())
+        return 0
     overrides = {} if args.channels is None else {"in_channels": args.channels}
     print(format_info(args.model, args.height, args.width, **overrides))
     return 0

@@ -1,9 +1,17 @@
-"""``vstm demo``: train the paper's model on Moving MNIST for a few minutes, then draw it.
+"""``vstm demo``: the paper's model on Moving MNIST, drawn: from the shipped weights at once,
+or trained from scratch for a few minutes (``--from-scratch``).
 
-Leaves in the run folder: ``best.safetensors`` / ``last.safetensors``, ``figure5.png`` (the
-paper's Figure 5 layout on held-out test sequences), ``predictions.mp4`` (input | predicted
-next frame | flow colour over whole sequences), ``flow_legend.png`` and ``curves.png``.
-Running it again continues the same run (or only redraws when training is complete).
+By default the demo starts from the AE-ConvLSTM-flow weights this project trained and ships
+inside the package (``pretrained:ae-convlstm-flow/moving-mnist``): it copies them into the
+run folder as ``best.safetensors``, scores them on held-out test sequences (BCE, and the
+learned motion's end-point error beside zero motion) and draws them. With
+``--from-scratch`` it trains the same architecture for ``--minutes`` instead.
+
+Leaves in the run folder: ``best.safetensors`` (and, when trained, ``last.safetensors``),
+``figure5.png`` (the paper's Figure 5 layout on held-out test sequences), ``predictions.mp4``
+(input | predicted next frame | flow colour over whole sequences), ``flow_legend.png``,
+``curves.png`` and ``demo_scores.json``. Running it again continues a from-scratch run (or
+only redraws when training is complete).
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from pathlib import Path
 import torch
 
 from vstm.argtypes import positive_float, positive_int
+from vstm.errors import VstmError
+from vstm.io import atomic_path, atomic_write_text
 
 log = logging.getLogger("vstm.demo")
 
@@ -37,10 +47,28 @@ batch and clip length only: a few CPU minutes must show the flow forming. The mo
 paper's configuration."""
 
 
+PRETRAINED = ("ae-convlstm-flow", "moving-mnist")
+"""The shipped weights the demo starts from."""
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     p.add_argument(
-        "--minutes", type=positive_float, default=4.0, help="training budget (default 4)"
+        "--from-scratch",
+        action="store_true",
+        help="train from random weights for --minutes instead of using the shipped weights",
+    )
+    p.add_argument(
+        "--minutes",
+        type=positive_float,
+        default=4.0,
+        help="training budget with --from-scratch (default 4)",
+    )
+    p.add_argument(
+        "--score-sequences",
+        type=positive_int,
+        default=256,
+        help="held-out test sequences scored (default 256)",
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
@@ -52,6 +80,7 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
     from vstm.data import build_dataset
     from vstm.inference import model_outputs
     from vstm.metrics import flow_to_motion
+    from vstm.models import to_probabilities
     from vstm.train.checkpoint import load_checkpoint
     from vstm.viz import color_wheel_legend, plot_curves, save_png, write_video
     from vstm.viz.figures import figure5, sequence_panels
@@ -76,7 +105,7 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
     outputs = model_outputs(header)
     with torch.no_grad():
         out = model(frames[:, :-1])
-    preds = torch.sigmoid(out.pred) if outputs == "logits" else out.pred.clamp(0, 1)
+    preds = to_probabilities(out.pred, outputs)
     n, t = out.flow.shape[:2]
     scale = frames.shape[-1] // out.flow.shape[-1]
     motion = flow_to_motion(out.flow.flatten(0, 1), scale=scale).unflatten(0, (n, t))
@@ -102,6 +131,8 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
     )
     paths["legend"] = run / "flow_legend.png"
     save_png(paths["legend"], color_wheel_legend(151))
+    if not (run / "metrics.jsonl").is_file():
+        return paths
     rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if ln]
     tr = [r for r in rows if r["kind"] == "train"]
     va = [r for r in rows if r["kind"] == "val"]
@@ -120,13 +151,83 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
     return paths
 
 
+def score(run: Path, sequences: int, device: str | torch.device = "cpu") -> dict[str, float]:
+    """Held-out test scores of the run's checkpoint, beside zero motion (copy last frame).
+
+    Table 1's protocol on its first ``sequences`` test sequences: frame 11 from frames 1..10.
+    """
+    from torch.utils.data import DataLoader
+
+    from vstm.data import build_dataset
+    from vstm.evaluate import (
+        TEST_SEED,
+        copy_last_predictor,
+        evaluate_predictor,
+        moving_mnist_scores,
+    )
+    from vstm.inference import model_outputs
+    from vstm.train.checkpoint import load_checkpoint
+
+    model, header = load_checkpoint(run, map_location=device)
+    tc = header.get("train_config") or {}
+    size, binarize = tc.get("size") or 64, bool(tc.get("binarize", False))
+    settings = {"sequences": sequences, "size": size, "binarize": binarize}
+    scores = moving_mnist_scores(model, model_outputs(header), **settings)
+    test = build_dataset(
+        "moving-mnist",
+        split="test",
+        num_sequences=sequences,
+        seq_len=11,
+        size=size,
+        binarize=binarize,
+        seed=TEST_SEED,
+    )
+    zero = evaluate_predictor(copy_last_predictor, DataLoader(test, batch_size=64), 10)
+    result = {
+        **{k: float(v) for k, v in scores.items()},
+        "zero_motion_epe": float(zero["epe"]),
+        "copy_last_bce": float(zero["bce"]),
+    }
+    atomic_write_text(run / "demo_scores.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _start_from_pretrained(out: Path) -> None:
+    """Copy the shipped weights (checksum-verified) and their training curve into ``out``."""
+    import shutil
+
+    from vstm.models import pretrained
+
+    name, dataset = PRETRAINED
+    path = pretrained.resolve(f"{pretrained.PREFIX}{name}/{dataset}")
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "best.safetensors") as tmp:
+        shutil.copyfile(path, tmp)
+    curve = path.with_suffix(".metrics.jsonl")
+    if curve.is_file():
+        with atomic_path(out / "metrics.jsonl") as tmp:
+            shutil.copyfile(curve, tmp)
+    log.info("starting from the shipped weights %s%s/%s", pretrained.PREFIX, name, dataset)
+
+
 def run(args: argparse.Namespace) -> int:
     from vstm.io import check_output_dir
     from vstm.train.config import make_config
     from vstm.train.loop import resume_config, train
 
+    if args.score_sequences < 1:
+        raise VstmError(f"--score-sequences must be at least 1, got {args.score_sequences}")
     out = check_output_dir(args.out, "--out")
-    if (out / "last.safetensors").exists():
+    trained_here = (out / "last.safetensors").exists()
+    if args.from_scratch and not trained_here and (out / "best.safetensors").exists():
+        raise VstmError(
+            f"{out} holds the shipped weights of an earlier demo; give --from-scratch "
+            "another --out (e.g. runs/demo-scratch)"
+        )
+    if not args.from_scratch and not trained_here:
+        if not (out / "best.safetensors").exists():
+            _start_from_pretrained(out)
+    elif trained_here:
         cfg = resume_config(out, {"max_minutes": args.minutes, "device": args.device})
         log.info("continuing the demo run in %s", out)
         train(cfg, resume=True)
@@ -141,6 +242,12 @@ def run(args: argparse.Namespace) -> int:
             },
         )
         train(cfg)
+    scores = score(out, args.score_sequences)
+    print(
+        f"held-out test ({args.score_sequences} sequences, frame 11 from 1..10): "
+        f"BCE {scores['bce']:.4f} (copy last frame {scores['copy_last_bce']:.4f}), "
+        f"motion EPE {scores['epe']:.2f} px (zero motion {scores['zero_motion_epe']:.2f} px)"
+    )
     paths = draw(out, args.sequences)
     print(f"checkpoint: {out / 'best.safetensors'}")
     for what, p in paths.items():

@@ -1,4 +1,5 @@
-"""Next-frame evaluation: the metrics of ``vstm eval`` and ``vstm reproduce``."""
+"""Evaluation: next-frame metrics (``vstm eval``, ``vstm reproduce``) and K -> N closed-loop
+forecasts in OpenSTL's convention (``vstm eval --protocol 10to10``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,26 @@ from collections.abc import Callable, Iterable
 import torch
 
 from vstm import metrics
-from vstm.models import VideoPredictor
+from vstm.errors import VstmError
+from vstm.models import VideoPredictor, to_probabilities
 
-__all__ = ["EvalResult", "copy_last_predictor", "evaluate_predictor", "model_predictor"]
+__all__ = [
+    "OPENSTL_SSIM",
+    "PROTOCOLS",
+    "TEST_SEED",
+    "EvalResult",
+    "copy_last_predictor",
+    "copy_last_rollout",
+    "evaluate_predictor",
+    "evaluate_rollout",
+    "model_predictor",
+    "model_rollout_predictor",
+    "moving_mnist_scores",
+    "plot_rollout_curves",
+]
+
+TEST_SEED = 2016
+"""Seed of the held-out Moving MNIST test set (test digit pool) of Table 1 and the checks."""
 
 Predictor = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 """context frames (B, K, C, H, W) -> (probabilities of frame K (B, C, H, W) in [0, 1],
@@ -25,8 +43,7 @@ def model_predictor(model: VideoPredictor, outputs: str) -> Predictor:
     @torch.no_grad()
     def predict(context: torch.Tensor):
         out = model(context)
-        last = out.pred[:, -1].float()
-        prob = torch.sigmoid(last) if outputs == "logits" else last.clamp(0, 1)
+        prob = to_probabilities(out.pred[:, -1].float(), outputs)
         motion = None
         if out.flow is not None:
             scale = context.shape[-1] // out.flow.shape[-1]
@@ -95,3 +112,166 @@ def evaluate_predictor(
     result = {k: sums[k] / counts[k] if counts[k] else math.nan for k in sums}
     result["sequences"] = n
     return result
+
+
+def moving_mnist_scores(
+    model: VideoPredictor,
+    outputs: str,
+    *,
+    sequences: int,
+    context: int = 10,
+    size: int = 64,
+    seed: int = TEST_SEED,
+    binarize: bool = True,
+    batch_size: int = 32,
+) -> EvalResult:
+    """Score ``model`` on the first ``sequences`` held-out Moving MNIST test sequences.
+
+    The sequences are Table 1's test set (test digit pool, ``seed``; frame ``context + 1``
+    predicted from frames 1..``context``), so a small ``sequences`` is a fixed subset of it.
+    Returns :func:`evaluate_predictor`'s metrics.
+    """
+    from torch.utils.data import DataLoader
+
+    from vstm.data import build_dataset
+
+    dataset = build_dataset(
+        "moving-mnist",
+        split="test",
+        num_sequences=sequences,
+        seq_len=context + 1,
+        size=size,
+        binarize=binarize,
+        seed=seed,
+    )
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return evaluate_predictor(
+            model_predictor(model.eval(), outputs),
+            DataLoader(dataset, batch_size=batch_size),
+            context,
+            device,
+        )
+
+
+# ------------------------------------------------------------------- multi-frame (10 -> 10)
+OPENSTL_SSIM = {"data_range": 2.0, "window": "uniform", "win_size": 7, "sample_covariance": True}
+"""The options of :func:`vstm.metrics.ssim` that reproduce OpenSTL's SSIM.
+
+OpenSTL (``openstl/core/metrics.py``, ``metric``) calls scikit-image's
+``structural_similarity(pred, true, multichannel=True)`` on float frames in [0, 1] with no
+``data_range``: scikit-image then uses its defaults, a 7 x 7 uniform window, sample
+covariances (N/(N-1)), and ``data_range`` guessed from the float dtype's nominal range
+[-1, 1], i.e. 2 (not 1), so its K1, K2 constants are 4 times larger than for
+``data_range=1`` and its SSIM reads higher. Newer scikit-image refuses floats without
+``data_range``; these options keep the published behaviour."""
+
+RolloutPredictor = Callable[[torch.Tensor, int], torch.Tensor]
+"""(context frames (B, K, C, H, W), horizon N) -> forecast (B, N, C, H, W) in [0, 1]."""
+
+PROTOCOLS = {"10to10": (10, 10)}
+"""Named multi-frame protocols: name -> (context frames K, forecast frames N)."""
+
+
+def model_rollout_predictor(model: VideoPredictor, outputs: str) -> RolloutPredictor:
+    """Wrap a model's closed-loop :meth:`~vstm.models.VideoPredictor.rollout`."""
+
+    @torch.no_grad()
+    def predict(context: torch.Tensor, horizon: int) -> torch.Tensor:
+        return model.rollout(context, horizon, outputs).pred
+
+    return predict
+
+
+def copy_last_rollout(context: torch.Tensor, horizon: int) -> torch.Tensor:
+    """The copy-last-frame baseline: every future frame is the last context frame."""
+    return context[:, -1:].expand(-1, horizon, -1, -1, -1)
+
+
+def evaluate_rollout(
+    predictor: RolloutPredictor,
+    batches: Iterable[dict],
+    context: int = 10,
+    horizon: int = 10,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """Score a K -> N forecast in OpenSTL's Moving MNIST convention.
+
+    Frames 0..K-1 of each sequence are the context; the predictor forecasts frames K..K+N-1
+    (closed loop for the models) and each forecast frame is compared with the truth:
+
+    - ``mse``, ``mae``: the squared / absolute error **summed** over the frame's C x H x W
+      pixels (:func:`vstm.metrics.mse` with ``pixels="sum"``), then averaged over frames
+      and sequences: OpenSTL's ``MSE``/``MAE`` (``np.mean(..., axis=(0, 1)).sum()``), e.g.
+      MSE 29.80 for its ConvLSTM on 64 x 64 Moving MNIST.
+    - ``ssim``: per frame with :data:`OPENSTL_SSIM`, averaged.
+    - ``psnr``: per frame, 10 log10(1 / MSE) with MSE the frame's mean, averaged; a frame
+      predicted exactly counts as 100 dB (OpenSTL's mean would become +inf).
+
+    Differences from OpenSTL, besides the data and the model: forecasts are frames in
+    [0, 1] (:func:`vstm.models.to_probabilities`: the sigmoid of BCE-trained models' logits,
+    MSE-trained models' values clamped), and MSE/MAE are taken on them; OpenSTL takes MSE and
+    MAE on the raw, unclipped outputs and clips to [0, 1] only for SSIM and PSNR. OpenSTL
+    computes in numpy (float32 pixels, float64 SSIM); here float32 throughout, float64 sums.
+
+    Args:
+        predictor: see :data:`RolloutPredictor`.
+        batches: dicts with "frames" (B, T, C, H, W), T >= K + N.
+        context, horizon: K and N.
+
+    Returns:
+        ``{"mse", "mae", "ssim", "psnr": means over all forecast frames, "per_step": {metric:
+        [N means, one per horizon step]}, "sequences": count, "context": K, "horizon": N}``.
+    """
+    from vstm.models.base import check_horizon
+
+    check_horizon(horizon)
+    names = ("mse", "mae", "ssim", "psnr")
+    sums = {k: torch.zeros(horizon, dtype=torch.float64) for k in names}
+    n = 0
+    for batch in batches:
+        frames = batch["frames"].to(device)
+        if frames.shape[1] < context + horizon:
+            raise VstmError(
+                f"sequences of {frames.shape[1]} frames cannot score {context} -> {horizon}; "
+                f"use sequences of at least {context + horizon} frames"
+            )
+        target = frames[:, context : context + horizon].float()  # (B, N, C, H, W)
+        pred = predictor(frames[:, :context], horizon).float()  # (B, N, C, H, W)
+        per = {  # each (B, N)
+            "mse": metrics.mse(pred, target, reduction="none", pixels="sum"),
+            "mae": metrics.mae(pred, target, reduction="none", pixels="sum"),
+            "ssim": metrics.ssim(pred, target, reduction="none", **OPENSTL_SSIM),
+            "psnr": metrics.psnr(pred, target, max_db=100.0, reduction="none"),
+        }
+        for k in names:
+            sums[k] += per[k].double().sum(dim=0).cpu()
+        n += frames.shape[0]
+    if n == 0:
+        raise VstmError("no sequences to evaluate; check the data set and --num")
+    result: dict = {k: float(sums[k].sum()) / (n * horizon) for k in names}
+    result["per_step"] = {k: (sums[k] / n).tolist() for k in names}
+    result.update(sequences=n, context=context, horizon=horizon)
+    return result
+
+
+def plot_rollout_curves(path, rows: dict[str, dict]) -> None:
+    """Per-step MSE and SSIM against the horizon step, one curve per predictor, as PNGs.
+
+    ``rows``: predictor name -> :func:`evaluate_rollout` result. Writes ``path`` (MSE) and
+    ``path`` with ``_ssim`` before the suffix (SSIM), atomically.
+    """
+    from pathlib import Path
+
+    from vstm.viz import plot_curves
+
+    path = Path(path)
+    for metric, label, out in (
+        ("mse", "MSE per frame (sum over pixels)", path),
+        ("ssim", "SSIM (OpenSTL convention)", path.with_name(f"{path.stem}_ssim{path.suffix}")),
+    ):
+        series = {
+            name: (list(range(1, len(r["per_step"][metric]) + 1)), r["per_step"][metric])
+            for name, r in rows.items()
+        }
+        plot_curves(out, series, "forecast step", label, title=f"{metric.upper()} vs horizon")

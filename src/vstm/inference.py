@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from vstm.errors import VstmError
-from vstm.models import VideoPredictor
+from vstm.models import VideoPredictor, to_probabilities
 
 __all__ = ["PredictResult", "model_outputs", "predict_video"]
 
@@ -24,6 +24,9 @@ log = logging.getLogger("vstm.predict")
 class PredictResult:
     video: Path
     frames: int
+    """Input frames read (and one-step predictions written)."""
+    forecast: int = 0
+    """Closed-loop forecast frames written after them (``horizon``)."""
     pngs: list[Path] = field(default_factory=list)
     flos: list[Path] = field(default_factory=list)
 
@@ -38,10 +41,6 @@ def model_outputs(header: dict[str, Any]) -> str:
     return "logits" if make_config(tc).resolved_loss() == "bce" else "values"
 
 
-def _to_prob(pred: torch.Tensor, outputs: str) -> torch.Tensor:
-    return torch.sigmoid(pred) if outputs == "logits" else pred.clamp(0, 1)
-
-
 def _resize_short_side(frame: torch.Tensor, size: int) -> torch.Tensor:
     """(C, H, W) -> (C, H', W') with min(H', W') == size, aspect ratio kept (area filter)."""
     h, w = frame.shape[-2:]
@@ -54,6 +53,32 @@ def _resize_short_side(frame: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(frame[None], size=hw, mode=mode, **kw)[0].clamp(0, 1)
 
 
+def check_writable_dir(out_dir: str | Path, flag: str = "--out") -> Path:
+    """Create ``out_dir`` if needed and check a file can be written there, before any work.
+
+    Raises:
+        VstmError: naming the folder and the fix, when it cannot be created or written.
+    """
+    import tempfile
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise VstmError(f"{flag} {out_dir}: is a file, not a folder; choose a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as e:
+        raise VstmError(
+            f"{flag} {out_dir}: cannot write there ({e.strerror or e}); choose a writable folder"
+        ) from e
+    return out_dir
+
+
+def _blank(h: int, w: int) -> np.ndarray:
+    return np.full((h, w, 3), 255, np.uint8)
+
+
 def predict_video(
     model: VideoPredictor,
     header: dict[str, Any],
@@ -63,6 +88,7 @@ def predict_video(
     size: int | None = None,
     frame_step: int = 1,
     max_frames: int | None = None,
+    horizon: int | None = None,
     png: bool = False,
     flo: bool = False,
     device: torch.device | str = "cpu",
@@ -72,80 +98,142 @@ def predict_video(
     Args:
         source: a video file or a folder of frames.
         size: resize so that the shorter side is ``size`` pixels (None: native size).
+        max_frames: read at most this many frames as input.
+        horizon: N >= 1 to forecast N frames past the last input frame in closed loop
+            (:meth:`VideoPredictor.iter_rollout`: each forecast is fed back as the next input);
+            they follow the input frames in the video as truth | forecast +j | flow, where
+            truth is the source's next frame if it has one (beyond ``max_frames``), else blank.
+            None: no forecast.
         png, flo: also write a PNG strip and a Middlebury ``.flo`` (motion from t to t+1 at
             image resolution, DESIGN section 2) per frame.
 
-    Memory stays constant: frames are decoded, predicted and encoded one at a time. Frames
-    whose size is not a multiple of the model's ``spatial_multiple`` are zero-padded on the
-    right and bottom, and the outputs cropped back.
+    Memory stays constant, whatever the length or the horizon: frames are decoded,
+    predicted and encoded one at a time. Frames whose size is not a multiple of the model's
+    ``spatial_multiple`` are zero-padded on the right and bottom, and the outputs cropped back
+    (forecasts are fed back at the padded size). Every file goes through a temporary name; on
+    an error the video is not written and the PNG/.flo files of this run are removed.
     """
+    from vstm.models.base import check_horizon
+
+    if horizon is not None:
+        horizon = check_horizon(horizon)
+    source = Path(source)
+    out_dir = check_writable_dir(out_dir)
+    result = PredictResult(out_dir / f"{source.stem}_predict.mp4", 0)
+    try:
+        _predict_video(
+            model, header, source, out_dir, result, size, frame_step, max_frames, horizon,
+            png, flo, device,
+        )  # fmt: skip
+    except BaseException:
+        for p in result.pngs + result.flos:
+            p.unlink(missing_ok=True)
+        raise
+    return result
+
+
+def _predict_video(
+    model, header, source, out_dir, result, size, frame_step, max_frames, horizon, png, flo, device
+) -> None:
+    """The body of :func:`predict_video`; fills ``result`` as it writes."""
+    import itertools
+
     from vstm.data import iter_frames, video_fps
     from vstm.metrics import flow_to_motion
     from vstm.viz import VideoWriter, flow_to_color, image_grid, save_png, to_uint8_image, write_flo
 
-    source, out_dir = Path(source), Path(out_dir)
     outputs = model_outputs(header)
     fps = video_fps(source) / max(frame_step, 1)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    video_path = out_dir / f"{source.stem}_predict.mp4"
-    result = PredictResult(video_path, 0)
     m = model.spatial_multiple
-    state = None
+    state = prev_state = x = None
     model = model.to(device).eval()
-    titles = ["input t", "predicted t+1", "motion t->t+1"]
-    frames = iter_frames(source, channels=model.in_channels, frame_step=frame_step)
-    first_hw: tuple[int, int] | None = None  # (H, W) of the first frame
-    warned = False
-    try:
-        with torch.no_grad(), VideoWriter(video_path, fps=fps) as writer:
-            for i, frame in enumerate(frames):
-                if max_frames is not None and i >= max_frames:
-                    break
-                if size is not None:
-                    frame = _resize_short_side(frame, size)
-                if first_hw is None:
-                    first_hw = tuple(frame.shape[-2:])
-                elif tuple(frame.shape[-2:]) != first_hw:
-                    # the memory holds one frame size: a frame of another size (a frame folder
-                    # of mixed sizes) is resized to the first frame's size, with one warning
-                    if not warned:
-                        log.warning(
-                            "%s: frame %d is %dx%d, not %dx%d like the first; resizing such frames",
-                            source,
-                            i,
-                            frame.shape[-1],
-                            frame.shape[-2],
-                            first_hw[1],
-                            first_hw[0],
-                        )
-                        warned = True
-                    frame = F.interpolate(
-                        frame[None], size=first_hw, mode="bilinear", align_corners=False
-                    )[0].clamp(0, 1)
-                h, w = frame.shape[-2:]
-                ph, pw = (-h) % m, (-w) % m
-                x = F.pad(frame, (0, pw, 0, ph)).unsqueeze(0).to(device)  # (1, C, H', W')
-                pred, flow, state = model.step(x, state)
-                prob = _to_prob(pred[0, :, :h, :w].float(), outputs).cpu()
-                if flow is not None:
-                    scale = x.shape[-1] // flow.shape[-1]
-                    motion = flow_to_motion(flow.float(), scale=scale)[0, :, :h, :w].cpu()
-                    colour = flow_to_color(motion)
-                else:
-                    motion, colour = None, np.full((h, w, 3), 255, np.uint8)
-                panel = image_grid(
-                    [[to_uint8_image(frame), to_uint8_image(prob), colour]], col_titles=titles
+    frames = iter(iter_frames(source, channels=model.in_channels, frame_step=frame_step))
+
+    first_hw: list[int] = []  # (H, W) of the first frame; later frames are resized to it
+
+    def prepare(frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(C, H, W) decoded frame -> (resized (C, h, w), padded batch (1, C, H', W'))."""
+        if size is not None:
+            frame = _resize_short_side(frame, size)
+        if not first_hw:
+            first_hw.extend(frame.shape[-2:])
+        elif list(frame.shape[-2:]) != first_hw:
+            # the memory holds one frame size: a frame of another size (a frame folder of
+            # mixed sizes) is resized to the first frame's size, with one warning
+            if len(first_hw) == 2:
+                log.warning(
+                    "%s: a frame is %dx%d, not %dx%d like the first; resizing such frames",
+                    source,
+                    frame.shape[-1],
+                    frame.shape[-2],
+                    first_hw[1],
+                    first_hw[0],
                 )
-                writer.write(panel)
-                if png:
-                    p = out_dir / "frames" / f"{i:06d}.png"
-                    save_png(p, panel)
-                    result.pngs.append(p)
-                if flo and motion is not None:
-                    p = out_dir / "flow" / f"{i:06d}.flo"
-                    write_flo(p, motion.numpy())
-                    result.flos.append(p)
+                first_hw.append(True)  # warned
+            frame = F.interpolate(
+                frame[None], size=tuple(first_hw[:2]), mode="bilinear", align_corners=False
+            )[0].clamp(0, 1)
+        h, w = frame.shape[-2:]
+        return frame, F.pad(frame, (0, (-w) % m, 0, (-h) % m)).unsqueeze(0).to(device)
+
+    n = horizon or 0
+    title_sets = [  # every panel is padded to fit the widest, so the video keeps one size
+        ["input t", "predicted t+1", "motion t->t+1"],
+        [f"truth t+{n}", f"forecast t+{n}", f"motion t+{n - 1}->t+{n}"],
+        ["(no truth)", f"forecast t+{n}", f"motion t+{n - 1}->t+{n}"],
+    ]
+    title_sets = title_sets if horizon else title_sets[:1]
+    canvas: list[int] = []  # [H, W] of every panel, set at the first frame
+
+    def write(writer, i: int, left: np.ndarray, prob, flow, titles: list[str]) -> None:
+        """One panel: left | prob (C, h, w) in [0, 1] | colour of flow (1, 2, H'/s, W'/s)."""
+        h, w = prob.shape[-2:]
+        if not canvas:
+            sizes = [image_grid([[_blank(h, w)] * 3], col_titles=t).shape for t in title_sets]
+            canvas.extend(max(sz[k] for sz in sizes) for k in (0, 1))
+        if flow is not None:
+            scale = x.shape[-1] // flow.shape[-1]
+            motion = flow_to_motion(flow.float(), scale=scale)[0, :, :h, :w].cpu()
+            colour = flow_to_color(motion)
+        else:
+            motion, colour = None, _blank(h, w)
+        panel = image_grid([[left, to_uint8_image(prob.cpu()), colour]], col_titles=titles)
+        ph, pw = canvas[0] - panel.shape[0], canvas[1] - panel.shape[1]
+        panel = np.pad(panel, ((0, ph), (0, pw), (0, 0)), constant_values=255)
+        writer.write(panel)
+        if png:
+            p = out_dir / "frames" / f"{i:06d}.png"
+            save_png(p, panel)
+            result.pngs.append(p)
+        if flo and motion is not None:
+            p = out_dir / "flow" / f"{i:06d}.flo"
+            write_flo(p, motion.numpy())
+            result.flos.append(p)
+
+    titles = title_sets[0]
+    try:
+        with torch.no_grad(), VideoWriter(result.video, fps=fps) as writer:
+            for i, frame in enumerate(itertools.islice(frames, max_frames)):
+                frame, x = prepare(frame)
+                h, w = frame.shape[-2:]
+                prev_state = state
+                pred, flow, state = model.step(x, state)
+                prob = to_probabilities(pred[0, :, :h, :w].float(), outputs)
+                write(writer, i, to_uint8_image(frame), prob, flow, titles)
                 result.frames += 1
+            if result.frames == 0:
+                raise VstmError(f"{source}: no frames were decoded; check the file plays")
+            if horizon is not None:
+                # The last input again, from the state before it: the rollout's first forecast is
+                # the prediction just written, and every later one is fed back.
+                steps = model.iter_rollout(x.unsqueeze(1), horizon, outputs, state=prev_state)
+                for j, (prob, flow, _) in enumerate(steps, start=1):
+                    truth = next(frames, None)
+                    left = _blank(h, w) if truth is None else to_uint8_image(prepare(truth)[0])
+                    tt = [f"truth t+{j}" if truth is not None else "(no truth)"]
+                    tt += [f"forecast t+{j}", f"motion t+{j - 1}->t+{j}"]
+                    write(writer, result.frames + j - 1, left, prob[0, :, :h, :w].float(), flow, tt)
+                    result.forecast += 1
     except BaseException:
         # no partial output: the video is written atomically; the per-frame files go too
         for p in (*result.pngs, *result.flos):
@@ -154,7 +242,3 @@ def predict_video(
             with contextlib.suppress(OSError):
                 d.rmdir()
         raise
-    if result.frames == 0:
-        video_path.unlink(missing_ok=True)
-        raise VstmError(f"{source}: no frames were decoded; check the file plays")
-    return result

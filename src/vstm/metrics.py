@@ -17,9 +17,12 @@ import torch.nn.functional as F
 
 from vstm.errors import ShapeError, VstmError
 
-__all__ = ["angular_error", "bce", "epe", "flow_to_motion", "mse", "psnr", "ssim"]
+__all__ = ["angular_error", "bce", "epe", "flow_to_motion", "mae", "mse", "psnr", "ssim"]
 
 Reduction = Literal["none", "mean"]
+Pixels = Literal["mean", "sum"]
+"""How :func:`mse` and :func:`mae` combine the (C, H, W) errors of one sample: ``"mean"``
+(default), or ``"sum"`` (OpenSTL's Moving MNIST convention: the frame's total error)."""
 
 
 def _check_pair(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
@@ -73,17 +76,52 @@ def bce(
     return _reduce(per_pixel.mean(dim=(-3, -2, -1)), reduction, "bce")
 
 
-def mse(pred: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean") -> torch.Tensor:
-    """Mean squared error over (C, H, W) of (..., C, H, W) tensors.
+def _over_pixels(err: torch.Tensor, pixels: str, name: str) -> torch.Tensor:
+    if pixels == "mean":
+        return err.mean(dim=(-3, -2, -1))
+    if pixels == "sum":
+        return err.sum(dim=(-3, -2, -1))
+    raise VstmError(f"{name}: pixels must be 'mean' or 'sum', got {pixels!r}")
+
+
+def mse(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    reduction: Reduction = "mean",
+    pixels: Pixels = "mean",
+) -> torch.Tensor:
+    """Squared error of (..., C, H, W) tensors, averaged (or, ``pixels="sum"``, summed) over
+    (C, H, W) per sample.
 
     >>> import torch
     >>> mse(torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 0.5), reduction="none")
     tensor([0.2500, 0.2500])
+    >>> mse(torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 0.5), pixels="sum").item()
+    1.0
     """
     _check_pair("mse", pred, target)
     pred = _float(pred)
     diff = pred - target.to(pred.dtype)
-    return _reduce((diff * diff).mean(dim=(-3, -2, -1)), reduction, "mse")
+    return _reduce(_over_pixels(diff * diff, pixels, "mse"), reduction, "mse")
+
+
+def mae(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    reduction: Reduction = "mean",
+    pixels: Pixels = "mean",
+) -> torch.Tensor:
+    """Absolute error of (..., C, H, W) tensors, averaged (or, ``pixels="sum"``, summed) over
+    (C, H, W) per sample.
+
+    >>> import torch
+    >>> mae(torch.zeros(1, 1, 2, 2), torch.tensor([[[[0.5, -0.5], [0.0, 1.0]]]])).item()
+    0.5
+    """
+    _check_pair("mae", pred, target)
+    pred = _float(pred)
+    diff = (pred - target.to(pred.dtype)).abs()
+    return _reduce(_over_pixels(diff, pixels, "mae"), reduction, "mae")
 
 
 def psnr(
@@ -124,14 +162,22 @@ def ssim(
     target: torch.Tensor,
     data_range: float = 1.0,
     reduction: Reduction = "mean",
+    window: Literal["gaussian", "uniform"] = "gaussian",
+    win_size: int | None = None,
+    sample_covariance: bool = False,
 ) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004), averaged over channels and pixels.
 
-    Matches scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
-    use_sample_covariance=False, data_range=data_range)``: an 11 x 11 Gaussian window with
-    sigma 1.5 (separable, normalised to sum 1), K1 = 0.01, K2 = 0.03, population
+    By default matches scikit-image's ``structural_similarity(gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False, data_range=data_range)``: an 11 x 11 Gaussian
+    window with sigma 1.5 (separable, normalised to sum 1), K1 = 0.01, K2 = 0.03, population
     (not sample) covariances, and only "valid" windows (those wholly inside the image)
-    enter the mean. H and W must be at least 11.
+    enter the mean. H and W must be at least the window size.
+
+    ``window="uniform"`` (``win_size`` default 7) with ``sample_covariance=True`` (variances
+    and covariance times N/(N-1), N = win_size^2) is scikit-image's default
+    ``structural_similarity``, the one OpenSTL's metrics call (see
+    :data:`vstm.evaluate.OPENSTL_SSIM`).
 
     Returns:
         Per-sample (...) tensor, or a scalar with ``reduction="mean"``; 1 for identical images.
@@ -142,13 +188,20 @@ def ssim(
     1.0
     """
     _check_pair("ssim", pred, target)
-    size, sigma = 11, 1.5
+    if window not in ("gaussian", "uniform"):
+        raise VstmError(f"ssim: window must be 'gaussian' or 'uniform', got {window!r}")
+    size = win_size or (11 if window == "gaussian" else 7)
+    if size < 2 or size % 2 != 1:
+        raise VstmError(f"ssim: win_size must be odd and >= 3, got {size}")
     *lead, c, h, w = pred.shape
     if h < size or w < size:
         raise ShapeError(f"ssim: images must be at least {size}x{size}, got {h}x{w}")
     x = _float(pred).reshape(-1, c, h, w)
     y = target.to(x.dtype).reshape(-1, c, h, w)
-    g = _gaussian_window(size, sigma, x.dtype, x.device)
+    if window == "gaussian":
+        g = _gaussian_window(size, 1.5, x.dtype, x.device)
+    else:
+        g = torch.full((size,), 1.0 / size, dtype=x.dtype, device=x.device)
     wy = g.view(1, 1, size, 1).expand(5 * c, 1, size, 1)
     wx = g.view(1, 1, 1, size).expand(5 * c, 1, 1, size)
     # (N, 5C, H, W): the five local moments' inputs, filtered in one grouped pass.
@@ -156,6 +209,9 @@ def ssim(
     m = F.conv2d(F.conv2d(stack, wy, groups=5 * c), wx, groups=5 * c)  # (N, 5C, H-10, W-10)
     mx, my, mxx, myy, mxy = m.split(c, dim=1)
     vx, vy, cxy = mxx - mx * mx, myy - my * my, mxy - mx * my
+    if sample_covariance:
+        n = size * size
+        vx, vy, cxy = (v * (n / (n - 1)) for v in (vx, vy, cxy))
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     per_sample = s.mean(dim=(-3, -2, -1)).reshape(lead)

@@ -138,6 +138,39 @@ def test_warp_next_frame_by_motion_gives_frame_exactly_single_digit():
     assert not torch.allclose(wrong[mask], target[mask], atol=0.1)
 
 
+def test_layer_flow_warps_frame_t_into_frame_t_plus_1():
+    # The oracle's flow (Table 1): warp(frames[t], layer_flow[t]) predicts frames[t+1]. With
+    # one digit nothing is occluded, so it is exact on every pixel, bounces included.
+    ds = MovingMNIST("test", num_sequences=8, seq_len=12, num_digits=1, seed=3)
+    b = ds.generate(range(8), layer_flow=True)
+    f, lf = b["frames"].double(), b["layer_flow"].double()  # (B, T, 1, H, W), (B, T-1, 2, H, W)
+    pred = warp(f[:, :-1].flatten(0, 1), lf.flatten(0, 1)).view_as(f[:, 1:])
+    assert torch.allclose(pred, f[:, 1:], rtol=0, atol=1e-12)
+    assert not torch.allclose(f[:, :-1], f[:, 1:], atol=0.1)  # the digits do move
+    # it is minus the displacement inside the digit's box at t+1 and zero outside it
+    _, pos = ds.trajectories(range(8))
+    x, y = pos[0, 1, 0]
+    dx, dy = pos[0, 1, 0] - pos[0, 0, 0]
+    assert lf[0, 0, 0, y + 14, x + 14] == -dx and lf[0, 0, 1, y + 14, x + 14] == -dy
+    x0, y0 = pos[0, 0, 0]
+    boxes = torch.zeros(64, 64, dtype=torch.bool)  # where the digit is and where it was
+    boxes[y : y + 28, x : x + 28] = boxes[y0 : y0 + 28, x0 : x0 + 28] = True
+    assert (lf[0, 0, :, ~boxes] == 0).all() and (lf[0, 0, :, boxes] != 0).any(0).all()
+    # other outputs do not change when it is asked for
+    plain = ds.generate(range(8))
+    assert all(torch.equal(plain[k], b[k]) for k in plain)
+
+
+def test_layer_flow_with_overlapping_digits_is_wrong_only_near_overlaps():
+    ds = MovingMNIST("test", num_sequences=64, seq_len=11, num_digits=2, binarize=True, seed=9)
+    b = ds.generate(range(64), layer_flow=True)
+    f, lf = b["frames"], b["layer_flow"]
+    pred = warp(f[:, :-1].flatten(0, 1), lf.flatten(0, 1)).view_as(f[:, 1:])
+    wrong = (pred > 0.5) != (f[:, 1:] > 0.5)
+    copy_wrong = (f[:, :-1] > 0.5) != (f[:, 1:] > 0.5)
+    assert 0 < wrong.float().mean() < 0.25 * copy_wrong.float().mean()
+
+
 def test_warp_by_motion_with_overlapping_digits():
     ds = MovingMNIST("train", num_sequences=12, seq_len=12, num_digits=3, seed=5)
     idx = list(range(12))

@@ -274,13 +274,23 @@ class MovingMNIST(Dataset):
         )
         return ids, np.rint(folded).astype(np.int64)
 
-    def generate(self, indices: Sequence[int], classes: bool = False) -> dict[str, torch.Tensor]:
+    def generate(
+        self, indices: Sequence[int], classes: bool = False, layer_flow: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Generate sequences ``indices`` (absolute: ``offset`` is not added) as one batch.
 
         Returns:
             ``frames`` float32 (B, T, C, H, W) in [0, 1]; ``motion`` float32
             (B, T-1, 2, H, W); ``mask`` bool (B, T-1, 1, H, W); with ``classes``,
-            ``classes`` int64 (B, T, H, W): digit class 0..9, :data:`BACKGROUND` elsewhere.
+            ``classes`` int64 (B, T, H, W): digit class 0..9, :data:`BACKGROUND` elsewhere;
+            with ``layer_flow``, ``layer_flow`` float32 (B, T-1, 2, H, W): the ground-truth
+            *backward* flow at the pixels of frame t+1, in the model's convention
+            (``warp(frames[t], layer_flow[t])`` predicts ``frames[t+1]``). Every digit's
+            28x28 layer moves rigidly, so inside the box a digit covers in frame t+1 the flow
+            is minus that digit's displacement (where boxes overlap, the digit whose value
+            the frame shows, else the one drawn later), and so it is in the trail its box
+            left behind (so the background it uncovers is sampled from behind it); elsewhere
+            it is 0. This is the "perfect motion estimate" of Table 1's oracle row.
         """
         if classes and self.labels is None:
             raise VstmError(
@@ -294,12 +304,15 @@ class MovingMNIST(Dataset):
         cls = torch.full((B, T, H, W), BACKGROUND, dtype=torch.int64) if classes else None
         out_f, out_m = frames.numpy(), motion.numpy()  # shared memory: filled in place
         out_c = cls.numpy() if cls is not None else None
+        flow = torch.zeros(B, T - 1, 2, H, W) if layer_flow else None
+        out_l = flow.numpy() if flow is not None else None
         for s in range(0, B, _CHUNK):
             self._generate_into(
                 idx[s : s + _CHUNK],
                 out_f[s : s + _CHUNK],
                 out_m[s : s + _CHUNK],
                 None if out_c is None else out_c[s : s + _CHUNK],
+                None if out_l is None else out_l[s : s + _CHUNK],
             )
         mask = frames[:, :-1] > 0  # (B, T-1, 1, H, W): digit pixels of frame t
         if self.channels == 3:
@@ -307,6 +320,8 @@ class MovingMNIST(Dataset):
         out = {"frames": frames, "motion": motion, "mask": mask}
         if cls is not None:
             out["classes"] = cls
+        if flow is not None:
+            out["layer_flow"] = flow
         return out
 
     def _generate_into(
@@ -315,9 +330,11 @@ class MovingMNIST(Dataset):
         frames: np.ndarray,
         motion: np.ndarray,
         classes: np.ndarray | None = None,
+        layer_flow: np.ndarray | None = None,
     ) -> None:
         """Fill frames (B, T, 1, H, W) float32 and zeroed motion (B, T-1, 2, H, W) float32;
-        and, if given, ``classes`` (B, T, H, W) int64 pre-filled with the background class."""
+        if given, ``classes`` (B, T, H, W) int64 pre-filled with the background class, and
+        zeroed ``layer_flow`` (B, T-1, 2, H, W) float32 (see :meth:`generate`)."""
         ids, pos = self.trajectories(idx)  # (B, D), (B, T, D, 2) as (x, y)
         B, T, D, _ = pos.shape
         H, W = self.height, self.width
@@ -346,7 +363,40 @@ class MovingMNIST(Dataset):
             if classes is not None:
                 shows = (layer > 0) & (layer >= best)  # (B, T, H, W): digit d shows here
                 np.copyto(classes, self.labels[ids[:, d]][:, None, None, None], where=shows)
+        if layer_flow is not None:
+            self._layer_flow_into(layers, pos, disp, layer_flow)
         np.divide(best, np.float32(255.0), out=frames[:, :, 0], dtype=np.float32)
+
+    @staticmethod
+    def _layer_flow_into(
+        layers: np.ndarray, pos: np.ndarray, disp: np.ndarray, out: np.ndarray
+    ) -> None:
+        """Backward flow at frame t+1's pixels (see :meth:`generate`), written into ``out``.
+
+        Args: ``layers`` uint8 (B, T, D, H, W), one digit each; ``pos`` int64 (B, T, D, 2)
+        top-left corners (x, y); ``disp`` (B, T-1, D, 2) displacements t -> t+1; ``out``
+        float32 (B, T-1, 2, H, W), zeroed.
+        """
+        D, H, W = layers.shape[2:]
+        ys, xs = np.arange(H), np.arange(W)
+        # Boxes: first where each digit was (its trail: sampling one displacement further
+        # back lands outside its old box, so the uncovered background comes back), then where
+        # it is (a later digit's box covers an earlier one's).
+        for corners in (pos[:, :-1], pos[:, 1:]):  # (B, T-1, D, 2) in frame t, then t+1
+            for d in range(D):
+                in_x = (xs >= corners[..., d, 0, None]) & (xs < corners[..., d, 0, None] + DIGIT)
+                in_y = (ys >= corners[..., d, 1, None]) & (ys < corners[..., d, 1, None] + DIGIT)
+                box = in_y[..., :, None] & in_x[..., None, :]  # (B, T-1, H, W)
+                for c in range(2):
+                    np.copyto(out[:, :, c], -disp[:, :, d, c, None, None], where=box)
+        best = layers[:, 1:, 0].copy()  # (B, T-1, H, W): ink of frame t+1, max so far
+        for d in range(D):  # ink: the digit whose value frame t+1 shows wins
+            layer = layers[:, 1:, d]
+            if d:
+                np.maximum(best, layer, out=best)
+            wins = (layer > 0) & (layer >= best)
+            for c in range(2):
+                np.copyto(out[:, :, c], -disp[:, :, d, c, None, None], where=wins)
 
 
 class MovingMNISTFile(Dataset):

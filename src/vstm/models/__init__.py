@@ -4,7 +4,14 @@ from vstm.models.ae_conv import AEConv, AEConvConfig
 from vstm.models.ae_convlstm import AEConvLSTM, AEConvLSTMConfig
 from vstm.models.ae_convlstm_flow import AEConvLSTMFlow, AEConvLSTMFlowConfig
 from vstm.models.ae_fclstm import AEFCLSTM, AEFCLSTMConfig
-from vstm.models.base import Prediction, VideoPredictor
+from vstm.models.base import (
+    Outputs,
+    Prediction,
+    Rollout,
+    VideoPredictor,
+    check_horizon,
+    to_probabilities,
+)
 from vstm.models.registry import MODELS, build_model, config_from_dict, model_names, register
 
 register(
@@ -47,10 +54,14 @@ __all__ = [
     "AEConvLSTMFlow",
     "AEConvLSTMFlowConfig",
     "AEFCLSTMConfig",
+    "Outputs",
     "Prediction",
+    "Rollout",
     "VideoPredictor",
     "build_model",
+    "check_horizon",
     "config_from_dict",
     "model_names",
     "register",
+    "to_probabilities",
 ]

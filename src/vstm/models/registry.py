@@ -58,12 +58,30 @@ def config_from_dict(name: str, values: dict[str, Any]):
     return entry.config_cls(**checked)
 
 
-def build_model(name: str = "ae-convlstm-flow", **overrides: Any) -> VideoPredictor:
+def build_model(
+    name: str = "ae-convlstm-flow", pretrained: str | None = None, **overrides: Any
+) -> VideoPredictor:
     """Build a registered model, the paper's configuration unless ``overrides`` say otherwise.
+
+    Args:
+        name: a registry name (``vstm info`` lists them).
+        pretrained: a data set name, e.g. ``"moving-mnist"``: the model with the weights this
+            project trained on it and ships in the package (``vstm info --pretrained``), its
+            file checked against the manifest's SHA-256; the architecture is the shipped
+            one, so ``overrides`` are not allowed with it.
 
     >>> model = build_model("ae-convlstm-flow", in_channels=3)
     >>> model.config.in_channels, sum(p.numel() for p in model.parameters())
     (3, 1038209)
     """
     entry = _entry(name)
+    if pretrained is not None:
+        if overrides:
+            raise VstmError(
+                f"build_model({name!r}, pretrained={pretrained!r}): the shipped weights fix "
+                f"the architecture; leave out {', '.join(sorted(overrides))}"
+            )
+        from vstm.models.pretrained import load_pretrained
+
+        return load_pretrained(name, pretrained)[0]
     return entry.model_cls(config_from_dict(name, overrides))

@@ -33,12 +33,28 @@ def flow_to_grid(flow: torch.Tensor) -> torch.Tensor:
     The grid follows ``torch.nn.functional.grid_sample`` with ``align_corners=True``:
     -1 and +1 are the centres of the first and last pixel.
     """
+    if torch.onnx.is_in_onnx_export():
+        return _flow_to_grid_traceable(flow)
     _b, _, h, w = flow.shape
     pix = _base_grid(h, w, flow.device, flow.dtype) + flow.permute(0, 2, 3, 1)  # (B, H, W, 2)
     scale = torch.tensor(
         [2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=flow.device, dtype=flow.dtype
     )
     return pix * scale - 1.0
+
+
+def _flow_to_grid_traceable(flow: torch.Tensor) -> torch.Tensor:
+    """:func:`flow_to_grid` from tensor ops only, so that an ONNX export keeps H and W
+    dynamic (the cached base grid and the Python scale would be frozen into the graph).
+    Same numbers up to float rounding (x / (W-1) instead of x * (1 / (W-1)))."""
+    ones = torch.ones_like(flow[0, 0])  # (H, W)
+    gx = ones.cumsum(dim=1) - 1.0  # (H, W): column index
+    gy = ones.cumsum(dim=0) - 1.0  # (H, W): row index
+    wm1 = gx[:1, -1:].clamp(min=1.0)  # (1, 1): W - 1, at least 1
+    hm1 = gy[-1:, :1].clamp(min=1.0)  # (1, 1): H - 1, at least 1
+    px = gx + flow[:, 0]  # (B, H, W)
+    py = gy + flow[:, 1]
+    return torch.stack((px * 2.0 / wm1 - 1.0, py * 2.0 / hm1 - 1.0), dim=-1)  # (B, H, W, 2)
 
 
 def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from vstm.argtypes import (
     positive_float,
     positive_int,
 )
+from vstm.data.names import BUILTIN_DATA, canonical_data, is_moving_mnist
 from vstm.errors import VstmError
 from vstm.io import check_output_dir
 
@@ -238,7 +239,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 )
     data = args.data or tc.get("data", "moving-mnist")
     seq_len = args.seq_len or tc.get("seq_len", 10)
-    mnist = data in ("moving-mnist", "moving_mnist", "labelled-mnist")
+    mnist = canonical_data(data) in BUILTIN_DATA
     ds = build_seg_dataset(
         data,
         split="test" if mnist else args.split,
@@ -367,7 +368,7 @@ def run_predict(args: argparse.Namespace) -> int:
     model, header = load_segmenter(args.checkpoint, map_location=device)
     tc = header.get("train_config") or {}
     size = parse_size(args.size if args.size is not None else tc.get("size"))
-    mnist_trained = tc.get("data", "moving-mnist") in ("moving-mnist", "moving_mnist")
+    mnist_trained = is_moving_mnist(tc.get("data", "moving-mnist"))
     if mnist_trained:
         label_set = MNIST_DIGITS
     elif tc.get("classes"):
@@ -403,7 +404,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     n = 0
     with VideoWriter(video, fps=args.fps) as vw:
-        if args.input in ("moving-mnist", "moving_mnist"):
+        if is_moving_mnist(args.input):
             if not mnist_trained:
                 raise VstmError("this checkpoint was trained on CamVid; give a video as INPUT")
             ds = build_seg_dataset(

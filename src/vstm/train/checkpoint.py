@@ -23,7 +23,7 @@ import torch
 
 from vstm.errors import VstmError
 from vstm.io import atomic_path, atomic_write_text
-from vstm.models import VideoPredictor, build_model, config_from_dict
+from vstm.models import VideoPredictor, build_model, config_from_dict, pretrained
 
 __all__ = ["FORMAT", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
@@ -101,6 +101,8 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
+    if pretrained.is_pretrained(path):
+        path = pretrained.resolve(str(path))
     path = Path(path)
     if path.is_dir():
         for name in ("best.safetensors", "last.safetensors"):
@@ -166,7 +168,8 @@ def load_checkpoint(
     """Rebuild a model from a checkpoint file alone.
 
     Args:
-        path: a ``.safetensors`` file written by vstm (or a run folder: best, then last).
+        path: a ``.safetensors`` file written by vstm, a run folder (best, then last), or
+            ``pretrained:NAME/DATASET`` (weights shipped with vstm, checksum-verified).
         map_location: device for the weights.
         expect_model: if given, a checkpoint of another model is an error.
 

@@ -1,0 +1,126 @@
+"""Ship a trained run's weights inside the package (``src/vstm/pretrained/``).
+
+Reads a run's checkpoint, writes its weights (no optimiser state) and a manifest entry with
+the file's SHA-256, the exact training command, the compute the run received (from its
+``last.json`` and ``metrics.jsonl``), its test scores (e.g. the run's ``test_eval.json`` from
+``vstm reproduce table1``) and the scores on a small fixed test set that the test suite
+recomputes (``tests/models/test_pretrained.py``).
+
+    python benchmarks/pack_pretrained.py --run ~/runs/t1-flow/runs/ae-convlstm-flow \\
+        --dataset moving-mnist --command "vstm reproduce table1 ..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from vstm.bench import cpu_model
+from vstm.evaluate import TEST_SEED, moving_mnist_scores
+from vstm.inference import model_outputs
+from vstm.models import pretrained
+from vstm.train.checkpoint import load_checkpoint, read_checkpoint
+
+CHECK_SEQUENCES = 32
+TOLERANCE = {"bce": 0.005, "mse": 0.005, "epe": 0.01}
+"""Relative tolerance of the recomputed check scores (the same file gives the same numbers up
+to float summation order on another CPU: measured differences are below 1e-5 relative)."""
+
+
+def _finite(scores: dict) -> dict:
+    return {k: v for k, v in scores.items() if not (isinstance(v, float) and math.isnan(v))}
+
+
+def write_curve(metrics: Path, weights: Path, points: int = 300) -> None:
+    """A small copy of the run's learning curve beside the weights (the demo draws it):
+    at most ``points`` training rows, evenly spaced, and every validation row."""
+    from vstm.io import atomic_write_text
+
+    rows = [json.loads(ln) for ln in metrics.read_text().splitlines() if ln.strip()]
+    train = [r for r in rows if r.get("kind") == "train"]
+    keep = set(range(0, len(train), max(1, len(train) // points))) | {len(train) - 1}
+    fields = ("kind", "step", "loss", "recon", "smooth", "val_loss", "elapsed_s")
+    small = [r for i, r in enumerate(train) if i in keep]
+    small += [r for r in rows if r.get("kind") == "val"]
+    small.sort(key=lambda r: (r["step"], r["kind"] != "train"))
+    text = "".join(json.dumps({k: r[k] for k in fields if k in r}) + "\n" for r in small)
+    atomic_write_text(weights.with_suffix(".metrics.jsonl"), text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, help="run folder (best.safetensors is shipped)")
+    p.add_argument("--dataset", default="moving-mnist")
+    p.add_argument("--command", required=True, help="the exact command that trained it")
+    p.add_argument("--notes", default="")
+    p.add_argument("--checkpoint", default="best.safetensors")
+    p.add_argument("--root", type=Path, default=None, help="pretrained folder (tests)")
+    args = p.parse_args(argv)
+    run = Path(args.run).expanduser()
+    ckpt = run / args.checkpoint
+    header, tensors = read_checkpoint(ckpt)
+    last = json.loads((run / "last.json").read_text())
+    tc = header["train_config"] or {}
+    steps = int(last["trainer"]["step"])
+    compute = {
+        "steps": steps,
+        "checkpoint_step": int(header["trainer"]["step"]),
+        "batch_size": tc.get("batch_size"),
+        "sequences": steps * int(tc.get("batch_size", 0)),
+        "frames": steps * int(tc.get("batch_size", 0)) * int(tc.get("context", 0)),
+        "train_seconds": float(last["trainer"].get("train_seconds", 0.0)),
+        "machine": f"{cpu_model()}, {tc.get('device', 'cpu')}",
+        "precision": tc.get("precision"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+    }
+    test_eval = run / "test_eval.json"
+    scores = {}
+    if test_eval.is_file():
+        ev = json.loads(test_eval.read_text())
+        scores = {**_finite(ev["scores"]), "checkpoint": ev["key"]["checkpoint"]}
+    model, _ = load_checkpoint(ckpt)
+    outputs = model_outputs(header)
+    check_scores = moving_mnist_scores(model, outputs, sequences=CHECK_SEQUENCES)
+    from vstm.evaluate import copy_last_predictor, evaluate_predictor
+    from vstm.reproduce import heldout_test_set
+
+    zero = evaluate_predictor(
+        copy_last_predictor,
+        torch.utils.data.DataLoader(heldout_test_set(CHECK_SEQUENCES, 10, 64), batch_size=32),
+        10,
+    )
+    check = {
+        "sequences": CHECK_SEQUENCES,
+        "context": 10,
+        "size": 64,
+        "seed": TEST_SEED,
+        "binarize": True,
+        "outputs": outputs,
+        "scores": _finite(check_scores),
+        "zero_motion_epe": zero["epe"],
+        "relative_tolerance": TOLERANCE,
+    }
+    entry = pretrained.add_entry(
+        header,
+        tensors,
+        dataset=args.dataset,
+        command=args.command,
+        compute=compute,
+        scores=scores,
+        check=check,
+        notes=args.notes,
+        root=args.root,
+    )
+    write_curve(run / "metrics.jsonl", (args.root or pretrained.ROOT) / entry.file)
+    print(json.dumps({"key": entry.key, "sha256": entry.sha256, "check": check}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

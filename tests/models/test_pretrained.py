@@ -1,0 +1,159 @@
+"""Weights shipped inside the package: manifest, checksums, loading by name, their scores."""
+
+import json
+
+import pytest
+import torch
+
+from vstm import build_model, load_checkpoint
+from vstm.cli import main
+from vstm.errors import VstmError
+from vstm.evaluate import moving_mnist_scores
+from vstm.inference import model_outputs
+from vstm.models import pretrained
+from vstm.train.checkpoint import read_checkpoint, save_checkpoint
+
+SHIPPED = ["ae-conv/moving-mnist", "ae-convlstm/moving-mnist", "ae-convlstm-flow/moving-mnist"]
+
+
+# ------------------------------------------------------------------ mechanics (tiny, tmp root)
+@pytest.fixture
+def tiny_root(tmp_path, monkeypatch):
+    """A pretrained folder holding one tiny AE-ConvLSTM-flow, made the package's."""
+    torch.manual_seed(0)
+    model = build_model("ae-convlstm-flow", hidden_channels=4, flow_kernel=3)
+    ckpt = save_checkpoint(tmp_path / "run.safetensors", model, train_config={"loss": "bce"})
+    header, tensors = read_checkpoint(ckpt)
+    root = tmp_path / "pretrained"
+    pretrained.add_entry(
+        header,
+        tensors,
+        dataset="toy",
+        command="vstm train --tiny",
+        compute={"steps": 1, "sequences": 4, "train_seconds": 1.0, "machine": "test"},
+        scores={"bce": 0.5, "sequences": 4},
+        check={},
+        root=root,
+    )
+    monkeypatch.setattr(pretrained, "ROOT", root)
+    return root, model
+
+
+def test_entry_loads_by_name_and_by_path_with_the_same_weights(tiny_root):
+    root, model = tiny_root
+    (entry,) = pretrained.entries()
+    assert entry.key == "ae-convlstm-flow/toy" and len(entry.sha256) == 64
+    by_name = build_model("ae-convlstm-flow", pretrained="toy")
+    by_path, header = load_checkpoint("pretrained:ae-convlstm-flow/toy")
+    assert header["pretrained"] == "ae-convlstm-flow/toy"
+    for a, b, c in zip(
+        model.state_dict().values(),
+        by_name.state_dict().values(),
+        by_path.state_dict().values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    # weights only: no optimiser or RNG tensors ship
+    _, tensors = read_checkpoint(root / entry.file)
+    assert all(k.startswith("model.") for k in tensors)
+
+
+def test_a_file_that_differs_from_its_checksum_is_refused(tiny_root):
+    root, _ = tiny_root
+    path = root / pretrained.entries()[0].file
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x01  # one bit of one weight
+    path.write_bytes(bytes(data))
+    with pytest.raises(VstmError, match="SHA-256"):
+        load_checkpoint("pretrained:ae-convlstm-flow/toy")
+    with pytest.raises(VstmError, match="SHA-256"):
+        build_model("ae-convlstm-flow", pretrained="toy")
+    path.unlink()
+    with pytest.raises(VstmError, match="missing"):
+        load_checkpoint("pretrained:ae-convlstm-flow/toy")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("pretrained:ae-convlstm-flow", "NAME/DATASET"),
+        ("pretrained:ae-conv/toy", "shipped: pretrained:ae-convlstm-flow/toy"),
+        ("pretrained:ae-convlstm-flow/kth", "no pretrained weights"),
+    ],
+)
+def test_bad_names_give_one_line_errors(tiny_root, spec, message):
+    with pytest.raises(VstmError, match=message) as e:
+        load_checkpoint(spec)
+    assert "\n" not in str(e.value)
+
+
+def test_overrides_with_pretrained_are_refused(tiny_root):
+    with pytest.raises(VstmError, match="leave out hidden_channels"):
+        build_model("ae-convlstm-flow", pretrained="toy", hidden_channels=8)
+
+
+def test_corrupt_manifest_is_one_line(tiny_root):
+    root, _ = tiny_root
+    (root / "manifest.json").write_text("{not json")
+    with pytest.raises(VstmError, match="manifest"):
+        pretrained.entries()
+
+
+def test_cli_accepts_pretrained_checkpoints(tiny_root, capsys):
+    assert main(["info", "--pretrained"]) == 0
+    out = capsys.readouterr().out
+    assert "pretrained:ae-convlstm-flow/toy" in out and "vstm train --tiny" in out
+    assert main(["eval", "--checkpoint", "pretrained:ae-convlstm-flow/nope", "--num", "2"]) == 2
+    assert "no pretrained weights" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------- the weights that really ship
+@pytest.mark.parametrize("key", SHIPPED)
+def test_shipped_weights_reach_their_manifest_scores(key):
+    """Recompute each shipped model's scores on the manifest's small fixed test set.
+
+    The tolerance is the manifest's (relative, per metric): the same weights on another CPU
+    differ only in float summation order. Untrained, mismatched or edited weights fail here.
+    """
+    entry = {e.key: e for e in pretrained.entries()}.get(key)
+    assert entry is not None, f"{key} does not ship; see benchmarks/pack_pretrained.py"
+    name = key.split("/")[0]
+    model, header = load_checkpoint(f"pretrained:{key}")
+    assert model.name == name and header["pretrained"] == key
+    check = entry.check
+    scores = moving_mnist_scores(
+        model,
+        model_outputs(header),
+        sequences=check["sequences"],
+        context=check["context"],
+        size=check["size"],
+        seed=check["seed"],
+        binarize=check["binarize"],
+    )
+    for metric, rel in check["relative_tolerance"].items():
+        if metric in check["scores"]:
+            assert scores[metric] == pytest.approx(check["scores"][metric], rel=rel), metric
+    # and they are trained: far better than copying the last frame
+    assert scores["bce"] < 0.15
+    if name == "ae-convlstm-flow":  # learned motion, clearly better than none
+        assert scores["epe"] < 0.8 * check["zero_motion_epe"]
+
+
+def test_shipped_flow_model_by_name_equals_by_path():
+    a = build_model("ae-convlstm-flow", pretrained="moving-mnist")
+    b, _ = load_checkpoint("pretrained:ae-convlstm-flow/moving-mnist")
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_demo_starts_from_the_shipped_weights(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--score-sequences", "16", "--sequences", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "motion EPE" in text and (out / "figure5.png").is_file()
+    assert (out / "predictions.mp4").stat().st_size > 0
+    scores = json.loads((out / "demo_scores.json").read_text())
+    assert scores["epe"] < 0.8 * scores["zero_motion_epe"]
+    assert scores["bce"] < scores["copy_last_bce"]
+    assert not (out / "last.safetensors").exists()  # nothing was trained
+    # a from-scratch run is not mixed into the same folder
+    assert main(["demo", "--out", str(out), "--from-scratch", "--minutes", "0.01"]) == 2

@@ -92,6 +92,7 @@ def test_data_aliases_train_alike(alias):
         (["train", "--context", "0"], "--context"),
         (["train", "--lr", "nan"], "--lr"),
         (["train", "--lr", "-1e-3"], "--lr"),
+        (["train", "--lr", "inf"], "--lr"),
         (["train", "--workers", "-1"], "--workers"),
         (["eval", "--checkpoint", "x", "--num", "0"], "--num"),
         (["predict", "in", "--checkpoint", "x", "--out", "o", "--frame-step", "0"], "--frame-step"),

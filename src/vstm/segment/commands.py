@@ -73,10 +73,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--steps", type=positive_int, help="optimiser steps (default 500)")
     a("--max-minutes", type=positive_float, help="stop (with a checkpoint) after this many minutes")
     a("--optimizer", choices=["adam", "rmsprop"], help="default adam")
-    a("--lr", type=positive_float, help="learning rate (default 3e-3)")
+    a("--lr", type=nonnegative_float, help="learning rate (default 3e-3)")
     a(
         "--flow-lr-scale",
-        type=positive_float,
+        type=nonnegative_float,
         help="SegNet-flow: Θ's rate as a multiple of --lr (1)",
     )
     a("--w-recon", type=nonnegative_float, help="weight of the reconstruction loss (default 1)")

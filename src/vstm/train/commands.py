@@ -67,10 +67,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--loss", choices=["auto", "bce", "mse"], help="reconstruction loss (default auto)")
     a("--w-h", type=nonnegative_float, help="weight of the Huber smoothness penalty (default 1e-2)")
     a("--optimizer", choices=["rmsprop", "adam"], help="default rmsprop (paper)")
-    a("--lr", type=positive_float, help="learning rate (default 1e-4)")
+    a("--lr", type=nonnegative_float, help="learning rate (default 1e-4)")
     a(
         "--flow-lr-scale",
-        type=positive_float,
+        type=nonnegative_float,
         help="Θ's learning rate as a multiple of --lr (default 1)",
     )
     a("--device", help="auto, cpu, cuda, cuda:N (default auto)")

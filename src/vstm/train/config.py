@@ -38,10 +38,10 @@ _RANGES: tuple[tuple[str, float, bool], ...] = (
     ("val_sequences", 0, True),
     ("w_h", 0, True),
     ("delta", 0, False),
-    ("lr", 0, False),
+    ("lr", 0, True),  # 0: a frozen run (tests use it)
     ("lr_decay", 0, False),
     ("decay_every", 1, True),
-    ("flow_lr_scale", 0, False),
+    ("flow_lr_scale", 0, True),  # 0: a frozen flow regressor
     ("clip", 0, True),
     ("seed", 0, True),
     ("workers", 0, True),

@@ -9,7 +9,7 @@ command uses one of these (``tests/test_cli_flags.py`` checks that).
 >>> positive_int("-3")
 Traceback (most recent call last):
 ...
-argparse.ArgumentTypeError: must be a positive integer, got '-3'
+argparse.ArgumentTypeError: must be an integer >= 1, got '-3'
 >>> data_name("moving_mnist")
 'moving-mnist'
 """
@@ -49,9 +49,9 @@ def _float(text: str, what: str) -> float:
 
 def positive_int(text: str) -> int:
     """An integer >= 1 (sizes, counts, steps, batch sizes)."""
-    value = _int(text, "a positive integer")
+    value = _int(text, "an integer >= 1")
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
     return value
 
 

@@ -57,9 +57,11 @@ def _check_parents(path: Path, flag: str) -> None:
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
-                raise VstmError(f"{flag} {path}: {parent} is a file, not a folder")
+                raise VstmError(
+                    f"{flag} {path}: cannot write there ({parent} is a file, not a folder)"
+                )
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise VstmError(f"{flag} {path}: {parent} is not writable; choose another {flag}")
+                raise VstmError(f"{flag} {path}: cannot write there ({parent} is not writable)")
             return
 
 

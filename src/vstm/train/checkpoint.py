@@ -153,13 +153,19 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
         raise VstmError(
             f"checkpoint {path} has format {header.get('format')!r}; this vstm reads {FORMAT!r}"
         )
-    for key, kinds in _HEADER_TYPES.items():
-        if not isinstance(header.get(key), kinds):
+    for key, kinds in _HEADER_TYPES.items():  # the keys present (a reader needing one checks)
+        if key in header and not isinstance(header[key], kinds):
             raise VstmError(
                 f"checkpoint {path} has a corrupt vstm header ({key} is "
                 f"{type(header.get(key)).__name__})"
             )
     return header, tensors
+
+
+def _require(header: dict[str, Any], path: str | Path, *keys: str) -> None:
+    missing = [k for k in keys if k not in header]
+    if missing:
+        raise VstmError(f"checkpoint {path} has a corrupt vstm header (no {', '.join(missing)})")
 
 
 def load_checkpoint(
@@ -178,6 +184,7 @@ def load_checkpoint(
         ``trainer``).
     """
     header, tensors = read_checkpoint(path)
+    _require(header, path, "model", "model_config")
     name = header["model"]
     if expect_model is not None and name != expect_model:
         raise VstmError(
@@ -216,6 +223,7 @@ def restore_training(
 ) -> dict[str, Any]:
     """Load weights, optimiser and RNG state of ``path`` into live objects; return its header."""
     header, tensors = read_checkpoint(path)
+    _require(header, path, "model", "model_config", "trainer")
     config_from_dict(header["model"], header["model_config"])  # validates
     load_model_weights(model, tensors, path)
     if "optimizer" in header["trainer"]:

@@ -546,6 +546,6 @@ def resume_config(run_dir: str | Path, overrides: dict | None = None) -> TrainCo
     """The config of the run in ``run_dir`` (from its last checkpoint), with overrides."""
     run_dir = Path(run_dir)
     header, _ = read_checkpoint(resume_checkpoint(run_dir))
-    values = dict(header["train_config"] or {})
+    values = dict(header.get("train_config") or {})
     values["out"] = str(run_dir)
     return make_config(values, overrides or {})

@@ -46,6 +46,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vstm.argtypes import positive_int
 from vstm.models import AEConvLSTMFlow, AEConvLSTMFlowConfig, Prediction, VideoPredictor
 from vstm.nn import SpatialDecoder, SpatialEncoder, warp
 
@@ -902,10 +903,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``vstm bench``."""
     a = p.add_argument
     a("--quick", action="store_true", help="under a minute: batch 2, 3 frames, 1 run, no scaling")
-    a("--threads", type=int, help="torch intra-op threads (default: torch's, here %(default)s)")
-    a("--batch", type=int, help="training batch (default 16)")
-    a("--frames", type=int, help="frames per training clip (default 10)")
-    a("--repeats", type=int, help="timed runs per measurement, after warm-up (default 5)")
+    a(
+        "--threads",
+        type=positive_int,
+        help="torch intra-op threads (default: torch's, here %(default)s)",
+    )
+    a("--batch", type=positive_int, help="training batch (default 16)")
+    a("--frames", type=positive_int, help="frames per training clip (default 10)")
+    a("--repeats", type=positive_int, help="timed runs per measurement, after warm-up (default 5)")
     a("--flow-impl", choices=["auto", "gemm", "direct"], help="Θ's convolutions (default auto)")
     a("--lstm-impl", choices=["auto", "fft", "direct"], help="the memory's gate convolution")
     a("--no-scaling", action="store_true", help="skip the frame-size / length tables")

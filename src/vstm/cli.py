@@ -2,8 +2,8 @@
 
 A sub-command lives in a module that defines ``add_arguments(parser)`` and ``run(args) -> int``
 (or, for ``"module:NAME"``, ``add_NAME_arguments`` and ``run_NAME``); ``COMMANDS`` lists them.
-Errors the user can fix (:class:`VstmError`, a missing file) print one line and exit with
-status 2; ``--debug`` shows the traceback.
+Errors the user can fix (:class:`VstmError`, a missing file, a full disk) print one line and
+exit with status 2; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 
+from vstm.argtypes import positive_int
 from vstm.errors import VstmError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -37,9 +38,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from vstm.models import model_names
 
     p.add_argument("--model", default="ae-convlstm-flow", choices=model_names())
-    p.add_argument("--height", type=int, default=64, help="frame height for FLOPs (default 64)")
-    p.add_argument("--width", type=int, default=64, help="frame width for FLOPs (default 64)")
-    p.add_argument("--channels", type=int, default=None, help="channels per frame (default: 1)")
+    p.add_argument(
+        "--height", type=positive_int, default=64, help="frame height for FLOPs (default 64)"
+    )
+    p.add_argument(
+        "--width", type=positive_int, default=64, help="frame width for FLOPs (default 64)"
+    )
+    p.add_argument(
+        "--channels", type=positive_int, default=None, help="channels per frame (default: 1)"
+    )
     p.add_argument(
         "--pretrained",
         action="store_true",
@@ -62,8 +69,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad flag value is one line on stderr (naming the flag) and exit status 2, like every
+    other user error; sub-command parsers inherit this class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vstm",
         description="Spatio-temporal video autoencoder with differentiable memory.",
     )
@@ -79,8 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error_line(e: OSError) -> str:
+    text = e.strerror or str(e).splitlines()[0] or type(e).__name__
+    return f"{text}: {e.filename}" if e.filename else text
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # a bad flag (status 2, one line) or --help (0)
+        return e.code if isinstance(e.code, int) else 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -88,12 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args._run(args) or 0)
-    except (VstmError, FileNotFoundError, IsADirectoryError, PermissionError) as e:
+    except (VstmError, OSError) as e:
+        # OSError: a missing or unreadable file, a full disk, a path that is a file
         if args.debug:
             raise
-        msg = str(e) if isinstance(e, VstmError) else f"{e.strerror or e}: {e.filename}"
-        print(f"vstm {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        msg = str(e).splitlines()[0] if isinstance(e, VstmError) else _os_error_line(e)
+        code = getattr(e, "exit_code", 2)  # 128 + N: stopped cleanly by signal N
+        print(f"vstm {args.command}: {'error: ' if code == 2 else ''}{msg}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print(f"vstm {args.command}: interrupted", file=sys.stderr)
         return 130

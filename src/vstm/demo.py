@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from vstm.argtypes import positive_float, positive_int
 from vstm.errors import VstmError
 from vstm.io import atomic_path, atomic_write_text
 
@@ -59,19 +60,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--minutes",
-        type=float,
+        type=positive_float,
         default=4.0,
         help="training budget with --from-scratch (default 4)",
     )
     p.add_argument(
         "--score-sequences",
-        type=int,
+        type=positive_int,
         default=256,
         help="held-out test sequences scored (default 256)",
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    p.add_argument("--sequences", type=int, default=4, help="test sequences drawn")
+    p.add_argument("--sequences", type=positive_int, default=4, help="test sequences drawn")
 
 
 def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> dict[str, Path]:
@@ -210,14 +211,13 @@ def _start_from_pretrained(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vstm.io import check_output_dir
     from vstm.train.config import make_config
     from vstm.train.loop import resume_config, train
 
     if args.score_sequences < 1:
         raise VstmError(f"--score-sequences must be at least 1, got {args.score_sequences}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise VstmError(f"--out {out} is a file; name a folder for the demo run")
+    out = check_output_dir(args.out, "--out")
     trained_here = (out / "last.safetensors").exists()
     if args.from_scratch and not trained_here and (out / "best.safetensors").exists():
         raise VstmError(

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vstm.argtypes import positive_int
 from vstm.errors import VstmError
 from vstm.models import VideoPredictor, build_model
 
@@ -269,9 +270,9 @@ def add_arguments(p) -> None:
     a = p.add_argument
     a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
     a("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
-    a("--height", type=int, default=64, help="example frame height traced (default 64)")
-    a("--width", type=int, default=64, help="example frame width traced (default 64)")
-    a("--opset", type=int, default=17, help=f"ONNX opset (>= {MIN_OPSET}; default 17)")
+    a("--height", type=positive_int, default=64, help="example frame height traced (default 64)")
+    a("--width", type=positive_int, default=64, help="example frame width traced (default 64)")
+    a("--opset", type=positive_int, default=17, help=f"ONNX opset (>= {MIN_OPSET}; default 17)")
     a("--no-verify", action="store_true", help="skip the onnxruntime vs PyTorch check")
 
 

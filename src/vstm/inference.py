@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,10 +149,30 @@ def _predict_video(
     model = model.to(device).eval()
     frames = iter(iter_frames(source, channels=model.in_channels, frame_step=frame_step))
 
+    first_hw: list[int] = []  # (H, W) of the first frame; later frames are resized to it
+
     def prepare(frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(C, H, W) decoded frame -> (resized (C, h, w), padded batch (1, C, H', W'))."""
         if size is not None:
             frame = _resize_short_side(frame, size)
+        if not first_hw:
+            first_hw.extend(frame.shape[-2:])
+        elif list(frame.shape[-2:]) != first_hw:
+            # the memory holds one frame size: a frame of another size (a frame folder of
+            # mixed sizes) is resized to the first frame's size, with one warning
+            if len(first_hw) == 2:
+                log.warning(
+                    "%s: a frame is %dx%d, not %dx%d like the first; resizing such frames",
+                    source,
+                    frame.shape[-1],
+                    frame.shape[-2],
+                    first_hw[1],
+                    first_hw[0],
+                )
+                first_hw.append(True)  # warned
+            frame = F.interpolate(
+                frame[None], size=tuple(first_hw[:2]), mode="bilinear", align_corners=False
+            )[0].clamp(0, 1)
         h, w = frame.shape[-2:]
         return frame, F.pad(frame, (0, (-w) % m, 0, (-h) % m)).unsqueeze(0).to(device)
 
@@ -190,25 +211,34 @@ def _predict_video(
             result.flos.append(p)
 
     titles = title_sets[0]
-    with torch.no_grad(), VideoWriter(result.video, fps=fps) as writer:
-        for i, frame in enumerate(itertools.islice(frames, max_frames)):
-            frame, x = prepare(frame)
-            h, w = frame.shape[-2:]
-            prev_state = state
-            pred, flow, state = model.step(x, state)
-            prob = to_probabilities(pred[0, :, :h, :w].float(), outputs)
-            write(writer, i, to_uint8_image(frame), prob, flow, titles)
-            result.frames += 1
-        if result.frames == 0:
-            raise VstmError(f"{source}: no frames were decoded; check the file plays")
-        if horizon is not None:
-            # The last input again, from the state before it: the rollout's first forecast is
-            # the prediction just written, and every later one is fed back.
-            steps = model.iter_rollout(x.unsqueeze(1), horizon, outputs, state=prev_state)
-            for j, (prob, flow, _) in enumerate(steps, start=1):
-                truth = next(frames, None)
-                left = _blank(h, w) if truth is None else to_uint8_image(prepare(truth)[0])
-                tt = [f"truth t+{j}" if truth is not None else "(no truth)"]
-                tt += [f"forecast t+{j}", f"motion t+{j - 1}->t+{j}"]
-                write(writer, result.frames + j - 1, left, prob[0, :, :h, :w].float(), flow, tt)
-                result.forecast += 1
+    try:
+        with torch.no_grad(), VideoWriter(result.video, fps=fps) as writer:
+            for i, frame in enumerate(itertools.islice(frames, max_frames)):
+                frame, x = prepare(frame)
+                h, w = frame.shape[-2:]
+                prev_state = state
+                pred, flow, state = model.step(x, state)
+                prob = to_probabilities(pred[0, :, :h, :w].float(), outputs)
+                write(writer, i, to_uint8_image(frame), prob, flow, titles)
+                result.frames += 1
+            if result.frames == 0:
+                raise VstmError(f"{source}: no frames were decoded; check the file plays")
+            if horizon is not None:
+                # The last input again, from the state before it: the rollout's first forecast is
+                # the prediction just written, and every later one is fed back.
+                steps = model.iter_rollout(x.unsqueeze(1), horizon, outputs, state=prev_state)
+                for j, (prob, flow, _) in enumerate(steps, start=1):
+                    truth = next(frames, None)
+                    left = _blank(h, w) if truth is None else to_uint8_image(prepare(truth)[0])
+                    tt = [f"truth t+{j}" if truth is not None else "(no truth)"]
+                    tt += [f"forecast t+{j}", f"motion t+{j - 1}->t+{j}"]
+                    write(writer, result.frames + j - 1, left, prob[0, :, :h, :w].float(), flow, tt)
+                    result.forecast += 1
+    except BaseException:
+        # no partial output: the video is written atomically; the per-frame files go too
+        for p in (*result.pngs, *result.flos):
+            p.unlink(missing_ok=True)
+        for d in (out_dir / "frames", out_dir / "flow"):
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise

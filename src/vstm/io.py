@@ -1,4 +1,5 @@
-"""Atomic file writing: a reader never sees a half-written file, a crash leaves the old one."""
+"""Atomic file writing (a reader never sees a half-written file, a crash leaves the old one),
+and checks of output paths made before any work starts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text"]
+from vstm.errors import VstmError
+
+__all__ = ["atomic_path", "atomic_write_text", "check_output_dir", "check_output_file"]
 
 
 @contextlib.contextmanager
@@ -47,3 +50,44 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def _check_parents(path: Path, flag: str) -> None:
+    """The nearest existing ancestor of ``path`` must be a writable folder."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise VstmError(
+                    f"{flag} {path}: cannot write there ({parent} is a file, not a folder)"
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise VstmError(f"{flag} {path}: cannot write there ({parent} is not writable)")
+            return
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Check, before any work, that ``path`` can be (or already is) an output folder.
+
+    >>> check_output_dir(__file__)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    vstm.errors.VstmError: --out ... is a file, not a folder; choose a folder for --out
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise VstmError(f"{flag} {path} is a file, not a folder; choose a folder for {flag}")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise VstmError(f"{flag} {path} is not writable; choose another {flag}")
+        return path
+    _check_parents(path, flag)
+    return path
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> Path:
+    """Check, before any work, that a file can be written at ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise VstmError(f"{flag} {path} is a folder; pass a file name for {flag}")
+    _check_parents(path, flag)
+    return path

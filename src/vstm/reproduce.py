@@ -42,9 +42,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from vstm.argtypes import nonnegative_int, positive_float, positive_int
 from vstm.errors import VstmError
 from vstm.evaluate import TEST_SEED
-from vstm.io import atomic_write_text
+from vstm.io import atomic_write_text, check_output_dir
 
 if TYPE_CHECKING:
     from vstm.train.config import TrainConfig
@@ -143,12 +144,6 @@ _TINY: dict[str, Any] = {
     "val_sequences": 4,
     "log_every": 1,
 }
-_TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
-    "ae-conv": {"mid_channels": 8, "kernel": 3},
-    "ae-fclstm": {"hidden_units": 16, "enc_kernel": 3, "dec_kernel": 3},
-    "ae-convlstm": {"hidden_channels": 8, "lstm_kernel": 3},
-    "ae-convlstm-flow": {"hidden_channels": 8, "lstm_kernel": 3, "flow_kernel": 5},
-}
 _TINY_TEST_SEQUENCES = 8
 
 # TrainConfig keys that must match when an existing run folder is resumed
@@ -218,21 +213,51 @@ def add_figure6_arguments(p: argparse.ArgumentParser) -> None:
     a("--data", required=True, help="a video file or a folder of videos or frames")
     a("--out", required=True, help="results folder (the training run goes to OUT/run)")
     a("--checkpoint", help="evaluate this checkpoint instead of training one")
-    a("--holdout", type=float, default=0.2, help="last fraction of every video held out (0.2)")
-    a("--context", type=int, default=12, help="frames fed before the scored one (paper: 12)")
-    a("--size", type=int, default=96, help="frame side after a centre crop (default 96)")
-    a("--channels", type=int, choices=(1, 3), default=3, help="1 grey or 3 colour (default 3)")
-    a("--frame-step", type=int, default=2, help="take every N-th frame (default 2)")
+    a(
+        "--holdout",
+        type=positive_float,
+        default=0.2,
+        help="last fraction of every video held out (0.2)",
+    )
+    a(
+        "--context",
+        type=positive_int,
+        default=12,
+        help="frames fed before the scored one (paper: 12)",
+    )
+    a("--size", type=positive_int, default=96, help="frame side after a centre crop (default 96)")
+    a(
+        "--channels",
+        type=positive_int,
+        choices=(1, 3),
+        default=3,
+        help="1 grey or 3 colour (default 3)",
+    )
+    a("--frame-step", type=positive_int, default=2, help="take every N-th frame (default 2)")
     a("--frame-cache", metavar="DIR", help="decode each video once into DIR ('auto': default)")
-    a("--minutes", type=float, default=30.0, help="training budget in minutes (default 30)")
-    a("--steps", type=int, help="training budget in optimiser steps (instead of --minutes)")
-    a("--batch-size", type=int, default=8, help="training batch (default 8)")
-    a("--seed", type=int, default=0)
+    a(
+        "--minutes",
+        type=positive_float,
+        default=30.0,
+        help="training budget in minutes (default 30)",
+    )
+    a(
+        "--steps",
+        type=positive_int,
+        help="training budget in optimiser steps (instead of --minutes)",
+    )
+    a("--batch-size", type=positive_int, default=8, help="training batch (default 8)")
+    a("--seed", type=nonnegative_int, default=0)
     a("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    a("--workers", type=int, default=0, help="data-loading worker processes (default 0)")
-    a("--figure-clips", type=int, default=4, help="rows of figure6.png (default 4)")
-    a("--max-test-clips", type=int, help="score at most this many held-out clips")
-    a("--threads", type=int, help="torch CPU threads")
+    a(
+        "--workers",
+        type=nonnegative_int,
+        default=0,
+        help="data-loading worker processes (default 0)",
+    )
+    a("--figure-clips", type=positive_int, default=4, help="rows of figure6.png (default 4)")
+    a("--max-test-clips", type=positive_int, help="score at most this many held-out clips")
+    a("--threads", type=positive_int, help="torch CPU threads")
     a("--tiny", action="store_true", help="debug preset for tests (tiny model, 32x32, 2 steps)")
     a(
         "--baselines-only",
@@ -279,7 +304,7 @@ def add_warpcheck_arguments(p: argparse.ArgumentParser) -> None:
     a("--disparity", required=True, help="the left view's disparity image, 0 = unknown")
     a(
         "--disparity-scale",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="stored value / this = disparity in pixels (Middlebury 2006: 1, the default)",
     )
@@ -319,13 +344,13 @@ def add_table1_arguments(p: argparse.ArgumentParser) -> None:
     )
     a(
         "--epochs",
-        type=int,
+        type=positive_int,
         help=f"epochs of 10,000 sequences per model (default {DEFAULT_EPOCHS} unless "
         "--budget-minutes is given)",
     )
     a(
         "--budget-minutes",
-        type=float,
+        type=positive_float,
         help="wall-clock training minutes per model (validation included)",
     )
     a(
@@ -334,20 +359,25 @@ def add_table1_arguments(p: argparse.ArgumentParser) -> None:
         default="paper",
         help="optimiser recipe for all models: paper (RMSprop 1e-4) or fast (Adam 1e-3)",
     )
-    a("--batch-size", type=int, default=16, help="training batch (default 16)")
-    a("--seed", type=int, default=0, help="seed of the training data and weights (default 0)")
+    a("--batch-size", type=positive_int, default=16, help="training batch (default 16)")
+    a(
+        "--seed",
+        type=nonnegative_int,
+        default=0,
+        help="seed of the training data and weights (default 0)",
+    )
     a("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
     a("--precision", choices=["fp32", "bf16"], default="fp32", help="training precision")
     a(
         "--test-sequences",
-        type=int,
+        type=positive_int,
         help=f"held-out test sequences (default {DEFAULT_TEST_SEQUENCES})",
     )
-    a("--eval-batch-size", type=int, default=250, help="test batch (default 250)")
-    a("--figure-sequences", type=int, default=4, help="rows of figure5.png (default 4)")
+    a("--eval-batch-size", type=positive_int, default=250, help="test batch (default 250)")
+    a("--figure-sequences", type=positive_int, default=4, help="rows of figure5.png (default 4)")
     a(
         "--threads",
-        type=int,
+        type=positive_int,
         help="torch CPU threads (default: torch's choice; on a CPU shared with other jobs "
         "fewer can be faster)",
     )
@@ -428,13 +458,13 @@ def protocol_config(
     tiny: bool,
 ) -> TrainConfig:
     """The :class:`~vstm.train.config.TrainConfig` of ``model`` under this run's protocol."""
-    from vstm.train.config import make_config
+    from vstm.train.config import TINY_MODEL_OPTIONS, make_config
 
     layers: list[dict[str, Any]] = [PROTOCOL, RECIPES[recipe]]
     options: dict[str, Any] = {}
     if tiny:
         layers.append(_TINY)
-        options.update(_TINY_MODEL_OPTIONS[model])
+        options.update(TINY_MODEL_OPTIONS[model])
     size = (_TINY if tiny else {}).get("size", 64)
     context = (_TINY if tiny else PROTOCOL)["context"]
     if model == "ae-conv":
@@ -1074,7 +1104,7 @@ def run_table1(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise VstmError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     command = _command_line(args, models)
 

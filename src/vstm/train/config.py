@@ -7,16 +7,51 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vstm.data.names import MOVING_MNIST, canonical_data
 from vstm.errors import VstmError
 from vstm.typecheck import check_value
 
-__all__ = ["TrainConfig", "load_config_file", "make_config", "tiny_overrides"]
+__all__ = [
+    "TINY_MODEL_OPTIONS",
+    "TrainConfig",
+    "load_config_file",
+    "make_config",
+    "tiny_overrides",
+]
+
+# (field, lower bound, inclusive): ranges every TrainConfig must satisfy, whether its values
+# came from flags (argparse checks them first, naming the flag), a config file or a checkpoint
+_RANGES: tuple[tuple[str, float, bool], ...] = (
+    ("size", 1, True),
+    ("context", 1, True),
+    ("batch_size", 1, True),
+    ("epochs", 0, True),
+    ("steps", 1, True),
+    ("epoch_sequences", 1, True),
+    ("val_sequences", 0, True),
+    ("w_h", 0, True),
+    ("delta", 0, False),
+    ("lr", 0, True),  # 0: a frozen run (tests use it)
+    ("lr_decay", 0, False),
+    ("decay_every", 1, True),
+    ("flow_lr_scale", 0, True),  # 0: a frozen flow regressor
+    ("clip", 0, True),
+    ("seed", 0, True),
+    ("workers", 0, True),
+    ("save_every", 0, True),
+    ("save_minutes", 0, False),
+    ("log_every", 1, True),
+    ("max_minutes", 0, False),
+    ("frame_step", 1, True),
+    ("holdout", 0, True),
+)
 
 
 @dataclass(frozen=True)
@@ -92,19 +127,65 @@ class TrainConfig:
     frame_cache: str | None = None
     holdout: float = 0.0
 
+    def __post_init__(self) -> None:
+        # one spelling per data set: "moving_mnist" trains exactly like "moving-mnist"
+        object.__setattr__(self, "data", canonical_data(self.data))
+        for name, low, inclusive in _RANGES:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            ok = (value >= low if inclusive else value > low) and math.isfinite(value)
+            if not ok:
+                bound = f">= {low}" if inclusive else f"> {low}"
+                raise VstmError(f"config: {name} must be {bound}, got {value!r}")
+            high = _UPPER.get(name)
+            if high is not None and value > high:
+                raise VstmError(f"config: {name} must be <= {high}, got {value!r}")
+
     def resolved_loss(self) -> str:
         if self.loss != "auto":
             return self.loss
-        return "bce" if self.data == "moving-mnist" else "mse"
+        return "bce" if self.data == MOVING_MNIST else "mse"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def tiny_overrides() -> dict[str, Any]:
-    """A debug preset: a small model on 32x32 frames, a few steps (used by tests)."""
+TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "ae-conv": {"mid_channels": 8, "kernel": 3},
+    "ae-fclstm": {"hidden_units": 16, "enc_kernel": 3, "dec_kernel": 3},
+    "ae-convlstm": {"hidden_channels": 8, "lstm_kernel": 3},
+    "ae-convlstm-flow": {"hidden_channels": 8, "lstm_kernel": 3, "flow_kernel": 5},
+    "segnet-flow": {"seg_width": 4, "seg_depth": 2, "hidden_channels": 8, "flow_kernel": 5},
+}
+"""Small versions of every registered model (``--tiny``; tests check that none is missing)."""
+
+
+# sanity caps: values beyond these cannot be meant and would overflow or exhaust memory
+_UPPER: dict[str, float] = {
+    "size": 16_384,
+    "context": 100_000,
+    "batch_size": 1_000_000,
+    "epochs": 10**9,
+    "steps": 10**12,
+    "epoch_sequences": 10**12,
+    "val_sequences": 10**9,
+    "decay_every": 10**9,
+    "seed": 2**32 - 1,
+    "workers": 1024,
+    "save_every": 10**12,
+    "log_every": 10**12,
+}
+
+
+def tiny_overrides(model: str = "ae-convlstm-flow") -> dict[str, Any]:
+    """A debug preset: a small ``model`` on 32x32 frames, a few steps (used by tests)."""
+    if model not in TINY_MODEL_OPTIONS:
+        raise VstmError(
+            f"--tiny has no preset for model {model!r}; presets: {', '.join(TINY_MODEL_OPTIONS)}"
+        )
     return {
-        "model_options": {"hidden_channels": 8, "flow_kernel": 5},
+        "model_options": dict(TINY_MODEL_OPTIONS[model]),
         "size": 32,
         "context": 3,
         "batch_size": 4,
@@ -116,7 +197,11 @@ def tiny_overrides() -> dict[str, Any]:
 
 
 def make_config(*layers: dict[str, Any]) -> TrainConfig:
-    """Merge dicts of overrides left to right onto the defaults, checking keys and types."""
+    """Merge dicts of overrides left to right onto the defaults, checking keys and types.
+
+    ``model_options`` merge key by key (``--tiny --model-option lstm_impl=fft`` keeps the
+    tiny preset's sizes); every other key is replaced by the last layer that sets it.
+    """
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     hints = typing.get_type_hints(TrainConfig)
     merged: dict[str, Any] = {}
@@ -127,7 +212,10 @@ def make_config(*layers: dict[str, Any]) -> TrainConfig:
                 raise VstmError(
                     f"config: unknown key {k!r}; known keys: {', '.join(sorted(fields))}"
                 )
-            merged[k] = check_value("config", k, hints[k], v)
+            v = check_value("config", k, hints[k], v)
+            if k == "model_options":
+                v = {**merged.get("model_options", {}), **v}
+            merged[k] = v
     return TrainConfig(**merged)
 
 
@@ -136,7 +224,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise VstmError(f"config file {path} does not exist; pass the path of a .toml or .yaml")
-    text = path.read_text()
+    text = path.read_bytes().decode("utf-8", errors="replace")
     try:
         if path.suffix == ".toml":
             values = tomllib.loads(text)
@@ -153,10 +241,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             values = json.loads(text)
         else:
             raise VstmError(f"config file {path}: unknown format; use .toml, .yaml or .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as e:
+    except Exception as e:  # every parser's own error type (TOML, JSON, YAML, bad UTF-8)
         if isinstance(e, VstmError):
             raise
-        msg = str(e).splitlines()[0]
+        msg = (str(e).splitlines() or [type(e).__name__])[0]
         raise VstmError(f"config file {path} could not be parsed: {msg}") from e
     if not isinstance(values, dict):
         raise VstmError(f"config file {path} must hold a table of key = value pairs")

@@ -6,6 +6,7 @@ them everything here is a no-op single process.
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -58,12 +59,16 @@ def setup(device: torch.device) -> DistInfo:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
+        # a rank that dies makes the others' next collective fail after this long instead of
+        # hanging for torch's default 30 minutes (torchrun also stops the group on a failure)
+        timeout = float(os.environ.get("VSTM_DIST_TIMEOUT_S", "600"))
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout))
     return DistInfo(rank, world, local)
 
 
-def cleanup(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
+def cleanup(info: DistInfo | None = None) -> None:
+    """Destroy the process group if one was joined (every rank calls this once, at the end)."""
+    if dist.is_initialized():
         dist.destroy_process_group()
 
 

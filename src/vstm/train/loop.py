@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import math
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from vstm.data.names import MOVING_MNIST
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
 from vstm.models import VideoPredictor, build_model
@@ -22,6 +25,14 @@ from vstm.nn import FlowRegressor
 from vstm.train import distributed as dist_utils
 from vstm.train.checkpoint import read_checkpoint, restore_training, save_checkpoint
 from vstm.train.config import TrainConfig, make_config
+from vstm.train.faults import (
+    LAST,
+    RunLock,
+    StoppedBySignal,
+    StopSignals,
+    keep_previous,
+    resume_checkpoint,
+)
 from vstm.train.task import NextFrameTask
 
 __all__ = ["Trainer", "build_datasets", "build_model_for", "train"]
@@ -45,7 +56,13 @@ def build_model_for(cfg: TrainConfig) -> VideoPredictor:
         options.setdefault("delta", cfg.delta)
     if cfg.channels is not None:
         options.setdefault("in_channels", cfg.channels)
-    return build_model(cfg.model, **options)
+    if "frame_height" in fields and cfg.size is not None:  # ae-fclstm: one fixed frame size
+        options.setdefault("frame_height", cfg.size)
+        options.setdefault("frame_width", cfg.size)
+    try:
+        return build_model(cfg.model, **options)
+    except (RuntimeError, ValueError, TypeError) as e:  # e.g. a size torch refuses
+        raise VstmError(f"{cfg.model}: cannot build it with {options} ({e})") from e
 
 
 def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, bool]:
@@ -60,8 +77,9 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
         size=cfg.size,
         binarize=cfg.binarize,
         mnist_dir=cfg.mnist_dir,
+        short_hint=f"use a smaller --context (a clip is context + 1 = {seq_len} frames)",
     )
-    if cfg.data == "moving-mnist":
+    if cfg.data == MOVING_MNIST:
         if cfg.frame_step != 1 or cfg.frame_cache is not None or cfg.holdout:
             raise VstmError(
                 "--frame-step, --frame-cache and --holdout apply to real video, not moving-mnist"
@@ -203,20 +221,34 @@ class Trainer:
             )
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
         self.step = 0
+        self._saved_step: int | None = None  # step of the last checkpoint written
         self.best = math.inf
         self.train_seconds = 0.0
         if resume:
-            header = restore_training(self.out / "last.safetensors", self.model, self.optimizer)
+            ckpt = resume_checkpoint(self.out, quarantine=self.dist.is_main)
+            header = restore_training(ckpt, self.model, self.optimizer)
             t = header["trainer"]
-            self.step, self.best = t["step"], t.get("best", math.inf)
+            self.step = t["step"]
+            # "best" is null until a validation ran (e.g. a checkpoint written on SIGTERM)
+            self.best = math.inf if t.get("best") is None else t["best"]
             self.train_seconds = t.get("train_seconds", 0.0)
+            self._saved_step = self.step
             log.info("resumed %s at step %d (epoch %d)", self.out, self.step, self.epoch)
-        self.ddp_model: torch.nn.Module = self.model
+        self.stop = StopSignals()  # train() activates it around run()
+        self.ddp_model: torch.nn.Module | None = self.model
         if self.dist.enabled:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self._tb = None
+
+    def close(self) -> None:
+        """Release what holds the process group or worker processes (the DDP wrapper, the
+        TensorBoard writer) before the group is destroyed."""
+        self.ddp_model = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
 
     @property
     def epoch(self) -> int:
@@ -265,25 +297,41 @@ class Trainer:
         }
 
     def save(self, val_loss: float | None) -> None:
-        """Write last.safetensors, and best.safetensors when the validation loss improved."""
+        """Write last.safetensors (keeping the one before as previous.safetensors), and
+        best.safetensors when the validation loss improved.
+
+        A failed write (a full disk) leaves every earlier file intact and stops the run with
+        one line saying so.
+        """
         if not self.dist.is_main:
             return
         improved = val_loss is not None and val_loss < self.best
+        state = {
+            **self._state(),
+            "best": val_loss if improved else self._state()["best"],
+            "val_loss": val_loss,
+        }
+        cfg = self.cfg.to_dict()
+        last = self.out / LAST
+        try:
+            keep_previous(self.out)
+            save_checkpoint(
+                last, self.model, train_config=cfg, trainer=state, optimizer=self.optimizer
+            )
+            if improved:
+                save_checkpoint(
+                    self.out / "best.safetensors", self.model, train_config=cfg, trainer=state
+                )
+        except OSError as e:
+            kept = f"{last} (step {self._saved_step}) is kept" if last.exists() else "none kept"
+            raise VstmError(
+                f"could not write the checkpoint of step {self.step} in {self.out} "
+                f"({e.strerror or e}); the previous checkpoint {kept}. Free space, then "
+                f"vstm train --resume {self.out}"
+            ) from e
         if improved:
             self.best = val_loss
-        state = {**self._state(), "val_loss": val_loss}
-        cfg = self.cfg.to_dict()
-        save_checkpoint(
-            self.out / "last.safetensors",
-            self.model,
-            train_config=cfg,
-            trainer=state,
-            optimizer=self.optimizer,
-        )
-        if improved:
-            save_checkpoint(
-                self.out / "best.safetensors", self.model, train_config=cfg, trainer=state
-            )
+        self._saved_step = self.step
 
     @torch.no_grad()
     def validate(self) -> float:
@@ -373,6 +421,7 @@ class Trainer:
             flags = [
                 cfg.save_every <= 0 and now - last_save > cfg.save_minutes * 60,
                 cfg.max_minutes is not None and now - start_wall > cfg.max_minutes * 60,
+                self.stop.requested > 0,  # SIGTERM/SIGINT arrived (on any rank)
             ]
             stats = dist_utils.all_reduce_mean(
                 torch.cat(
@@ -383,7 +432,7 @@ class Trainer:
                 ),
                 self.dist,
             )
-            loss, recon, smooth, time_due, over_budget = stats.tolist()
+            loss, recon, smooth, time_due, over_budget, signalled = stats.tolist()
             if not math.isfinite(loss):
                 raise VstmError(
                     f"training diverged: loss is {loss} at step {self.step + 1} "
@@ -429,6 +478,15 @@ class Trainer:
             due = time_due > 0 or (cfg.save_every > 0 and self.step % cfg.save_every == 0)
             over_budget = over_budget > 0
             done = self.step >= self.total_steps or over_budget
+            if signalled > 0 and not done:  # preempted: save now (no validation), then stop
+                signum = self.stop.requested or signal.SIGTERM  # another rank's signal
+                self._check_ranks_in_sync()
+                self.save(None)
+                raise StoppedBySignal(
+                    f"stopped by {signal.Signals(signum).name} at step {self.step}; checkpoint "
+                    f"{self.out / LAST}; continue with: vstm train --resume {self.out}",
+                    signum,
+                )
             if due or epoch_end or done:
                 self._checkpoint()
                 last_save = time.monotonic()
@@ -474,21 +532,36 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
-    """Train (or resume) a run as ``cfg`` says; returns the run folder."""
-    trainer = Trainer(cfg, resume=resume)
+    """Train (or resume) a run as ``cfg`` says; returns the run folder.
+
+    The main process locks the run folder for the whole run (a second run on it is refused);
+    SIGTERM and SIGINT make the run write a checkpoint and raise :class:`StoppedBySignal`.
+    """
+    is_main = dist_utils.setup_probe().is_main
+    lock = RunLock(cfg.out) if is_main else contextlib.nullcontext()
+    trainer = None
     try:
-        return trainer.run()
+        with lock, StopSignals() as stop:
+            trainer = Trainer(cfg, resume=resume)
+            trainer.stop = stop
+            return trainer.run()
     finally:
-        dist_utils.cleanup(trainer.dist)
+        # Tear down in order while the interpreter is fully alive: drop the DDP wrapper (its
+        # reducer holds the process group and its last async work) and collect it, then
+        # destroy the group, so that no gloo thread or tensor outlives it into interpreter
+        # shutdown (rank 1 used to abort there: "terminate called without an active
+        # exception").
+        if trainer is not None:
+            trainer.close()
+        del trainer
+        gc.collect()
+        dist_utils.cleanup()
 
 
 def resume_config(run_dir: str | Path, overrides: dict | None = None) -> TrainConfig:
     """The config of the run in ``run_dir`` (from its last checkpoint), with overrides."""
     run_dir = Path(run_dir)
-    ckpt = run_dir / "last.safetensors"
-    if not ckpt.is_file():
-        raise VstmError(f"--resume {run_dir}: no last.safetensors there; start a new run instead")
-    header, _ = read_checkpoint(ckpt)
-    values = dict(header["train_config"] or {})
+    header, _ = read_checkpoint(resume_checkpoint(run_dir))
+    values = dict(header.get("train_config") or {})
     values["out"] = str(run_dir)
     return make_config(values, overrides or {})

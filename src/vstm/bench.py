@@ -37,7 +37,6 @@ import shlex
 import statistics
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,11 +47,13 @@ from torch import nn
 
 from vstm.models import AEConvLSTMFlow, AEConvLSTMFlowConfig, Prediction, VideoPredictor
 from vstm.nn import SpatialDecoder, SpatialEncoder, warp
+from vstm.system import bf16_is_native, cpu_model, warn_if_slow_bf16  # re-exported
 
 __all__ = [
     "BenchConfig",
     "NaiveAEConvLSTMFlow",
     "bf16_is_native",
+    "cpu_model",
     "format_markdown",
     "machine_info",
     "run_bench",
@@ -73,62 +74,6 @@ TARGETS = {
 
 
 # ------------------------------------------------------------------ machine
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (or what platform reports)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def bf16_is_native(device: torch.device | str = "cpu") -> bool:
-    """Whether bfloat16 matrix products run in hardware on ``device``.
-
-    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's own check (AVX512-BF16 or AMX);
-    without it oneDNN emulates bf16 and a bf16 convolution runs ~50x slower than fp32.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return True
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    if check is not None:
-        try:
-            return bool(check())
-        except RuntimeError:
-            pass
-    flags = _cpu_flags()
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
-
-
-def warn_if_slow_bf16(device: torch.device | str = "cpu") -> bool:
-    """Warn, and return True, when bf16 autocast would be emulated (very slow) on ``device``."""
-    if bf16_is_native(device):
-        return False
-    cap = torch.backends.cpu.get_cpu_capability() if torch.device(device).type == "cpu" else ""
-    msg = (
-        f"--precision bf16 on {torch.device(device).type} without native bf16 support "
-        f"({cpu_model()}, {cap}: no AVX512-BF16/AMX): oneDNN emulates bf16 and training runs "
-        "tens of times slower than fp32 (vstm bench measures it). Use --precision fp32 here."
-    )
-    warnings.warn(msg, RuntimeWarning, stacklevel=2)
-    return True
-
-
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, ISA, bf16 support, versions, threads, load and date."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3

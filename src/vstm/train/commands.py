@@ -55,7 +55,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--lr", type=float, help="learning rate (default 1e-4)")
     a("--flow-lr-scale", type=float, help="Θ's learning rate as a multiple of --lr (default 1)")
     a("--device", help="auto, cpu, cuda, cuda:N (default auto)")
-    a("--precision", choices=["fp32", "bf16"], help="default fp32")
+    a(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="default auto: bf16 autocast on a CPU with AMX or a CUDA device with bf16, "
+        "fp32 elsewhere (the first log line says which)",
+    )
     a("--seed", type=int, help="random seed (default 0)")
     a("--workers", type=int, help="data-loading worker processes (default 0)")
     a("--out", help="run folder (default runs/default)")
@@ -135,6 +140,25 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------- eval
+def _add_precision(a) -> None:
+    a(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="the model's arithmetic (default auto: bf16 autocast where the machine computes "
+        "it natively, fp32 elsewhere; the first log line says which)",
+    )
+
+
+def _inference_path(args: argparse.Namespace, device) -> str:
+    """Resolve ``--precision`` for ``device``, log the path, return "fp32" or "bf16"."""
+    from vstm.system import choose_precision
+
+    choice = choose_precision(args.precision, device)
+    log.info(choice.describe(None))
+    return choice.precision
+
+
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
@@ -146,6 +170,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     a("--seed", type=int, default=0, help="seed of the Moving MNIST test set")
     a("--binarize", action="store_true", default=None, help="binarise (default: as trained)")
     a("--device", default="auto")
+    _add_precision(a)
     a("--json", help="also write the results as JSON to this file")
     a(
         "--protocol",
@@ -169,9 +194,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from vstm.train.distributed import resolve_device
 
     device = resolve_device(args.device)
+    precision = _inference_path(args, device)
     model, header = load_checkpoint(args.checkpoint, map_location=device)
     if args.protocol != "next-frame":
-        return _run_eval_protocol(args, model, header, device)
+        return _run_eval_protocol(args, model, header, device, precision)
     tc = header.get("train_config") or {}
     data = args.data or tc.get("data", "moving-mnist")
     binarize = args.binarize if args.binarize is not None else tc.get("binarize", False)
@@ -192,7 +218,7 @@ def run_eval(args: argparse.Namespace) -> int:
     with torch.no_grad():
         loader = DataLoader(ds, batch_size=args.batch_size)
         rows[header["model"]] = evaluate_predictor(
-            model_predictor(model, model_outputs(header)), loader, args.context, device
+            model_predictor(model, model_outputs(header), precision), loader, args.context, device
         )
         rows["copy-last-frame"] = evaluate_predictor(
             copy_last_predictor, loader, args.context, device
@@ -209,13 +235,16 @@ def run_eval(args: argparse.Namespace) -> int:
             "data": data,
             "context": args.context,
             "binarize": binarize,
+            "precision": precision,
             "results": rows,
         }
         atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0
 
 
-def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) -> int:
+def _run_eval_protocol(
+    args: argparse.Namespace, model, header: dict, device, precision: str = "fp32"
+) -> int:
     """``vstm eval --protocol 10to10``: closed-loop K -> N forecasts, OpenSTL's metrics."""
     import torch
     from torch.utils.data import DataLoader, Subset
@@ -251,7 +280,7 @@ def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) ->
         ds = Subset(ds, range(args.num))
     loader = DataLoader(ds, batch_size=args.batch_size)
     predictors = {
-        header["model"]: model_rollout_predictor(model, model_outputs(header)),
+        header["model"]: model_rollout_predictor(model, model_outputs(header), precision),
         "copy-last-frame": copy_last_rollout,
     }
     with torch.no_grad():
@@ -276,6 +305,7 @@ def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) ->
             "protocol": args.protocol,
             "data": data,
             "binarize": binarize,
+            "precision": precision,
             "parameters": sum(p.numel() for p in model.parameters()),
             "results": rows,
         }
@@ -304,6 +334,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     a("--png", action="store_true", help="also write a PNG strip per frame")
     a("--flo", action="store_true", help="also write a .flo motion file per frame")
     a("--device", default="auto")
+    _add_precision(a)
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -318,6 +349,7 @@ def run_predict(args: argparse.Namespace) -> int:
         except VstmError as e:
             raise VstmError(f"--{e}") from None
     device = resolve_device(args.device)
+    precision = _inference_path(args, device)
     model, header = load_checkpoint(args.checkpoint, map_location=device)
     if args.size == "native":
         size = None
@@ -340,6 +372,7 @@ def run_predict(args: argparse.Namespace) -> int:
         png=args.png,
         flo=args.flo,
         device=device,
+        precision=precision,
     )
     print(f"wrote {r.video} ({r.frames} frames: input | predicted next frame | motion colour)")
     if r.forecast:

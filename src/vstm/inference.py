@@ -225,7 +225,8 @@ def _predict_video(
             # The last input again, from the state before it: the rollout's first forecast is
             # the prediction just written, and every later one is fed back.
             steps = model.iter_rollout(x.unsqueeze(1), horizon, outputs, state=prev_state)
-            for j, (prob, flow, _) in enumerate(_under(steps, lambda: autocast(device, precision)), 1):
+            steps = _under(steps, lambda: autocast(device, precision))
+            for j, (prob, flow, _) in enumerate(steps, start=1):
                 truth = next(frames, None)
                 left = _blank(h, w) if truth is None else to_uint8_image(prepare(truth)[0])
                 tt = [f"truth t+{j}" if truth is not None else "(no truth)"]

@@ -69,7 +69,7 @@ def test_first_log_line_and_record():
     assert (
         amx.describe()
         == "path: bf16 autocast, direct memory convolution (CPU with AMX bf16 matrix units)"
-    )  # noqa: E501
+    )
     assert "lstm_impl=fft" in amx.describe("fft")
     d = amx.to_dict()
     assert d["precision"] == "bf16" and d["memory_conv"] == "direct memory convolution"

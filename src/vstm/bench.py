@@ -26,7 +26,6 @@ a backward that costs two forwards). Every time is the median of ``repeats`` run
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -101,6 +100,7 @@ MACHINE_TARGETS: dict[str, dict[str, float]] = {
         "peak_rss_mb": 1536.0,
     },
     "other": {"train_speedup_vs_naive": 3.0, "peak_rss_mb": 1536.0},
+    "cuda": {"train_speedup_vs_naive": 3.0, "peak_rss_mb": 1536.0},
 }
 """Issue 11's targets per machine class (:func:`vstm.system.machine_class`), for training and
 streaming on the path ``precision="auto"`` chooses. ``stream_frac_bound_*``: streaming frames/s
@@ -109,7 +109,7 @@ no separate targets for AVX512-BF16 CPUs without AMX; they get the AVX2 ones."""
 
 
 # ------------------------------------------------------------------ machine
-def machine_info() -> dict[str, Any]:
+def machine_info() -> dict[str, Any]:  # the CPU side; run_bench adds the GPU
     """CPU model, cores, ISA, capabilities, bf16 support, versions, threads, load and date."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     caps = probe()
@@ -217,21 +217,33 @@ class NaiveAEConvLSTMFlow(VideoPredictor):
 
 
 # ------------------------------------------------------------------ timing
+def _sync() -> None:
+    """Wait for queued CUDA work (a no-op on CPU-only runs)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def _times(fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(repeats):
+        _sync()
         t0 = time.perf_counter()
         fn()
+        _sync()
         out.append(time.perf_counter() - t0)
     return out
 
 
-def _autocast(precision: str):
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def _autocast(precision: str, device: torch.device | str = "cpu"):
+    from vstm.system import autocast
+
+    return autocast(device, precision)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def _fwd_flops(model: VideoPredictor, height: int, width: int) -> int:
@@ -240,12 +252,15 @@ def _fwd_flops(model: VideoPredictor, height: int, width: int) -> int:
     return sum(flops_per_frame(model, height, width).values())
 
 
-def bench_peak(batch: int = 16, size: int = 32, repeats: int = 5, warmup: int = 1) -> dict:
-    """GFLOP/s of the 7x7 80->256 convolution, forward + backward (input and weight grads)."""
+def bench_peak(
+    batch: int = 16, size: int = 32, repeats: int = 5, warmup: int = 1, device="cpu"
+) -> dict:
+    """GFLOP/s of the 7x7 80->256 convolution, forward + backward (input and weight grads),
+    in fp32."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, 80, size, size, generator=g).requires_grad_()
-    conv = nn.Conv2d(80, 256, 7, padding=3)
-    gy = torch.randn(batch, 256, size, size, generator=g)
+    x = torch.randn(batch, 80, size, size, generator=g).to(device).requires_grad_()
+    conv = nn.Conv2d(80, 256, 7, padding=3).to(device)
+    gy = torch.randn(batch, 256, size, size, generator=g).to(device)
 
     def run() -> None:
         x.grad = None
@@ -287,13 +302,13 @@ def bench_train(
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(1)
     clip = torch.rand(batch, frames + 1, model.in_channels, height, width, generator=g) > 0.5
-    clip = clip.float()
+    clip = clip.float().to(_device_of(model))
     model.train()
     losses: list[float] = []
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        with _autocast(precision):
+        with _autocast(precision, clip.device):
             parts = task(model, clip)
         parts.total.backward()
         opt.step()
@@ -322,7 +337,7 @@ def bench_infer(
 ) -> dict:
     """``model(frames)`` without gradients over a (batch, frames) clip: frames per second."""
     model.eval()
-    clip = torch.rand(batch, frames, model.in_channels, height, width)
+    clip = torch.rand(batch, frames, model.in_channels, height, width, device=_device_of(model))
     times = _times(lambda: model(clip), repeats, warmup)
     med = statistics.median(times)
     model.train()
@@ -344,10 +359,11 @@ def bench_stream(
     model.eval()
     g = torch.Generator().manual_seed(2)
     clip = torch.rand(steps, 1, model.in_channels, height, width, generator=g)
+    clip = clip.to(_device_of(model))
 
     def run() -> None:
         state = None
-        with _autocast(precision):
+        with _autocast(precision, clip.device):
             for t in range(steps):
                 _pred, _flow, state = model.step(clip[t], state)
 
@@ -470,6 +486,8 @@ class BenchConfig:
             ``AEConvLSTMFlowConfig``).
         precision: the path of the main training and streaming measurements: ``"auto"``
             (:func:`vstm.system.choose_precision`), ``"fp32"`` or ``"bf16"``.
+        device: where everything runs (``"cpu"``, ``"cuda"``); channels_last: the models'
+            weights in channels_last; cudnn_benchmark: ``torch.backends.cudnn.benchmark``.
     """
 
     batch: int = 16
@@ -497,6 +515,9 @@ class BenchConfig:
     flow_impl: str = "auto"
     lstm_impl: str = "auto"
     precision: str = "auto"
+    device: str = "cpu"
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
 
     def model_config(self) -> AEConvLSTMFlowConfig:
         """The paper model's configuration with this run's implementation switches."""
@@ -527,7 +548,7 @@ def _memory_path(
 ) -> str:
     """ "fft" or "direct": how ``model``'s memory convolves in a training step of this shape
     at ``precision`` (asked under the same autocast as the step)."""
-    with _autocast(precision):
+    with _autocast(precision, _device_of(model)):
         return "fft" if model.memory.uses_fft(batch, height // 2, width // 2) else "direct"
 
 
@@ -545,20 +566,31 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     torch.manual_seed(0)
     res: dict[str, Any] = {"machine": machine_info(), "config": asdict(cfg)}
     b, t, s = cfg.batch, cfg.frames, cfg.size
-    native_bf16 = bf16_is_native("cpu")
+    dev = torch.device(cfg.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+        res["machine"]["gpu"] = torch.cuda.get_device_name(dev)
+        res["machine"]["machine_class"] = machine_class(probe(), dev)
+
+    def place(m: nn.Module) -> nn.Module:
+        """A model on the benchmark's device (channels_last weights when asked)."""
+        m = m.to(dev)
+        return m.to(memory_format=torch.channels_last) if cfg.channels_last else m
+
+    native_bf16 = bf16_is_native(dev)
     with warnings.catch_warnings():  # the bf16 measurement below says it when emulated
         warnings.simplefilter("ignore", RuntimeWarning)
-        choice: PrecisionChoice = choose_precision(cfg.precision, "cpu")
+        choice: PrecisionChoice = choose_precision(cfg.precision, dev)
     prec = choice.precision
     res["path"] = choice.to_dict(cfg.lstm_impl)
     report(choice.describe(cfg.lstm_impl))
 
     say("peak: 7x7 80->256 convolution at 32x32, forward + backward")
     peak_batch = 16 if b >= 16 else b
-    peak = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup)
+    peak = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup, device=dev)
     res["peak"] = peak
 
-    model = AEConvLSTMFlow(cfg.model_config())
+    model = place(AEConvLSTMFlow(cfg.model_config()))
     flops = _fwd_flops(model, s, s)
     res["gflop_per_frame_forward"] = flops / 1e9
 
@@ -571,14 +603,14 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
         res["fp32_train"] = train
     else:
         say("vstm model, training fp32")
-        m32 = AEConvLSTMFlow(cfg.model_config())
+        m32 = place(AEConvLSTMFlow(cfg.model_config()))
         res["fp32_train"] = bench_train(m32, b, t, s, s, cfg.repeats, cfg.train_warmup, "fp32")
         res["fp32_train"]["memory_path"] = _memory_path(m32, b, s, s)
         del m32
 
     say("naive reference, training fp32")
     naive_model = NaiveAEConvLSTMFlow.from_model(
-        AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl="direct"))
+        AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl="direct")).to(dev)
     )
     naive = bench_train(naive_model, b, t, s, s, cfg.naive_repeats, cfg.train_warmup, "fp32", flops)
     res["naive_train"] = naive
@@ -587,7 +619,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     # the peak again, after the training runs: its median over both samples is the reference,
     # so that a slow drift of the machine moves numerator and denominator alike
     say("peak again, after the training measurements")
-    again = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup)
+    again = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup, device=dev)
     peak["gflops_before"], peak["gflops_after"] = peak["gflops"], again["gflops"]
     peak["times"] = peak["times"] + again["times"]
     peak["seconds"] = statistics.median(peak["times"])
@@ -609,7 +641,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     def stream_steps(h: int, w: int) -> int:
         return cfg.stream_steps if h * w <= 64 * 64 else max(3, cfg.stream_steps // 3)
 
-    if onnx_available():
+    if onnx_available() and dev.type == "cpu":
         say("streaming with onnxruntime (the exported step), batch 1, fp32")
         res["stream_onnx"] = bench_stream_onnx(model, cfg.stream_sizes, stream_steps, cfg.repeats)
 
@@ -638,7 +670,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
         rows = []
         for h, w in cfg.scaling_sizes:
             say(f"scaling: training and streaming at {w}x{h}")
-            m = AEConvLSTMFlow(cfg.model_config())
+            m = place(AEConvLSTMFlow(cfg.model_config()))
             tr = bench_train(m, cfg.scaling_batch, t, h, w, 2, 1, "fp32")
             st = bench_stream(m, h, w, max(3, cfg.stream_steps // 3), 2, 1)
             rows.append(
@@ -655,7 +687,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
         rows = []
         for n in cfg.scaling_lengths:
             say(f"scaling: training with {n} frames per clip")
-            m = AEConvLSTMFlow(cfg.model_config())
+            m = place(AEConvLSTMFlow(cfg.model_config()))
             tr = bench_train(m, cfg.scaling_length_batch, n, s, s, 2, 1, "fp32", flops)
             rows.append(
                 {
@@ -668,6 +700,8 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
         res["scaling_length"] = {"batch": cfg.scaling_length_batch, "size": s, "rows": rows}
 
     res["peak_rss_mb_process"] = peak_rss_mb()
+    if dev.type == "cuda":
+        res["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     res["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     res["load_log"] = load_log
     # this process alone keeps about `threads` cores busy; more than that is someone else
@@ -783,6 +817,7 @@ def format_markdown(res: dict, command: str) -> str:
         f"Date: {m['date']}  ",
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, ISA {m['isa']}, native bf16: "
         f"{'yes' if m['bf16_native'] else 'no'}; torch {m['torch']}, {m['threads']} threads  ",
+        *([f"GPU: {m['gpu']}  "] if m.get("gpu") else []),
         f"Capabilities: {_caps_line(m)}; machine class **{sm.get('machine_class', 'other')}**  ",
         f"Chosen path (`--precision {cfg.get('precision', 'auto')}`): {_path_line(res)}  ",
         f"Load average (1, 5, 15 min): {m['load_average']} at the start, "
@@ -995,6 +1030,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="path of the main training and streaming measurements (default auto)",
     )
     a("--no-scaling", action="store_true", help="skip the frame-size / length tables")
+    a("--device", help="cpu (default) or cuda[:N]")
+    a("--channels-last", action="store_true", help="models' weights in channels_last")
+    a("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
     a("--no-bf16", action="store_true", help="skip the bf16 measurements")
     a("--json", metavar="OUT", help="write the results as JSON")
     a("--markdown", metavar="OUT", help="write the results as a Markdown report")
@@ -1003,15 +1041,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _command_line(args: argparse.Namespace) -> str:
     """The ``vstm bench ...`` command that reproduces ``args``."""
     parts = ["vstm", "bench"]
-    for flag in ("quick", "no_scaling", "no_bf16"):
-        if getattr(args, flag):
+    for flag in ("quick", "no_scaling", "no_bf16", "channels_last", "cudnn_benchmark"):
+        if getattr(args, flag, False):
             parts.append("--" + flag.replace("_", "-"))
     flags = (
-        "threads", "batch", "frames", "repeats", "flow_impl", "lstm_impl", "precision", "json",
-        "markdown",
+        "threads", "batch", "frames", "repeats", "flow_impl", "lstm_impl", "precision", "device",
+        "json", "markdown",
     )  # fmt: skip
     for flag in flags:
-        value = getattr(args, flag)
+        value = getattr(args, flag, None)
         if value is not None:
             parts += ["--" + flag.replace("_", "-"), str(value)]
     return shlex.join(parts)
@@ -1029,6 +1067,9 @@ def run(args: argparse.Namespace) -> int:
             "flow_impl": args.flow_impl,
             "lstm_impl": args.lstm_impl,
             "precision": getattr(args, "precision", None),
+            "device": getattr(args, "device", None),
+            "channels_last": getattr(args, "channels_last", False) or None,
+            "cudnn_benchmark": getattr(args, "cudnn_benchmark", False) or None,
         }.items()
         if v is not None
     }

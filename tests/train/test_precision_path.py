@@ -36,7 +36,7 @@ def test_auto_on_avx2_records_fp32_and_logs_it_first(tmp_path, machine, caplog):
     assert cfg["path"]["requested"] == "auto"
     assert cfg["path"]["reason"] == "AVX2 CPU without bf16 matrix units"
     assert cfg["path"]["memory_conv"] == "FFT memory"
-    first = [r.getMessage() for r in caplog.records if r.name.startswith("vstm")][0]
+    first = next(r.getMessage() for r in caplog.records if r.name.startswith("vstm"))
     assert first == "path: fp32, FFT memory (AVX2 CPU without bf16 matrix units)"
 
 

@@ -889,7 +889,8 @@ def format_markdown(res: dict, command: str) -> str:
     ]
     lines += [
         "",
-        f"Peak resident memory after the training measurement on the chosen path: {_f(sm['peak_rss_mb'], 0)} MiB "
+        "Peak resident memory after the training measurement on the chosen path: "
+        f"{_f(sm['peak_rss_mb'], 0)} MiB "
         f"(whole benchmark process: {_f(res['peak_rss_mb_process'], 0)} MiB).",
         "",
         "## Targets (issue 7)",

@@ -150,13 +150,14 @@ def _add_precision(a) -> None:
     )
 
 
-def _inference_path(args: argparse.Namespace, device) -> str:
-    """Resolve ``--precision`` for ``device``, log the path, return "fp32" or "bf16"."""
+def _inference_path(args: argparse.Namespace, device):
+    """Resolve ``--precision`` for ``device`` (a :class:`vstm.system.PrecisionChoice`).
+
+    Printed with the results, not logged first: a user error later in the command stays the
+    only line on stderr."""
     from vstm.system import choose_precision
 
-    choice = choose_precision(args.precision, device)
-    log.info(choice.describe(None))
-    return choice.precision
+    return choose_precision(args.precision, device)
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
@@ -194,7 +195,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from vstm.train.distributed import resolve_device
 
     device = resolve_device(args.device)
-    precision = _inference_path(args, device)
+    path = _inference_path(args, device)
+    precision = path.precision
     model, header = load_checkpoint(args.checkpoint, map_location=device)
     if args.protocol != "next-frame":
         return _run_eval_protocol(args, model, header, device, precision)
@@ -229,6 +231,7 @@ def run_eval(args: argparse.Namespace) -> int:
     for name, r in rows.items():
         print(f"{name:<20}" + "".join(f"{r.get(c, float('nan')):>14.5f}" for c in cols))
     print(f"({rows[header['model']]['sequences']} sequences of {data}, context {args.context})")
+    print(path.describe(None))
     if args.json:
         result = {
             "checkpoint": str(args.checkpoint),
@@ -297,6 +300,7 @@ def _run_eval_protocol(
         f"({first['sequences']} sequences of {data}, {context} -> {horizon} closed loop; "
         "MSE/MAE summed over each frame's pixels, OpenSTL's SSIM and PSNR)"
     )
+    print(f"path: {'bf16 autocast' if precision == 'bf16' else 'fp32'}")
     if args.curve:
         plot_rollout_curves(args.curve, rows)
     if args.json:
@@ -349,7 +353,7 @@ def run_predict(args: argparse.Namespace) -> int:
         except VstmError as e:
             raise VstmError(f"--{e}") from None
     device = resolve_device(args.device)
-    precision = _inference_path(args, device)
+    path = _inference_path(args, device)
     model, header = load_checkpoint(args.checkpoint, map_location=device)
     if args.size == "native":
         size = None
@@ -372,9 +376,10 @@ def run_predict(args: argparse.Namespace) -> int:
         png=args.png,
         flo=args.flo,
         device=device,
-        precision=precision,
+        precision=path.precision,
     )
     print(f"wrote {r.video} ({r.frames} frames: input | predicted next frame | motion colour)")
+    print(path.describe(None))
     if r.forecast:
         print(f"  then {r.forecast} forecast frames: truth | closed-loop forecast | motion colour")
     if r.pngs:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vstm.bench import cpu_model
+from vstm.system import cpu_model
 
 TARGET = 1000.0  # sequences per second, one core
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from vstm.bench import cpu_model
 from vstm.evaluate import TEST_SEED, moving_mnist_scores
 from vstm.inference import model_outputs
 from vstm.models import pretrained
+from vstm.system import cpu_model
 from vstm.train.checkpoint import load_checkpoint, read_checkpoint
 
 CHECK_SEQUENCES = 32

@@ -81,11 +81,14 @@ def test_curves_match_tells_noise_from_a_shift():
 
 
 def test_bf16_warning_only_without_native_support(monkeypatch):
-    monkeypatch.setattr(bench_mod, "bf16_is_native", lambda device="cpu": False)
+    from vstm import system
+
+    monkeypatch.setattr(system, "bf16_is_native", lambda device="cpu", caps=None: False)
     with pytest.warns(RuntimeWarning, match="bf16"):
         assert bench_mod.warn_if_slow_bf16("cpu")
-    monkeypatch.setattr(bench_mod, "bf16_is_native", lambda device="cpu": True)
+    monkeypatch.setattr(system, "bf16_is_native", lambda device="cpu", caps=None: True)
     assert not bench_mod.warn_if_slow_bf16("cpu")
+    assert bench_mod.cpu_model() == system.cpu_model()  # still importable from vstm.bench
 
 
 def test_quick_bench_writes_every_key(tmp_path, capsys):
@@ -100,8 +103,20 @@ def test_quick_bench_writes_every_key(tmp_path, capsys):
     assert data["command"].startswith("vstm bench --quick")
     assert data["machine"]["threads"] == 1 and data["machine"]["cpu"]
     assert set(data["targets"]) >= {"train_frac_peak", "stream_fps_64", "peak_rss_mb"}
+    # issue 11: the path each measurement took and this machine class's targets
+    from vstm.system import choose_precision, machine_class, probe
+
+    want = choose_precision("auto", "cpu").precision
+    assert data["train_precision"] == data["stream_precision"] == want
+    assert data["train_memory_path"] in ("fft", "direct")
+    assert data["details"]["path"]["precision"] == want
+    assert data["machine"]["capabilities"]["cpu_flags"] == sorted(probe().cpu_flags)
+    assert data["machine_targets"]["class"] == data["machine_class"] == machine_class(probe())
+    assert "peak_rss_mb" in data["machine_targets"]["targets"]
+    assert isinstance(data["fp32_train_fps"], float) and data["fp32_train_fps"] > 0
     text = md.read_text()
     assert "## Targets" in text and "naive reference" in text
+    assert "Targets for this machine class" in text and "Chosen path" in text
     # onnxruntime's streaming beside PyTorch's, only when it is installed
     onnx_keys = ("onnx_stream_fps_64", "onnx_stream_fps_176x144")
     assert all(k in data for k in onnx_keys)

@@ -26,7 +26,6 @@ a backward that costs two forwards). Every time is the median of ``repeats`` run
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -49,11 +48,21 @@ from torch import nn
 from vstm.argtypes import positive_int
 from vstm.models import AEConvLSTMFlow, AEConvLSTMFlowConfig, Prediction, VideoPredictor
 from vstm.nn import SpatialDecoder, SpatialEncoder, warp
+from vstm.system import (  # bf16_is_native, cpu_model, warn_if_slow_bf16: re-exported
+    PrecisionChoice,
+    bf16_is_native,
+    choose_precision,
+    cpu_model,
+    machine_class,
+    probe,
+    warn_if_slow_bf16,
+)
 
 __all__ = [
     "BenchConfig",
     "NaiveAEConvLSTMFlow",
     "bf16_is_native",
+    "cpu_model",
     "format_markdown",
     "machine_info",
     "run_bench",
@@ -72,68 +81,42 @@ TARGETS = {
 }
 """Issue 7's targets (paper model, 64x64, batch 16, 10 frames)."""
 
+MACHINE_TARGETS: dict[str, dict[str, float]] = {
+    "amx": {
+        "train_speedup_vs_naive": 6.0,
+        "stream_fps_64": 400.0,
+        "stream_fps_176x144": 75.0,
+        "peak_rss_mb": 1536.0,
+    },
+    "avx512_bf16": {
+        "train_speedup_vs_naive": 3.0,
+        "stream_frac_bound_64": 0.8,
+        "stream_frac_bound_176x144": 0.8,
+        "peak_rss_mb": 1536.0,
+    },
+    "avx2": {
+        "train_speedup_vs_naive": 3.0,
+        "stream_frac_bound_64": 0.8,
+        "stream_frac_bound_176x144": 0.8,
+        "peak_rss_mb": 1536.0,
+    },
+    "other": {"train_speedup_vs_naive": 3.0, "peak_rss_mb": 1536.0},
+    "cuda": {"train_speedup_vs_naive": 3.0, "peak_rss_mb": 1536.0},
+}
+"""Issue 11's targets per machine class (:func:`vstm.system.machine_class`), for training and
+streaming on the path ``precision="auto"`` chooses. ``stream_frac_bound_*``: streaming frames/s
+over the bound that the measured conv peak allows (every FLOP at the peak rate). The issue sets
+no separate targets for AVX512-BF16 CPUs without AMX; they get the AVX2 ones."""
+
 
 # ------------------------------------------------------------------ machine
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (or what platform reports)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def bf16_is_native(device: torch.device | str = "cpu") -> bool:
-    """Whether bfloat16 matrix products run in hardware on ``device``.
-
-    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's own check (AVX512-BF16 or AMX);
-    without it oneDNN emulates bf16 and a bf16 convolution runs ~50x slower than fp32.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return True
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    if check is not None:
-        try:
-            return bool(check())
-        except RuntimeError:
-            pass
-    flags = _cpu_flags()
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
-
-
-def warn_if_slow_bf16(device: torch.device | str = "cpu") -> bool:
-    """Warn, and return True, when bf16 autocast would be emulated (very slow) on ``device``."""
-    if bf16_is_native(device):
-        return False
-    cap = torch.backends.cpu.get_cpu_capability() if torch.device(device).type == "cpu" else ""
-    msg = (
-        f"--precision bf16 on {torch.device(device).type} without native bf16 support "
-        f"({cpu_model()}, {cap}: no AVX512-BF16/AMX): oneDNN emulates bf16 and training runs "
-        "tens of times slower than fp32 (vstm bench measures it). Use --precision fp32 here."
-    )
-    warnings.warn(msg, RuntimeWarning, stacklevel=2)
-    return True
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, cores, ISA, bf16 support, versions, threads, load and date."""
+def machine_info() -> dict[str, Any]:  # the CPU side; run_bench adds the GPU
+    """CPU model, cores, ISA, capabilities, bf16 support, versions, threads, load and date."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    caps = probe()
     return {
+        "capabilities": caps.to_dict(),
+        "machine_class": machine_class(caps),
         "cpu": cpu_model(),
         "logical_cores": os.cpu_count(),
         "isa": torch.backends.cpu.get_cpu_capability(),
@@ -235,21 +218,33 @@ class NaiveAEConvLSTMFlow(VideoPredictor):
 
 
 # ------------------------------------------------------------------ timing
+def _sync() -> None:
+    """Wait for queued CUDA work (a no-op on CPU-only runs)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def _times(fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(repeats):
+        _sync()
         t0 = time.perf_counter()
         fn()
+        _sync()
         out.append(time.perf_counter() - t0)
     return out
 
 
-def _autocast(precision: str):
-    if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def _autocast(precision: str, device: torch.device | str = "cpu"):
+    from vstm.system import autocast
+
+    return autocast(device, precision)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def _fwd_flops(model: VideoPredictor, height: int, width: int) -> int:
@@ -258,12 +253,15 @@ def _fwd_flops(model: VideoPredictor, height: int, width: int) -> int:
     return sum(flops_per_frame(model, height, width).values())
 
 
-def bench_peak(batch: int = 16, size: int = 32, repeats: int = 5, warmup: int = 1) -> dict:
-    """GFLOP/s of the 7x7 80->256 convolution, forward + backward (input and weight grads)."""
+def bench_peak(
+    batch: int = 16, size: int = 32, repeats: int = 5, warmup: int = 1, device="cpu"
+) -> dict:
+    """GFLOP/s of the 7x7 80->256 convolution, forward + backward (input and weight grads),
+    in fp32."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, 80, size, size, generator=g).requires_grad_()
-    conv = nn.Conv2d(80, 256, 7, padding=3)
-    gy = torch.randn(batch, 256, size, size, generator=g)
+    x = torch.randn(batch, 80, size, size, generator=g).to(device).requires_grad_()
+    conv = nn.Conv2d(80, 256, 7, padding=3).to(device)
+    gy = torch.randn(batch, 256, size, size, generator=g).to(device)
 
     def run() -> None:
         x.grad = None
@@ -305,13 +303,13 @@ def bench_train(
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(1)
     clip = torch.rand(batch, frames + 1, model.in_channels, height, width, generator=g) > 0.5
-    clip = clip.float()
+    clip = clip.float().to(_device_of(model))
     model.train()
     losses: list[float] = []
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        with _autocast(precision):
+        with _autocast(precision, clip.device):
             parts = task(model, clip)
         parts.total.backward()
         opt.step()
@@ -340,7 +338,7 @@ def bench_infer(
 ) -> dict:
     """``model(frames)`` without gradients over a (batch, frames) clip: frames per second."""
     model.eval()
-    clip = torch.rand(batch, frames, model.in_channels, height, width)
+    clip = torch.rand(batch, frames, model.in_channels, height, width, device=_device_of(model))
     times = _times(lambda: model(clip), repeats, warmup)
     med = statistics.median(times)
     model.train()
@@ -362,10 +360,11 @@ def bench_stream(
     model.eval()
     g = torch.Generator().manual_seed(2)
     clip = torch.rand(steps, 1, model.in_channels, height, width, generator=g)
+    clip = clip.to(_device_of(model))
 
     def run() -> None:
         state = None
-        with _autocast(precision):
+        with _autocast(precision, clip.device):
             for t in range(steps):
                 _pred, _flow, state = model.step(clip[t], state)
 
@@ -486,6 +485,10 @@ class BenchConfig:
         scaling, scaling_*: the cost tables against (height, width) and frames per clip.
         flow_impl, lstm_impl: Θ's and the memory's implementations in the shipped model (see
             ``AEConvLSTMFlowConfig``).
+        precision: the path of the main training and streaming measurements: ``"auto"``
+            (:func:`vstm.system.choose_precision`), ``"fp32"`` or ``"bf16"``.
+        device: where everything runs (``"cpu"``, ``"cuda"``); channels_last: the models'
+            weights in channels_last; cudnn_benchmark: ``torch.backends.cudnn.benchmark``.
     """
 
     batch: int = 16
@@ -512,6 +515,10 @@ class BenchConfig:
     scaling_length_batch: int = 4
     flow_impl: str = "auto"
     lstm_impl: str = "auto"
+    precision: str = "auto"
+    device: str = "cpu"
+    channels_last: bool = False
+    cudnn_benchmark: bool = False
 
     def model_config(self) -> AEConvLSTMFlowConfig:
         """The paper model's configuration with this run's implementation switches."""
@@ -537,9 +544,13 @@ class BenchConfig:
         return cls(**base)
 
 
-def _memory_path(model: AEConvLSTMFlow, batch: int, height: int, width: int) -> str:
-    """ "fft" or "direct": how ``model``'s memory convolves in a training step of this shape."""
-    return "fft" if model.memory.uses_fft(batch, height // 2, width // 2) else "direct"
+def _memory_path(
+    model: AEConvLSTMFlow, batch: int, height: int, width: int, precision: str = "fp32"
+) -> str:
+    """ "fft" or "direct": how ``model``'s memory convolves in a training step of this shape
+    at ``precision`` (asked under the same autocast as the step)."""
+    with _autocast(precision, _device_of(model)):
+        return "fft" if model.memory.uses_fft(batch, height // 2, width // 2) else "direct"
 
 
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict:
@@ -556,25 +567,51 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     torch.manual_seed(0)
     res: dict[str, Any] = {"machine": machine_info(), "config": asdict(cfg)}
     b, t, s = cfg.batch, cfg.frames, cfg.size
-    native_bf16 = bf16_is_native("cpu")
+    dev = torch.device(cfg.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+        res["machine"]["gpu"] = torch.cuda.get_device_name(dev)
+        res["machine"]["machine_class"] = machine_class(probe(), dev)
+
+    def place(m: nn.Module) -> nn.Module:
+        """A model on the benchmark's device (channels_last weights when asked)."""
+        m = m.to(dev)
+        return m.to(memory_format=torch.channels_last) if cfg.channels_last else m
+
+    native_bf16 = bf16_is_native(dev)
+    with warnings.catch_warnings():  # the bf16 measurement below says it when emulated
+        warnings.simplefilter("ignore", RuntimeWarning)
+        choice: PrecisionChoice = choose_precision(cfg.precision, dev)
+    prec = choice.precision
+    res["path"] = choice.to_dict(cfg.lstm_impl)
+    report(choice.describe(cfg.lstm_impl))
 
     say("peak: 7x7 80->256 convolution at 32x32, forward + backward")
     peak_batch = 16 if b >= 16 else b
-    peak = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup)
+    peak = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup, device=dev)
     res["peak"] = peak
 
-    model = AEConvLSTMFlow(cfg.model_config())
+    model = place(AEConvLSTMFlow(cfg.model_config()))
     flops = _fwd_flops(model, s, s)
     res["gflop_per_frame_forward"] = flops / 1e9
 
-    say(f"vstm model, training fp32, batch {b}, {t} frames, {s}x{s}")
-    train = bench_train(model, b, t, s, s, cfg.repeats, cfg.train_warmup, "fp32", flops)
+    say(f"vstm model, training {prec} (the chosen path), batch {b}, {t} frames, {s}x{s}")
+    train = bench_train(model, b, t, s, s, cfg.repeats, cfg.train_warmup, prec, flops)
+    train["memory_path"] = _memory_path(model, b, s, s, prec)
     res["train"] = train
     res["train_rss_mb"] = peak_rss_mb()  # before anything larger runs in this process
+    if prec == "fp32":
+        res["fp32_train"] = train
+    else:
+        say("vstm model, training fp32")
+        m32 = place(AEConvLSTMFlow(cfg.model_config()))
+        res["fp32_train"] = bench_train(m32, b, t, s, s, cfg.repeats, cfg.train_warmup, "fp32")
+        res["fp32_train"]["memory_path"] = _memory_path(m32, b, s, s)
+        del m32
 
     say("naive reference, training fp32")
     naive_model = NaiveAEConvLSTMFlow.from_model(
-        AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl="direct"))
+        AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl="direct")).to(dev)
     )
     naive = bench_train(naive_model, b, t, s, s, cfg.naive_repeats, cfg.train_warmup, "fp32", flops)
     res["naive_train"] = naive
@@ -583,7 +620,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     # the peak again, after the training runs: its median over both samples is the reference,
     # so that a slow drift of the machine moves numerator and denominator alike
     say("peak again, after the training measurements")
-    again = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup)
+    again = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup, device=dev)
     peak["gflops_before"], peak["gflops_after"] = peak["gflops"], again["gflops"]
     peak["times"] = peak["times"] + again["times"]
     peak["seconds"] = statistics.median(peak["times"])
@@ -594,9 +631,10 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
 
     res["stream"] = {}
     for h, w in cfg.stream_sizes:
-        say(f"streaming, batch 1, {w}x{h} (width x height), fp32")
+        say(f"streaming, batch 1, {w}x{h} (width x height), {prec}")
         steps = cfg.stream_steps if h * w <= 64 * 64 else max(3, cfg.stream_steps // 3)
-        r = bench_stream(model, h, w, steps, cfg.repeats, cfg.warmup)
+        r = bench_stream(model, h, w, steps, cfg.repeats, cfg.warmup, prec)
+        r["precision"] = prec
         r["gflop_per_frame"] = _fwd_flops(model, h, w) / 1e9
         r["fps_at_peak"] = peak["gflops"] / r["gflop_per_frame"]  # every FLOP at the peak rate
         res["stream"][f"{w}x{h}"] = r
@@ -604,15 +642,18 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     def stream_steps(h: int, w: int) -> int:
         return cfg.stream_steps if h * w <= 64 * 64 else max(3, cfg.stream_steps // 3)
 
-    if onnx_available():
+    if onnx_available() and dev.type == "cpu":
         say("streaming with onnxruntime (the exported step), batch 1, fp32")
         res["stream_onnx"] = bench_stream_onnx(model, cfg.stream_sizes, stream_steps, cfg.repeats)
 
     if cfg.bf16:
-        if native_bf16:
+        if prec == "bf16":
+            bf = dict(train, setting="same as fp32 (the chosen path)")
+        elif native_bf16:
             say("vstm model, training bf16 autocast (native bf16)")
             bf = bench_train(model, b, t, s, s, cfg.repeats, cfg.train_warmup, "bf16", flops)
             bf["setting"] = "same as fp32"
+            bf["memory_path"] = _memory_path(model, b, s, s, "bf16")
         else:
             bb, bt, bs = cfg.bf16_slow_batch, cfg.bf16_slow_frames, cfg.bf16_slow_size
             say(f"vstm model, training bf16 autocast: no native bf16, reduced to batch {bb}")
@@ -630,7 +671,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
         rows = []
         for h, w in cfg.scaling_sizes:
             say(f"scaling: training and streaming at {w}x{h}")
-            m = AEConvLSTMFlow(cfg.model_config())
+            m = place(AEConvLSTMFlow(cfg.model_config()))
             tr = bench_train(m, cfg.scaling_batch, t, h, w, 2, 1, "fp32")
             st = bench_stream(m, h, w, max(3, cfg.stream_steps // 3), 2, 1)
             rows.append(
@@ -647,7 +688,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
         rows = []
         for n in cfg.scaling_lengths:
             say(f"scaling: training with {n} frames per clip")
-            m = AEConvLSTMFlow(cfg.model_config())
+            m = place(AEConvLSTMFlow(cfg.model_config()))
             tr = bench_train(m, cfg.scaling_length_batch, n, s, s, 2, 1, "fp32", flops)
             rows.append(
                 {
@@ -660,6 +701,8 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
         res["scaling_length"] = {"batch": cfg.scaling_length_batch, "size": s, "rows": rows}
 
     res["peak_rss_mb_process"] = peak_rss_mb()
+    if dev.type == "cuda":
+        res["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     res["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     res["load_log"] = load_log
     # this process alone keeps about `threads` cores busy; more than that is someone else
@@ -689,7 +732,13 @@ def summarize(res: dict) -> dict:
         "infer_fps": res["infer"]["fps"],
         "stream_fps_64": st[key64]["fps"],
         "stream_fps_176x144": st[key176]["fps"],
-        "stream_precision": "fp32",
+        "stream_precision": res.get("path", {}).get("precision", "fp32"),
+        "train_precision": tr.get("precision", "fp32"),
+        "train_memory_path": tr.get("memory_path"),
+        "fp32_train_fps": res.get("fp32_train", tr)["fps"],
+        "stream_frac_bound_64": st[key64]["fps"] / st[key64]["fps_at_peak"],
+        "stream_frac_bound_176x144": st[key176]["fps"] / st[key176]["fps_at_peak"],
+        "machine_class": res["machine"].get("machine_class", "other"),
         "onnx_stream_fps_64": None,
         "onnx_stream_fps_176x144": None,
         "peak_rss_mb": res["train_rss_mb"],
@@ -709,22 +758,53 @@ def summarize(res: dict) -> dict:
         out["bf16_speedup_vs_naive"] = None
     if "bf16_curves" in res:
         out["bf16_loss_curve_match"] = res["bf16_curves"]["match"]
+    out["targets"] = _verdicts(TARGETS, out)
+    cls = out["machine_class"]
+    out["machine_targets"] = {
+        "class": cls,
+        "targets": _verdicts(MACHINE_TARGETS.get(cls, MACHINE_TARGETS["other"]), out),
+    }
+    return out
+
+
+def _verdicts(targets: dict[str, float], values: dict[str, Any]) -> dict[str, dict]:
+    """{key: {target, value, met}}: met is None without a value; peak RSS is an upper bound."""
     verdict = {}
-    for key, target in TARGETS.items():
-        value = out.get(key)
+    for key, target in targets.items():
+        value = values.get(key)
         met = (
             None
             if value is None
             else (value <= target if key == "peak_rss_mb" else value >= target)
         )
         verdict[key] = {"target": target, "value": value, "met": met}  # fmt: skip
-    out["targets"] = verdict
-    return out
+    return verdict
 
 
 # ------------------------------------------------------------------ report
 def _f(x: float | None, nd: int = 1) -> str:
     return "n/a" if x is None else f"{x:,.{nd}f}"
+
+
+def _label(r: dict) -> str:
+    """ "bf16 autocast, direct memory" and the like, for a training measurement."""
+    prec = "bf16 autocast" if r.get("precision") == "bf16" else "fp32"
+    return f"{prec}, {r['memory_path']} memory" if r.get("memory_path") else prec
+
+
+def _caps_line(m: dict) -> str:
+    caps = m.get("capabilities") or {}
+    flags = ", ".join(caps.get("cpu_flags", [])) or "none of amx/avx512/avx2 reported"
+    cuda = caps.get("cuda_device")
+    gpu = f"; CUDA {cuda} (bf16: {'yes' if caps.get('cuda_bf16') else 'no'})" if cuda else ""
+    return f"CPU flags {flags}{gpu}"
+
+
+def _path_line(res: dict) -> str:
+    p = res.get("path") or {}
+    prec = "bf16 autocast" if p.get("precision") == "bf16" else "fp32"
+    memory = f", {p['memory_conv']}" if p.get("memory_conv") else ""
+    return f"{prec}{memory} ({p.get('reason', 'not recorded')})"
 
 
 def format_markdown(res: dict, command: str) -> str:
@@ -738,6 +818,9 @@ def format_markdown(res: dict, command: str) -> str:
         f"Date: {m['date']}  ",
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, ISA {m['isa']}, native bf16: "
         f"{'yes' if m['bf16_native'] else 'no'}; torch {m['torch']}, {m['threads']} threads  ",
+        *([f"GPU: {m['gpu']}  "] if m.get("gpu") else []),
+        f"Capabilities: {_caps_line(m)}; machine class **{sm.get('machine_class', 'other')}**  ",
+        f"Chosen path (`--precision {cfg.get('precision', 'auto')}`): {_path_line(res)}  ",
         f"Load average (1, 5, 15 min): {m['load_average']} at the start, "
         f"{m['load_average_end']} at the end; highest 1-minute load at the start of a "
         f"measurement: {max(x[1] for x in res['load_log'])}"
@@ -758,12 +841,18 @@ def format_markdown(res: dict, command: str) -> str:
         f"| peak: conv 7x7 80->256 at 32x32, batch {res['peak']['batch']}, fwd+bwd (median of "
         f"{_f(res['peak']['gflops_before'])} before and {_f(res['peak']['gflops_after'])} after "
         f"the training runs) | | {_f(sm['peak_gflops'])} | 1.00 |",
-        f"| vstm training (fp32) | {_f(sm['train_fps'], 2)} | {_f(sm['train_gflops'])} | "
-        f"{sm['train_frac_peak']:.2f} |",
+        f"| vstm training ({_label(res['train'])}) | {_f(sm['train_fps'], 2)} | "
+        f"{_f(sm['train_gflops'])} | {sm['train_frac_peak']:.2f} |",
         f"| naive reference training (fp32) | {_f(sm['naive_train_fps'], 2)} | "
         f"{_f(sm['naive_train_gflops'])} | {sm['naive_frac_peak']:.2f} |",
     ]
-    if sm.get("bf16_train_fps") is not None:
+    if res.get("fp32_train") is not None and res["fp32_train"] is not res["train"]:
+        f32 = res["fp32_train"]
+        lines.append(
+            f"| vstm training ({_label(f32)}) | {_f(f32['fps'], 2)} | {_f(f32['gflops'])} | "
+            f"{f32['gflops'] / sm['peak_gflops']:.2f} |"
+        )
+    if sm.get("bf16_train_fps") is not None and res["bf16_train"].get("fps") != sm["train_fps"]:
         bf = res["bf16_train"]
         lines.append(
             f"| vstm training (bf16 autocast; {bf['setting']}) | {_f(sm['bf16_train_fps'], 2)} | "
@@ -773,7 +862,10 @@ def format_markdown(res: dict, command: str) -> str:
         f"| vstm inference, batch {cfg['batch']} (no gradients) | {_f(sm['infer_fps'])} | | |"
     )
     for k, v in res["stream"].items():
-        lines.append(f"| streaming `model.step`, batch 1, {k} (fp32) | {_f(v['fps'])} | | |")
+        lines.append(
+            f"| streaming `model.step`, batch 1, {k} ({v.get('precision', 'fp32')}) | "
+            f"{_f(v['fps'])} | | |"
+        )
     for k, v in (res.get("stream_onnx") or {}).items():
         lines.append(f"| streaming step in onnxruntime, batch 1, {k} (fp32) | {_f(v['fps'])} | | |")
     spread = {
@@ -798,7 +890,8 @@ def format_markdown(res: dict, command: str) -> str:
     ]
     lines += [
         "",
-        f"Peak resident memory after the fp32 training measurement: {_f(sm['peak_rss_mb'], 0)} MiB "
+        "Peak resident memory after the training measurement on the chosen path: "
+        f"{_f(sm['peak_rss_mb'], 0)} MiB "
         f"(whole benchmark process: {_f(res['peak_rss_mb_process'], 0)} MiB).",
         "",
         "## Targets (issue 7)",
@@ -818,6 +911,30 @@ def format_markdown(res: dict, command: str) -> str:
         op = "<=" if key == "peak_rss_mb" else ">="
         met = {True: "yes", False: "**no**", None: "n/a"}[v["met"]]
         lines.append(f"| {names[key]} | {op} {v['target']:g} | {_f(v['value'], 2)} | {met} |")
+    mt = sm.get("machine_targets")
+    if mt:
+        names11 = {
+            "train_speedup_vs_naive": f"training ({sm['train_precision']}, the chosen path) "
+            "speed-up over the naive fp32 reference",
+            "stream_fps_64": f"streaming frames/s, 64x64 ({sm['stream_precision']})",
+            "stream_fps_176x144": f"streaming frames/s, 176x144 ({sm['stream_precision']})",
+            "stream_frac_bound_64": "streaming 64x64 / its bound at the conv peak",
+            "stream_frac_bound_176x144": "streaming 176x144 / its bound at the conv peak",
+            "peak_rss_mb": names["peak_rss_mb"],
+        }
+        lines += [
+            "",
+            f"## Targets for this machine class: {mt['class']} (issue 11)",
+            "",
+            "| target | wanted | measured | met |",
+            "|---|---:|---:|---|",
+        ]
+        for key, v in mt["targets"].items():
+            op = "<=" if key == "peak_rss_mb" else ">="
+            met = {True: "yes", False: "**no**", None: "n/a"}[v["met"]]
+            lines.append(
+                f"| {names11.get(key, key)} | {op} {v['target']:g} | {_f(v['value'], 2)} | {met} |"
+            )
     if "bf16_curves" in res:
         c = res["bf16_curves"]
         lines += [
@@ -913,7 +1030,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--repeats", type=positive_int, help="timed runs per measurement, after warm-up (default 5)")
     a("--flow-impl", choices=["auto", "gemm", "direct"], help="Θ's convolutions (default auto)")
     a("--lstm-impl", choices=["auto", "fft", "direct"], help="the memory's gate convolution")
+    a(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="path of the main training and streaming measurements (default auto)",
+    )
     a("--no-scaling", action="store_true", help="skip the frame-size / length tables")
+    a("--device", help="cpu (default) or cuda[:N]")
+    a("--channels-last", action="store_true", help="models' weights in channels_last")
+    a("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
     a("--no-bf16", action="store_true", help="skip the bf16 measurements")
     a("--json", metavar="OUT", help="write the results as JSON")
     a("--markdown", metavar="OUT", help="write the results as a Markdown report")
@@ -922,12 +1047,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _command_line(args: argparse.Namespace) -> str:
     """The ``vstm bench ...`` command that reproduces ``args``."""
     parts = ["vstm", "bench"]
-    for flag in ("quick", "no_scaling", "no_bf16"):
-        if getattr(args, flag):
+    for flag in ("quick", "no_scaling", "no_bf16", "channels_last", "cudnn_benchmark"):
+        if getattr(args, flag, False):
             parts.append("--" + flag.replace("_", "-"))
-    flags = ("threads", "batch", "frames", "repeats", "flow_impl", "lstm_impl", "json", "markdown")
+    flags = (
+        "threads", "batch", "frames", "repeats", "flow_impl", "lstm_impl", "precision", "device",
+        "json", "markdown",
+    )  # fmt: skip
     for flag in flags:
-        value = getattr(args, flag)
+        value = getattr(args, flag, None)
         if value is not None:
             parts += ["--" + flag.replace("_", "-"), str(value)]
     return shlex.join(parts)
@@ -944,6 +1072,10 @@ def run(args: argparse.Namespace) -> int:
             "repeats": args.repeats,
             "flow_impl": args.flow_impl,
             "lstm_impl": args.lstm_impl,
+            "precision": getattr(args, "precision", None),
+            "device": getattr(args, "device", None),
+            "channels_last": getattr(args, "channels_last", False) or None,
+            "cudnn_benchmark": getattr(args, "cudnn_benchmark", False) or None,
         }.items()
         if v is not None
     }

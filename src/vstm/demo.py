@@ -71,7 +71,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="held-out test sequences scored (default 256)",
     )
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="training precision with --from-scratch (default auto: the machine's fastest path)",
+    )
     p.add_argument("--sequences", type=positive_int, default=4, help="test sequences drawn")
 
 

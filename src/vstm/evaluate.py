@@ -37,12 +37,18 @@ motion from frame K-1 to K at image resolution (B, 2, H, W) or None)."""
 EvalResult = dict[str, float]
 
 
-def model_predictor(model: VideoPredictor, outputs: str) -> Predictor:
-    """Wrap a model: ``outputs`` is ``"logits"`` (trained with BCE) or ``"values"`` (MSE)."""
+def model_predictor(model: VideoPredictor, outputs: str, precision: str = "fp32") -> Predictor:
+    """Wrap a model: ``outputs`` is ``"logits"`` (trained with BCE) or ``"values"`` (MSE).
+
+    ``precision="bf16"`` runs the model (only the model: the metrics stay fp32) under bf16
+    autocast.
+    """
+    from vstm.system import autocast
 
     @torch.no_grad()
     def predict(context: torch.Tensor):
-        out = model(context)
+        with autocast(context.device, precision):
+            out = model(context)
         prob = to_probabilities(out.pred[:, -1].float(), outputs)
         motion = None
         if out.flow is not None:
@@ -173,12 +179,17 @@ PROTOCOLS = {"10to10": (10, 10)}
 """Named multi-frame protocols: name -> (context frames K, forecast frames N)."""
 
 
-def model_rollout_predictor(model: VideoPredictor, outputs: str) -> RolloutPredictor:
-    """Wrap a model's closed-loop :meth:`~vstm.models.VideoPredictor.rollout`."""
+def model_rollout_predictor(
+    model: VideoPredictor, outputs: str, precision: str = "fp32"
+) -> RolloutPredictor:
+    """Wrap a model's closed-loop :meth:`~vstm.models.VideoPredictor.rollout` (under bf16
+    autocast with ``precision="bf16"``; the forecasts come back as fp32)."""
+    from vstm.system import autocast
 
     @torch.no_grad()
     def predict(context: torch.Tensor, horizon: int) -> torch.Tensor:
-        return model.rollout(context, horizon, outputs).pred
+        with autocast(context.device, precision):
+            return model.rollout(context, horizon, outputs).pred.float()
 
     return predict
 

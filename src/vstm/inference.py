@@ -75,6 +75,17 @@ def check_writable_dir(out_dir: str | Path, flag: str = "--out") -> Path:
     return out_dir
 
 
+def _under(steps, context):
+    """Iterate ``steps`` (a generator) with a fresh ``context()`` entered while it computes."""
+    it = iter(steps)
+    while True:
+        with context():
+            item = next(it, None)
+        if item is None:
+            return
+        yield item
+
+
 def _blank(h: int, w: int) -> np.ndarray:
     return np.full((h, w, 3), 255, np.uint8)
 
@@ -92,6 +103,7 @@ def predict_video(
     png: bool = False,
     flo: bool = False,
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
 ) -> PredictResult:
     """Run ``model.step`` over every frame of ``source`` and write input | prediction | flow.
 
@@ -106,6 +118,11 @@ def predict_video(
             None: no forecast.
         png, flo: also write a PNG strip and a Middlebury ``.flo`` (motion from t to t+1 at
             image resolution, DESIGN section 2) per frame.
+        precision: ``"fp32"`` or ``"bf16"``: the model's steps run under bf16 autocast (the
+            ConvLSTM state stays float32; outputs are turned back to float32). ``vstm predict``
+            passes :func:`vstm.system.choose_precision`'s choice. channels_last and
+            ``torch.inference_mode`` measured no faster than this in fp32 on an AVX2 CPU
+            (issue 11), so the step runs as is.
 
     Memory stays constant, whatever the length or the horizon: frames are decoded,
     predicted and encoded one at a time. Frames whose size is not a multiple of the model's
@@ -123,7 +140,7 @@ def predict_video(
     try:
         _predict_video(
             model, header, source, out_dir, result, size, frame_step, max_frames, horizon,
-            png, flo, device,
+            png, flo, device, precision,
         )  # fmt: skip
     except BaseException:
         for p in result.pngs + result.flos:
@@ -133,13 +150,15 @@ def predict_video(
 
 
 def _predict_video(
-    model, header, source, out_dir, result, size, frame_step, max_frames, horizon, png, flo, device
-) -> None:
+    model, header, source, out_dir, result, size, frame_step, max_frames, horizon, png, flo, device,
+    precision="fp32",
+) -> None:  # fmt: skip
     """The body of :func:`predict_video`; fills ``result`` as it writes."""
     import itertools
 
     from vstm.data import iter_frames, video_fps
     from vstm.metrics import flow_to_motion
+    from vstm.system import autocast
     from vstm.viz import VideoWriter, flow_to_color, image_grid, save_png, to_uint8_image, write_flo
 
     outputs = model_outputs(header)
@@ -217,7 +236,8 @@ def _predict_video(
                 frame, x = prepare(frame)
                 h, w = frame.shape[-2:]
                 prev_state = state
-                pred, flow, state = model.step(x, state)
+                with autocast(device, precision):
+                    pred, flow, state = model.step(x, state)
                 prob = to_probabilities(pred[0, :, :h, :w].float(), outputs)
                 write(writer, i, to_uint8_image(frame), prob, flow, titles)
                 result.frames += 1
@@ -227,6 +247,7 @@ def _predict_video(
                 # The last input again, from the state before it: the rollout's first forecast is
                 # the prediction just written, and every later one is fed back.
                 steps = model.iter_rollout(x.unsqueeze(1), horizon, outputs, state=prev_state)
+                steps = _under(steps, lambda: autocast(device, precision))
                 for j, (prob, flow, _) in enumerate(steps, start=1):
                     truth = next(frames, None)
                     left = _blank(h, w) if truth is None else to_uint8_image(prepare(truth)[0])

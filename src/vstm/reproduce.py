@@ -367,7 +367,12 @@ def add_table1_arguments(p: argparse.ArgumentParser) -> None:
         help="seed of the training data and weights (default 0)",
     )
     a("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
-    a("--precision", choices=["fp32", "bf16"], default="fp32", help="training precision")
+    a(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="training precision (default auto: bf16 where the machine computes it natively)",
+    )
     a(
         "--test-sequences",
         type=positive_int,
@@ -428,7 +433,7 @@ def _command_line(args: argparse.Namespace, models: list[str]) -> str:
         ("--batch-size", args.batch_size, 16),
         ("--seed", args.seed, 0),
         ("--device", args.device, "auto"),
-        ("--precision", args.precision, "fp32"),
+        ("--precision", args.precision, "auto"),
         ("--test-sequences", args.test_sequences, None),
         ("--eval-batch-size", args.eval_batch_size, 250),
         ("--figure-sequences", args.figure_sequences, 4),
@@ -505,9 +510,10 @@ def _check_protocol(run_dir: Path, header: dict[str, Any], cfg: TrainConfig) -> 
     want = cfg.to_dict()
     for key in _PROTOCOL_KEYS:
         if stored.get(key) != want[key]:
+            hint = f" (pass --precision {stored.get(key)})" if key == "precision" else ""
             raise VstmError(
                 f"{run_dir} was trained with {key}={stored.get(key)!r}, but this run asks "
-                f"for {want[key]!r}; use another --out or the same flags"
+                f"for {want[key]!r}; use another --out or the same flags{hint}"
             )
 
 
@@ -942,7 +948,7 @@ def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:
 
 # -------------------------------------------------------------------------------- tables
 def _machine(device: torch.device) -> dict[str, Any]:
-    from vstm.bench import cpu_model
+    from vstm.system import cpu_model
 
     info = {
         "cpu": cpu_model(),
@@ -1107,6 +1113,12 @@ def run_table1(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     command = _command_line(args, models)
+    from vstm.system import choose_precision
+    from vstm.train import distributed as dist_utils
+
+    # one precision for every model of the table, resolved once (auto: this machine's path)
+    run_path = choose_precision(args.precision, dist_utils.resolve_device(args.device, 0))
+    log.info(run_path.describe())
 
     cfgs = {
         m: protocol_config(
@@ -1116,7 +1128,7 @@ def run_table1(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             seed=args.seed,
             device=args.device,
-            precision=args.precision,
+            precision=run_path.precision,
             epochs=args.epochs,
             budget_minutes=args.budget_minutes,
             tiny=args.tiny,
@@ -1129,8 +1141,6 @@ def run_table1(args: argparse.Namespace) -> int:
         "steps": first.steps,
         "budget_minutes": args.budget_minutes,
     }
-    from vstm.train import distributed as dist_utils
-
     device = dist_utils.resolve_device(args.device, 0)
     records = {}
     for i, m in enumerate(models, 1):
@@ -1212,6 +1222,7 @@ def run_table1(args: argparse.Namespace) -> int:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_seconds": time.monotonic() - t_start,
         "machine": _machine(device),
+        "path": run_path.to_dict(),
         "protocol": {
             "recipe": args.recipe,
             **{k: getattr(first, k) for k in RECIPES[args.recipe]},

@@ -14,6 +14,11 @@ LSTMState = tuple[torch.Tensor, torch.Tensor]
 """(h, c), each (B, hidden, H, W)."""
 
 
+def _state_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The LSTM state's dtype for gates of ``dtype``: float32 for 16-bit types."""
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
 class ConvLSTMCell(nn.Module):
     """One step of a convolutional LSTM (eq. 1), all four gates from one fused convolution.
 
@@ -31,7 +36,8 @@ class ConvLSTMCell(nn.Module):
         kernel_size: odd kernel size used on both the input and the hidden path.
         impl: how the gate convolution runs when the caller passes :meth:`spectrum`'s result
             (:data:`vstm.nn.spectral.ConvImpl`): ``"auto"`` (default) the FFT on CPU for
-            batches of 4 or more whose kernel spectrum is small, ``"fft"`` always,
+            batches of 4 or more whose kernel spectrum is small, outside bf16 autocast,
+            ``"fft"`` always,
             ``"direct"`` never. Same parameters and state dict either way.
 
     Shapes:
@@ -84,13 +90,17 @@ class ConvLSTMCell(nn.Module):
             self.conv.bias[hc : 2 * hc].fill_(1.0)  # forget gate
 
     def init_state(self, x: torch.Tensor) -> LSTMState:
-        """Zero (h, c) shaped for input ``x`` (B, in, H, W), on its device and dtype."""
+        """Zero (h, c) shaped for input ``x`` (B, in, H, W), on its device, in its dtype or,
+        for a 16-bit ``x`` (under autocast), in float32 (see :meth:`forward`)."""
         b, _, h, w = x.shape
-        z = x.new_zeros(b, self.hidden_channels, h, w)
+        z = x.new_zeros(b, self.hidden_channels, h, w, dtype=_state_dtype(x.dtype))
         return z, z
 
     def uses_fft(self, batch: int, height: int, width: int) -> bool:
-        """Whether a sequence of ``batch`` inputs of H x W takes the FFT path (``impl``)."""
+        """Whether a sequence of ``batch`` inputs of H x W takes the FFT path (``impl``).
+
+        Asked at call time: ``"auto"`` answers False under 16-bit autocast (the direct
+        convolution in bf16 beats the FFT, which runs in float32)."""
         return use_fft(self.impl, self.conv, batch, height, width)
 
     def spectrum(self, x: torch.Tensor) -> KernelSpectrum | None:
@@ -116,6 +126,9 @@ class ConvLSTMCell(nn.Module):
         # gate pre-activations (B, 4*hidden, H, W)
         fft = spectrum is not None
         gates = spectral_conv2d(z, spectrum, self.conv.bias) if fft else self.conv(z)
+        # Under bf16 autocast the convolution returns bf16; the state update stays in float32
+        # so that c, summed over every step of a long stream, keeps a 24-bit mantissa.
+        gates = gates.to(_state_dtype(gates.dtype))
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)

@@ -29,6 +29,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from vstm.errors import ShapeError
+from vstm.system import reduced_precision_autocast
 
 __all__ = [
     "ConvImpl",
@@ -316,15 +317,20 @@ def use_fft(impl: ConvImpl, conv: torch.nn.Conv2d, batch: int, height: int, widt
     """Whether ``impl`` takes the FFT path for ``conv`` over ``batch`` maps of H x W.
 
     ``"auto"``: for a CPU-resident kernel of 5x5 or more, at least :data:`AUTO_MIN_BATCH`
-    maps and a spectrum of at most :data:`AUTO_MAX_SPECTRUM_BYTES`. GPUs keep cuDNN.
+    maps and a spectrum of at most :data:`AUTO_MAX_SPECTRUM_BYTES`, outside 16-bit autocast.
+    GPUs keep cuDNN. Under bf16 (or fp16) autocast, checked at call time, the direct
+    convolution runs in the reduced type while the transforms would stay in fp32, so ``auto``
+    takes the direct path there (issue 11: 144 against 67 frames/s on an AMX CPU).
     """
     if impl == "direct":
         return False
     if impl == "fft":
         return True
     co, ci, k, _ = conv.weight.shape
+    device_type = conv.weight.device.type
     return (
-        conv.weight.device.type == "cpu"
+        device_type == "cpu"
+        and not reduced_precision_autocast(device_type)
         and batch >= AUTO_MIN_BATCH
         and k >= 5
         and spectrum_bytes(ci, co, height, width, k) <= AUTO_MAX_SPECTRUM_BYTES

@@ -87,7 +87,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="Θ's learning rate as a multiple of --lr (default 1)",
     )
     a("--device", help="auto, cpu, cuda, cuda:N (default auto)")
-    a("--precision", choices=["fp32", "bf16"], help="default fp32")
+    a(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="default auto: bf16 autocast on a CPU with AMX or a CUDA device with bf16, "
+        "fp32 elsewhere (the first log line says which)",
+    )
     a("--seed", type=nonnegative_int, help="random seed (default 0)")
     a("--workers", type=nonnegative_int, help="data-loading worker processes (default 0)")
     a("--out", help="run folder (default runs/default)")
@@ -192,6 +197,26 @@ def inherited_settings(header: dict[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
+def _add_precision(a) -> None:
+    a(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="the model's arithmetic (default auto: bf16 autocast where the machine computes "
+        "it natively, fp32 elsewhere; the first log line says which)",
+    )
+
+
+def _inference_path(args: argparse.Namespace, device):
+    """Resolve ``--precision`` for ``device`` (a :class:`vstm.system.PrecisionChoice`).
+
+    Printed with the results, not logged first: a user error later in the command stays the
+    only line on stderr."""
+    from vstm.system import choose_precision
+
+    return choose_precision(args.precision, device)
+
+
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
@@ -212,6 +237,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     a("--seed", type=nonnegative_int, default=0, help="seed of the Moving MNIST test set")
     a("--binarize", action="store_true", default=None, help="binarise (default: as trained)")
     a("--device", default="auto")
+    _add_precision(a)
     a("--json", help="also write the results as JSON to this file")
     a(
         "--protocol",
@@ -237,9 +263,11 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         check_output_file(args.json, "--json")
     device = resolve_device(args.device)
+    path = _inference_path(args, device)
+    precision = path.precision
     model, header = load_checkpoint(args.checkpoint, map_location=device)
     if args.protocol != "next-frame":
-        return _run_eval_protocol(args, model, header, device)
+        return _run_eval_protocol(args, model, header, device, precision)
     tc = inherited_settings(header, args.checkpoint)
     data = canonical_data(args.data or tc.get("data", "moving-mnist"))
     mnist_like = is_moving_mnist(data) or str(data).lower().endswith(".npy")
@@ -265,7 +293,7 @@ def run_eval(args: argparse.Namespace) -> int:
     with torch.no_grad():
         loader = DataLoader(ds, batch_size=args.batch_size)
         rows[header["model"]] = evaluate_predictor(
-            model_predictor(model, model_outputs(header)), loader, args.context, device
+            model_predictor(model, model_outputs(header), precision), loader, args.context, device
         )
         rows["copy-last-frame"] = evaluate_predictor(
             copy_last_predictor, loader, args.context, device
@@ -276,19 +304,23 @@ def run_eval(args: argparse.Namespace) -> int:
     for name, r in rows.items():
         print(f"{name:<20}" + "".join(f"{r.get(c, float('nan')):>14.5f}" for c in cols))
     print(f"({rows[header['model']]['sequences']} sequences of {data}, context {args.context})")
+    print(path.describe(None))
     if args.json:
         result = {
             "checkpoint": str(args.checkpoint),
             "data": data,
             "context": args.context,
             "binarize": binarize,
+            "precision": precision,
             "results": rows,
         }
         atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0
 
 
-def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) -> int:
+def _run_eval_protocol(
+    args: argparse.Namespace, model, header: dict, device, precision: str = "fp32"
+) -> int:
     """``vstm eval --protocol 10to10``: closed-loop K -> N forecasts, OpenSTL's metrics."""
     import torch
     from torch.utils.data import DataLoader, Subset
@@ -324,7 +356,7 @@ def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) ->
         ds = Subset(ds, range(args.num))
     loader = DataLoader(ds, batch_size=args.batch_size)
     predictors = {
-        header["model"]: model_rollout_predictor(model, model_outputs(header)),
+        header["model"]: model_rollout_predictor(model, model_outputs(header), precision),
         "copy-last-frame": copy_last_rollout,
     }
     with torch.no_grad():
@@ -341,6 +373,7 @@ def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) ->
         f"({first['sequences']} sequences of {data}, {context} -> {horizon} closed loop; "
         "MSE/MAE summed over each frame's pixels, OpenSTL's SSIM and PSNR)"
     )
+    print(f"path: {'bf16 autocast' if precision == 'bf16' else 'fp32'}")
     if args.curve:
         plot_rollout_curves(args.curve, rows)
     if args.json:
@@ -349,6 +382,7 @@ def _run_eval_protocol(args: argparse.Namespace, model, header: dict, device) ->
             "protocol": args.protocol,
             "data": data,
             "binarize": binarize,
+            "precision": precision,
             "parameters": sum(p.numel() for p in model.parameters()),
             "results": rows,
         }
@@ -377,6 +411,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     a("--png", action="store_true", help="also write a PNG strip per frame")
     a("--flo", action="store_true", help="also write a .flo motion file per frame")
     a("--device", default="auto")
+    _add_precision(a)
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -393,6 +428,7 @@ def run_predict(args: argparse.Namespace) -> int:
         except VstmError as e:
             raise VstmError(f"--{e}") from None
     device = resolve_device(args.device)
+    path = _inference_path(args, device)
     model, header = load_checkpoint(args.checkpoint, map_location=device)
     if args.size == "native":
         size = None
@@ -417,8 +453,10 @@ def run_predict(args: argparse.Namespace) -> int:
         png=args.png,
         flo=args.flo,
         device=device,
+        precision=path.precision,
     )
     print(f"wrote {r.video} ({r.frames} frames: input | predicted next frame | motion colour)")
+    print(path.describe(None))
     if r.forecast:
         print(f"  then {r.forecast} forecast frames: truth | closed-loop forecast | motion colour")
     if r.pngs:

@@ -80,7 +80,10 @@ class TrainConfig:
             the flow by ~14,400 * lr pixels; a smaller rate for Θ keeps early updates from
             throwing the flow far outside the digits' range.
         clip: gradients are clipped element-wise to [-clip, clip] before each update.
-        precision: ``"fp32"`` or ``"bf16"`` (autocast; the loss and the optimiser stay fp32).
+        precision: ``"auto"`` (the fastest exact-enough path of the machine,
+            :func:`vstm.system.choose_precision`), ``"fp32"`` or ``"bf16"`` (autocast; the
+            loss and the optimiser stay fp32). A run saves the resolved value, so a resumed
+            run keeps it.
         save_every: optimiser steps between checkpoints; 0 = every ``save_minutes`` minutes.
         frame_step: real video only: take every N-th frame of the source.
         frame_cache: real video only: decode every source once into this folder (uint8
@@ -115,7 +118,7 @@ class TrainConfig:
     flow_lr_scale: float = 1.0
     clip: float = 1.0
     device: str = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     seed: int = 0
     workers: int = 0
     out: str = "runs/default"
@@ -248,4 +251,5 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise VstmError(f"config file {path} could not be parsed: {msg}") from e
     if not isinstance(values, dict):
         raise VstmError(f"config file {path} must hold a table of key = value pairs")
+    values.pop("path", None)  # a run's config.json records its resolved path there
     return values

@@ -22,6 +22,7 @@ from vstm.errors import VstmError
 from vstm.io import atomic_write_text
 from vstm.models import VideoPredictor, build_model
 from vstm.nn import FlowRegressor
+from vstm.system import PrecisionChoice, choose_precision
 from vstm.train import distributed as dist_utils
 from vstm.train.checkpoint import read_checkpoint, restore_training, save_checkpoint
 from vstm.train.config import TrainConfig, make_config
@@ -155,9 +156,37 @@ class _GlobalBatches(torch.utils.data.Sampler):
 
 
 def _autocast(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    from vstm.system import autocast
+
+    return autocast(device, precision)
+
+
+def _lstm_impl(cfg: TrainConfig) -> str | None:
+    """The model's ``lstm_impl`` default, or None for a model without a ConvLSTM."""
+    from vstm.models import MODELS
+
+    if cfg.model not in MODELS:
+        return None
+    for f in dataclasses.fields(MODELS[cfg.model].config_cls):
+        if f.name == "lstm_impl":
+            return f.default
+    return None
+
+
+def _resolve_path(cfg: TrainConfig, device: torch.device, run_dir: Path | None) -> PrecisionChoice:
+    """The run's precision (``auto`` resolved for ``device``; a resumed run's recorded choice).
+
+    Emulated bf16 is ~50x slower than fp32 (issue 7): forcing it there warns.
+    """
+    if run_dir is not None:
+        try:
+            recorded = json.loads((run_dir / "config.json").read_text()).get("path")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            recorded = None
+        if isinstance(recorded, dict) and recorded.get("precision") == cfg.precision:
+            with contextlib.suppress(TypeError, KeyError):
+                return PrecisionChoice.from_dict(recorded)
+    return choose_precision(cfg.precision, device)
 
 
 def param_groups(
@@ -192,10 +221,10 @@ class Trainer:
         probe = dist_utils.setup_probe()
         self.device = dist_utils.resolve_device(cfg.device, probe.local_rank)
         self.dist = dist_utils.setup(self.device)
-        if cfg.precision == "bf16":
-            from vstm.bench import warn_if_slow_bf16
-
-            warn_if_slow_bf16(self.device)  # emulated bf16 is ~50x slower than fp32 (issue 7)
+        self.path = _resolve_path(cfg, self.device, self.out if resume else None)
+        if self.dist.is_main:
+            log.info(self.path.describe(cfg.model_options.get("lstm_impl", _lstm_impl(cfg))))
+        self.cfg = cfg = dataclasses.replace(cfg, precision=self.path.precision)
         torch.manual_seed(cfg.seed)
         self.model = build_model_for(cfg).to(self.device)
         if cfg.batch_size % self.dist.world_size:
@@ -352,7 +381,9 @@ class Trainer:
         cfg = self.cfg
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+            lstm_impl = cfg.model_options.get("lstm_impl", _lstm_impl(cfg))
+            record = {**cfg.to_dict(), "path": self.path.to_dict(lstm_impl)}
+            atomic_write_text(self.out / "config.json", json.dumps(record, indent=2) + "\n")
             self._trim_metrics()
             try:
                 from torch.utils.tensorboard import SummaryWriter

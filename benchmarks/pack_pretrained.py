@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "sequences": steps * int(tc.get("batch_size", 0)),
         "frames": steps * int(tc.get("batch_size", 0)) * int(tc.get("context", 0)),
         "train_seconds": float(last["trainer"].get("train_seconds", 0.0)),
-        "machine": f"{cpu_model()}, {tc.get('device', 'cpu')}",
+        "machine": f"{cpu_model()}, device {tc.get('device', 'cpu')}",
         "precision": tc.get("precision"),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
     }

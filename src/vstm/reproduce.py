@@ -508,6 +508,11 @@ def _check_protocol(run_dir: Path, header: dict[str, Any], cfg: TrainConfig) -> 
     """A run trained under another protocol (recipe, data, ...) is an error, not a row."""
     stored = header.get("train_config") or {}
     want = cfg.to_dict()
+    if want.get("precision") == "auto":  # compare what auto means on this machine
+        from vstm.system import choose_precision
+        from vstm.train.distributed import resolve_device
+
+        want["precision"] = choose_precision("auto", resolve_device(cfg.device, 0)).precision
     for key in _PROTOCOL_KEYS:
         if stored.get(key) != want[key]:
             hint = f" (pass --precision {stored.get(key)})" if key == "precision" else ""

@@ -87,12 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     model, _ = load_checkpoint(ckpt)
     outputs = model_outputs(header)
     check_scores = moving_mnist_scores(model, outputs, sequences=CHECK_SEQUENCES)
-    from vstm.evaluate import copy_last_predictor, evaluate_predictor
-    from vstm.reproduce import heldout_test_set
+    from vstm.evaluate import copy_last_predictor, evaluate_predictor, moving_mnist_test_set
 
     zero = evaluate_predictor(
         copy_last_predictor,
-        torch.utils.data.DataLoader(heldout_test_set(CHECK_SEQUENCES, 10, 64), batch_size=32),
+        torch.utils.data.DataLoader(moving_mnist_test_set(CHECK_SEQUENCES), batch_size=32),
         10,
     )
     check = {

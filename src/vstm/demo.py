@@ -163,12 +163,11 @@ def score(run: Path, sequences: int, device: str | torch.device = "cpu") -> dict
     """
     from torch.utils.data import DataLoader
 
-    from vstm.data import build_dataset
     from vstm.evaluate import (
-        TEST_SEED,
         copy_last_predictor,
         evaluate_predictor,
         moving_mnist_scores,
+        moving_mnist_test_set,
     )
     from vstm.inference import model_outputs
     from vstm.train.checkpoint import load_checkpoint
@@ -178,15 +177,7 @@ def score(run: Path, sequences: int, device: str | torch.device = "cpu") -> dict
     size, binarize = tc.get("size") or 64, bool(tc.get("binarize", False))
     settings = {"sequences": sequences, "size": size, "binarize": binarize}
     scores = moving_mnist_scores(model, model_outputs(header), **settings)
-    test = build_dataset(
-        "moving-mnist",
-        split="test",
-        num_sequences=sequences,
-        seq_len=11,
-        size=size,
-        binarize=binarize,
-        seed=TEST_SEED,
-    )
+    test = moving_mnist_test_set(sequences, size=size, binarize=binarize)
     zero = evaluate_predictor(copy_last_predictor, DataLoader(test, batch_size=64), 10)
     result = {
         **{k: float(v) for k, v in scores.items()},

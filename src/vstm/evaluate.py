@@ -24,6 +24,7 @@ __all__ = [
     "model_predictor",
     "model_rollout_predictor",
     "moving_mnist_scores",
+    "moving_mnist_test_set",
     "plot_rollout_curves",
 ]
 
@@ -120,6 +121,24 @@ def evaluate_predictor(
     return result
 
 
+def moving_mnist_test_set(
+    sequences: int, context: int = 10, size: int = 64, binarize: bool = True, seed: int = TEST_SEED
+):
+    """Table 1's held-out test set: test digit pool, ``seed``, ``context + 1`` frames per
+    sequence (items: frames (T, 1, size, size), motion, mask); its first ``sequences``."""
+    from vstm.data import build_dataset
+
+    return build_dataset(
+        "moving-mnist",
+        split="test",
+        num_sequences=sequences,
+        seq_len=context + 1,
+        size=size,
+        binarize=binarize,
+        seed=seed,
+    )
+
+
 def moving_mnist_scores(
     model: VideoPredictor,
     outputs: str,
@@ -139,17 +158,7 @@ def moving_mnist_scores(
     """
     from torch.utils.data import DataLoader
 
-    from vstm.data import build_dataset
-
-    dataset = build_dataset(
-        "moving-mnist",
-        split="test",
-        num_sequences=sequences,
-        seq_len=context + 1,
-        size=size,
-        binarize=binarize,
-        seed=seed,
-    )
+    dataset = moving_mnist_test_set(sequences, context, size, binarize=binarize, seed=seed)
     device = next(model.parameters()).device
     with torch.no_grad():
         return evaluate_predictor(

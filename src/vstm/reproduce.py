@@ -594,19 +594,10 @@ def train_model(cfg: TrainConfig, budget: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- evaluation
 def heldout_test_set(num_sequences: int, context: int, size: int):
-    """The fixed held-out test set: test digit pool, seed :data:`TEST_SEED`, binarised,
-    ``context + 1`` frames per sequence (frames (T, 1, size, size), motion, mask)."""
-    from vstm.data import build_dataset
+    """The fixed held-out test set (:func:`vstm.evaluate.moving_mnist_test_set`, binarised)."""
+    from vstm.evaluate import moving_mnist_test_set
 
-    return build_dataset(
-        "moving-mnist",
-        split="test",
-        num_sequences=num_sequences,
-        seq_len=context + 1,
-        size=size,
-        binarize=True,
-        seed=TEST_SEED,
-    )
+    return moving_mnist_test_set(num_sequences, context, size)
 
 
 def _batches(dataset, batch_size: int) -> Iterable[dict]:

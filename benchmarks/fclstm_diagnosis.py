@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--hidden-units", type=int, default=None, help="smaller model (tests)")
     args = p.parse_args(argv)
     if args.threads:
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     probe = build_dataset(
         "moving-mnist", split="train", num_sequences=8, seq_len=11, size=args.size, binarize=True
     )
-    frames = torch.stack([probe[i]["frames"] for i in range(8)])  # (8, 11, 1, S, S)
+    device = torch.device(args.device)
+    frames = torch.stack([probe[i]["frames"] for i in range(8)]).to(device)  # (8, 11, 1, S, S)
     results: dict = {"runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for lr in lrs:
@@ -111,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                     "batch_size": args.batch_size,
                     "val_sequences": 16,
                     "log_every": 1,
+                    "device": args.device,
+                    "precision": "fp32",
                     "out": str(Path(tmp) / f"lr{lr:g}"),
                 },
             )
@@ -118,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                 torch.manual_seed(cfg.seed)
                 from vstm.models import build_model
 
-                results["init"] = gate_stats(build_model("ae-fclstm", **options), frames)
+                results["init"] = gate_stats(build_model("ae-fclstm", **options).to(device), frames)
             run = train(cfg)
             model, _ = load_checkpoint(run / "last.safetensors")
+            model = model.to(device)
             rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
             curve = [(r["step"], r["recon"]) for r in rows if r["kind"] == "train"]
             test = moving_mnist_scores(model, "logits", sequences=args.test, size=args.size)
@@ -131,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
             }
     results.update(
         command="python benchmarks/fclstm_diagnosis.py " + " ".join(argv or sys.argv[1:]),
-        machine=f"{cpu_model()}, {torch.get_num_threads()} torch threads",
+        machine=(
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"{cpu_model()}, {torch.get_num_threads()} torch threads"
+        ),
         date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         wall_seconds=time.monotonic() - t0,
         steps=args.steps,

@@ -157,6 +157,41 @@ def test_score_only_scores_existing_runs_without_training(tiny, tmp_path, capsys
     assert "holds no trained run" in err and len(err.strip().splitlines()) == 1
 
 
+def test_score_only_ignores_training_precision_and_needs_only_weights(tiny, tmp_path):
+    """A run trained in bf16 (elsewhere) is scored as it is; a folder that kept only
+    best.safetensors (optimiser state left behind) is enough to score."""
+    out = tmp_path / "scored"
+    (out / "runs").mkdir(parents=True)
+    run = out / "runs" / "ae-conv"
+    shutil.copytree(tiny / "runs" / "ae-conv", run)
+    header = json.loads((run / "last.json").read_text())
+    header["train_config"]["precision"] = "bf16"
+    header["trainer"]["machines"] = [
+        {"from_step": 0, "machine": "NVIDIA H200", "precision": "bf16", "processes": 1},
+        {"from_step": 2, "machine": "NVIDIA H200", "precision": "bf16", "processes": 1},
+    ]
+    (run / "last.json").write_text(json.dumps(header))
+    (run / "last.safetensors").unlink()
+    args = ["reproduce", "table1", "--tiny", "--out", str(out), "--models", "ae-conv"]
+    assert main([*args, "--score-only", "--precision", "fp32"]) == 0
+    row = json.loads((out / "table1.json").read_text())["rows"][0]
+    assert row["trained_on"] == "NVIDIA H200 (bf16)"
+    assert "NVIDIA H200 (bf16)" in (out / "table1.md").read_text()
+
+
+def test_trained_on_names_each_machine_in_order():
+    from vstm.reproduce import trained_on
+
+    seg = [
+        {"from_step": 0, "machine": "AMD EPYC", "precision": "fp32", "processes": 1},
+        {"from_step": 642, "machine": "NVIDIA H200", "precision": "bf16", "processes": 2},
+    ]
+    got = trained_on({"trainer": {"machines": seg}})
+    assert got == "AMD EPYC (fp32) to step 642, then NVIDIA H200 x2 (bf16)"
+    old = {"trainer": {}, "train_config": {"precision": "fp32", "device": "auto"}}
+    assert trained_on(old) == "fp32, device auto"
+
+
 def test_changed_protocol_on_existing_runs_is_an_error(tiny, tmp_path, capsys):
     out = tmp_path / "copy"
     shutil.copytree(tiny, out)

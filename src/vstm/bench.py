@@ -977,29 +977,40 @@ def format_markdown(res: dict, command: str) -> str:
                 f"| {r['frames']} | {r['train_memory_path']} | {r['train_ms_per_frame']:.0f} | "
                 f"{r['train_gflops']:.1f} |"
             )
-    lines += [
-        "",
-        "## Notes",
-        "",
-        "- What is fast: Θ's two 15x15 convolutions (64->2, 2->2) run as GEMMs "
-        '(`vstm.nn.flow_head.conv2d_same_gemm`, `flow_impl="auto"` on CPU; '
-        "`--model-option flow_impl=direct` turns it off). oneDNN's direct algorithm runs these "
-        "few-channel shapes at a few GFLOP/s, so 3% of the FLOPs took about a third of a "
-        "training step. The ConvLSTM's fused gate convolution (the peak convolution itself) "
-        'runs through the FFT over a sequence (`vstm.nn.spectral`, `lstm_impl="auto"`: on '
-        "CPU for batches of 4 or more while the kernel's spectrum stays under 160 MiB, i.e. up "
-        "to about 96x96 frames; `--model-option lstm_impl=direct` turns it off): one complex "
-        "80x256 matrix product per frequency bin, about 15x fewer FLOPs than the direct 7x7 "
-        "convolution, so training GFLOP/s, counted in the direct algorithm's FLOPs as "
-        "everywhere here, can exceed the measured peak. Streaming (`model.step`, batch 1) "
-        "keeps the direct convolution.",
+    lines += ["", "## Notes", ""]
+    if m.get("gpu"):
+        lines += [
+            "- On the GPU every convolution goes to cuDNN (`lstm_impl` and `flow_impl` `auto` "
+            "choose the direct form there); fp32 convolutions use TF32 (PyTorch's default for "
+            "cuDNN). At the small batches of `--quick` a step is a few hundred small kernels, "
+            "so the numbers measure launch overhead more than the GPU's arithmetic: the "
+            "ratios to the conv peak and to the naive reference are not the GPU's capacity.",
+            "- The CPU columns (ISA, bf16) describe the GPU machine's host processor, which "
+            "only generates data here.",
+        ]
+    else:
+        lines += [
+            "- What is fast: Θ's two 15x15 convolutions (64->2, 2->2) run as GEMMs "
+            '(`vstm.nn.flow_head.conv2d_same_gemm`, `flow_impl="auto"` on CPU; '
+            "`--model-option flow_impl=direct` turns it off). oneDNN's direct algorithm runs "
+            "these few-channel shapes at a few GFLOP/s, so 3% of the FLOPs took about a third of "
+            "a training step. The ConvLSTM's fused gate convolution (the peak convolution "
+            'itself) runs through the FFT over a sequence (`vstm.nn.spectral`, `lstm_impl="auto"`'
+            ": on CPU for batches of 4 or more while the kernel's spectrum stays under 160 MiB, "
+            "i.e. up to about 96x96 frames; `--model-option lstm_impl=direct` turns it off): one "
+            "complex 80x256 matrix product per frequency bin, about 15x fewer FLOPs than the "
+            "direct 7x7 convolution, so training GFLOP/s, counted in the direct algorithm's "
+            "FLOPs as everywhere here, can exceed the measured peak. Streaming (`model.step`, "
+            "batch 1) keeps the direct convolution.",
+            f"- bf16: this CPU {'has' if m['bf16_native'] else 'has no'} native bf16 "
+            f"(ISA {m['isa']}); without it oneDNN emulates bf16 and `vstm train --precision "
+            "bf16` warns.",
+        ]
+    lines.append(
         "- The naive reference (`vstm.bench.NaiveAEConvLSTMFlow`) is the same function written "
         "plainly: per time step E, eight gate convolutions, Θ by `F.conv2d`, warp, D; "
-        "`tests/test_bench.py` checks it against the model, forward and gradients.",
-        f"- bf16: this CPU {'has' if m['bf16_native'] else 'has no'} native bf16 "
-        f"(ISA {m['isa']}); without it oneDNN emulates bf16 and `vstm train --precision bf16` "
-        "warns.",
-    ]
+        "`tests/test_bench.py` checks it against the model, forward and gradients."
+    )
     return "\n".join(lines) + "\n"
 
 

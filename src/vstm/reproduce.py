@@ -504,8 +504,12 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _check_protocol(run_dir: Path, header: dict[str, Any], cfg: TrainConfig) -> None:
-    """A run trained under another protocol (recipe, data, ...) is an error, not a row."""
+def _check_protocol(
+    run_dir: Path, header: dict[str, Any], cfg: TrainConfig, skip: tuple[str, ...] = ()
+) -> None:
+    """A run trained under another protocol (recipe, data, ...) is an error, not a row;
+    ``skip``: keys that do not matter here (scoring a run does not depend on the precision it
+    was trained in)."""
     stored = header.get("train_config") or {}
     want = cfg.to_dict()
     if want.get("precision") == "auto":  # compare what auto means on this machine
@@ -514,7 +518,7 @@ def _check_protocol(run_dir: Path, header: dict[str, Any], cfg: TrainConfig) -> 
 
         want["precision"] = choose_precision("auto", resolve_device(cfg.device, 0)).precision
     for key in _PROTOCOL_KEYS:
-        if stored.get(key) != want[key]:
+        if key not in skip and stored.get(key) != want[key]:
             hint = f" (pass --precision {stored.get(key)})" if key == "precision" else ""
             raise VstmError(
                 f"{run_dir} was trained with {key}={stored.get(key)!r}, but this run asks "
@@ -526,12 +530,13 @@ def scored_as_is(cfg: TrainConfig) -> dict[str, Any]:
     """``--score-only``: the run's record without training it (its checkpoint must exist)."""
     run_dir = Path(cfg.out)
     header = _read_json(run_dir / "last.json")
-    if header is None or not (run_dir / "last.safetensors").is_file():
+    has_weights = any((run_dir / n).is_file() for n in ("best.safetensors", "last.safetensors"))
+    if header is None or not has_weights:
         raise VstmError(
             f"--score-only: {run_dir} holds no trained run; train it first (leave out "
             "--score-only) or leave it out of --models"
         )
-    _check_protocol(run_dir, header, cfg)
+    _check_protocol(run_dir, header, cfg, skip=("precision",))
     record = _read_json(run_dir / "reproduce.json") or {}
     record.setdefault("wall_seconds", float(header["trainer"].get("train_seconds", 0.0)))
     return record
@@ -677,30 +682,59 @@ def evaluate_model(
         "test_seed": TEST_SEED,
         "context": context,
     }
+    last = _read_json(run_dir / "last.json") or header
+    trainer = last.get("trainer") or {}
+    run_facts = {  # what the run received so far: read afresh, the scores may be cached
+        "steps": trainer.get("step"),
+        "train_seconds": trainer.get("train_seconds"),
+        "trained_on": trained_on(last),
+    }
     cache = _read_json(run_dir / "test_eval.json")
     if cache is not None and cache.get("key") == key:
         log.info("%s: test scores cached in %s", run_dir.name, run_dir / "test_eval.json")
-        return cache
+        return {**cache, **run_facts}
     model, header = load_checkpoint(ckpt, map_location=device)
     log.info("%s: scoring %s on %d test sequences", run_dir.name, ckpt.name, len(dataset))
     scores, seconds = _score(
         last_frame_predictor(model, model_outputs(header)), dataset, context, batch_size, device
     )
     log.info("%s: BCE %.4f, evaluated in %.0f s", run_dir.name, scores["bce"], seconds)
-    trainer = header["trainer"]
-    last = _read_json(run_dir / "last.json") or header
     record = {
         "key": key,
         "scores": scores,
         "eval_seconds": seconds,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "checkpoint_step": trainer.get("step"),
-        "steps": last["trainer"].get("step"),
-        "train_seconds": last["trainer"].get("train_seconds"),
+        "checkpoint_step": header["trainer"].get("step"),
         "batch_size": header["train_config"]["batch_size"],
+        **run_facts,
     }
     atomic_write_text(run_dir / "test_eval.json", json.dumps(record, indent=2) + "\n")
     return record
+
+
+def trained_on(header: dict[str, Any]) -> str:
+    """Where a run's steps ran, from its checkpoint header, e.g. "NVIDIA H200 (bf16)" or
+    "AMD EPYC (fp32) to step 642, then NVIDIA H200 (bf16)"; runs written before the header
+    kept a record give their precision alone."""
+    machines = (header.get("trainer") or {}).get("machines") or []
+    if not machines:
+        tc = header.get("train_config") or {}
+        return f"{tc.get('precision', '?')}, device {tc.get('device', '?')}"
+    runs: list[dict[str, Any]] = []  # consecutive segments on the same path merged
+    for m in machines:
+        same = runs and all(
+            runs[-1].get(k) == m.get(k) for k in ("machine", "precision", "processes")
+        )
+        if not same:
+            runs.append(m)
+    parts = []
+    for i, m in enumerate(runs):
+        procs = f" x{m['processes']}" if m.get("processes", 1) > 1 else ""
+        part = f"{m['machine']}{procs} ({m['precision']})"
+        if i + 1 < len(runs):
+            part += f" to step {runs[i + 1]['from_step']:,}"
+        parts.append(part)
+    return ", then ".join(parts)
 
 
 def _cv2_missing() -> str | None:
@@ -1031,13 +1065,13 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         *_oracle_note(report["rows"]),
         "",
         "| Architecture | Params (ours) | Params (paper) | BCE (ours) | Test error (paper) "
-        "| MSE | SSIM | PSNR dB | Train min | Steps | Frames seen | Eval s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| MSE | SSIM | PSNR dB | Train min | Steps | Frames seen | Trained on | Eval s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
     ]
     for r in report["rows"]:
         s = r.get("scores") or {}
         if r["kind"] == "baseline" and r.get("scores") is None:
-            lines.append(f"| {r['name']} | {r['note']} |" + " |" * 10)
+            lines.append(f"| {r['name']} | {r['note']} |" + " |" * 11)
             continue
         train_min = None if r.get("train_seconds") is None else r["train_seconds"] / 60
         lines.append(
@@ -1055,6 +1089,7 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
                     _fmt(train_min, ".1f"),
                     _fmt(r.get("steps"), ","),
                     _fmt(r.get("frames_seen"), ","),
+                    r.get("trained_on") or "",
                     _fmt(r.get("eval_seconds"), ".0f"),
                 ]
             )
@@ -1167,6 +1202,7 @@ def run_table1(args: argparse.Namespace) -> int:
                 "sequences_seen": steps * ev["batch_size"],
                 "frames_seen": steps * ev["batch_size"] * context,
                 "checkpoint_step": ev["checkpoint_step"],
+                "trained_on": ev.get("trained_on"),
                 "eval_seconds": ev["eval_seconds"],
             }
         )

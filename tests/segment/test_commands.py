@@ -78,6 +78,17 @@ def test_errors_are_one_line(runs, tmp_path, capsys):
     assert "unknown key(s) colour" in capsys.readouterr().err
 
 
+def test_a_run_folder_in_use_is_refused(tmp_path, capsys):
+    from vstm.train.faults import RunLock
+
+    out = tmp_path / "busy"
+    with RunLock(out):  # another run writing there
+        assert main(["segment", "train", "--tiny", "--model", "segnet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is in use by process" in err and len(err.strip().splitlines()) == 1
+    assert not (out / "config.json").exists()
+
+
 def test_camvid_layout_trains_and_evaluates(tmp_path, capsys):
     import numpy as np
     from PIL import Image

@@ -224,6 +224,9 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    machines = json.loads((part / "last.json").read_text())["trainer"]["machines"]
+    assert [m["from_step"] for m in machines] == [0, step]  # the start and the resume
+    assert all(m["precision"] == "fp32" and m["processes"] == 1 for m in machines)
 
 
 @pytest.mark.parametrize("memory", ["auto", "fft"])
@@ -263,3 +266,59 @@ def test_ddp_two_processes_match_single_process(tmp_path, memory):
         assert torch.allclose(got[k], ref[k], atol=1e-5, rtol=1e-4), k
     rows = (ddp / "metrics.jsonl").read_text().splitlines()
     assert len([r for r in rows if '"train"' in r]) == 3  # one writer: rank 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _rank_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = dict(x.split(b"=", 1) for x in f.read().split(b"\0") if b"=" in x)
+    except OSError:
+        return None
+    return int(env[b"RANK"]) if b"RANK" in env else None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc to find ranks")
+def test_ddp_a_dead_rank_stops_the_others_and_the_run_resumes(tmp_path):
+    """SIGKILL one of two ranks mid-run: the launcher stops the other within seconds (nothing
+    hangs on a collective), no rank prints a traceback, the last checkpoint stays readable and
+    the run resumes from it."""
+    out = tmp_path / "ddp"
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    argv += ["-m", "vstm", "train", "--tiny", "--steps", "24", "--batch-size", "4"]
+    argv += ["--device", "cpu", "--save-every", "2", "--out", str(out)]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            metrics = out / "metrics.jsonl"
+            if metrics.exists() and metrics.read_text().count('"train"') >= 6:
+                break
+            time.sleep(0.1)
+        ranks = {_rank_of(c): c for c in _children(proc.pid)}
+        assert set(ranks) == {0, 1}, "both ranks must be running when the fault lands"
+        os.kill(ranks[1], signal.SIGKILL)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode != 0
+    assert all(
+        not os.path.exists(f"/proc/{pid}") or _rank_of(pid) is None for pid in ranks.values()
+    )
+    # torchrun reports the failed child with its own traceback; the ranks print none
+    assert output.count("Traceback") <= output.count("ChildFailedError"), output[-3000:]
+    step = json.loads((out / "last.json").read_text())["trainer"]["step"]
+    assert 2 <= step < 24
+    vstm("train", "--resume", out)
+    assert json.loads((out / "last.json").read_text())["trainer"]["step"] == 24

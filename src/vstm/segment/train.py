@@ -294,7 +294,15 @@ def validation_score(
 
 
 def train_segmenter(cfg: SegTrainConfig) -> Path:
-    """Train a segmenter as ``cfg`` says; returns the run folder."""
+    """Train a segmenter as ``cfg`` says; returns the run folder. The folder is locked while
+    the run writes to it: a second run into the same ``--out`` is refused, not interleaved."""
+    from vstm.train.faults import RunLock
+
+    with RunLock(cfg.out):
+        return _train_segmenter(cfg)
+
+
+def _train_segmenter(cfg: SegTrainConfig) -> Path:
     from vstm.train.distributed import resolve_device
 
     out = Path(cfg.out)

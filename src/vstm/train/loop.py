@@ -22,7 +22,7 @@ from vstm.errors import VstmError
 from vstm.io import atomic_write_text
 from vstm.models import VideoPredictor, build_model
 from vstm.nn import FlowRegressor
-from vstm.system import PrecisionChoice, choose_precision
+from vstm.system import PrecisionChoice, choose_precision, cpu_model
 from vstm.train import distributed as dist_utils
 from vstm.train.checkpoint import read_checkpoint, restore_training, save_checkpoint
 from vstm.train.config import TrainConfig, make_config
@@ -212,6 +212,13 @@ def param_groups(
     return groups
 
 
+def _machine_name(device: torch.device) -> str:
+    """What ran the steps, e.g. "NVIDIA H200" or "AMD EPYC" (a record, not a decision)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_model()
+
+
 class Trainer:
     """Owns one run: model, optimiser, data, checkpoints, logs. ``run()`` trains to the end."""
 
@@ -253,6 +260,7 @@ class Trainer:
         self._saved_step: int | None = None  # step of the last checkpoint written
         self.best = math.inf
         self.train_seconds = 0.0
+        self.machines: list[dict] = []  # one entry per start or resume: where the steps ran
         if resume:
             ckpt = resume_checkpoint(self.out, quarantine=self.dist.is_main)
             header = restore_training(ckpt, self.model, self.optimizer)
@@ -261,8 +269,17 @@ class Trainer:
             # "best" is null until a validation ran (e.g. a checkpoint written on SIGTERM)
             self.best = math.inf if t.get("best") is None else t["best"]
             self.train_seconds = t.get("train_seconds", 0.0)
+            self.machines = list(t.get("machines") or [])
             self._saved_step = self.step
             log.info("resumed %s at step %d (epoch %d)", self.out, self.step, self.epoch)
+        self.machines.append(
+            {
+                "from_step": self.step,
+                "machine": _machine_name(self.device),
+                "precision": self.path.precision,
+                "processes": self.dist.world_size,
+            }
+        )
         self.stop = StopSignals()  # train() activates it around run()
         self.ddp_model: torch.nn.Module | None = self.model
         if self.dist.enabled:
@@ -323,6 +340,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "steps_per_epoch": self.steps_per_epoch,
             "total_steps": self.total_steps,
+            "machines": self.machines,
         }
 
     def save(self, val_loss: float | None) -> None:

@@ -1,0 +1,226 @@
+"""One lent-GPU session, prepared in advance: Table 1 trainings side by side on one GPU, the
+bf16-vs-fp32 comparison, the AE-fcLSTM diagnosis, then ``vstm bench`` on the GPU.
+
+Device time is short (minutes, all tries together), so everything a GPU session is for runs in
+one command that has been tried on CPU first (``--device cpu --tiny``, see
+``tests/test_gpu_session.py``)::
+
+    python benchmarks/gpu_session.py --out $OUT --minutes 5.5 --deadline 470
+    python benchmarks/gpu_session.py --device cpu --tiny --out /tmp/x     # the CPU check
+
+Jobs run at once, each its own process (the models are small: one alone leaves most of the GPU
+idle between kernel launches):
+
+- ``flow-fp32``: AE-ConvLSTM-flow under Table 1's protocol and the ``fast`` recipe, fp32
+  (cuDNN's TF32 convolutions, PyTorch's default), ``vstm reproduce table1``;
+- ``flow-bf16``: the same model, seed and data under bf16 autocast (issue 11's comparison);
+- ``fclstm``, ``convlstm``: the other Table 1 models for the same wall-clock budget;
+- ``diag``: ``benchmarks/fclstm_diagnosis.py`` (gate saturation, gradient norms, lr sweep).
+
+At ``--deadline`` seconds every job still running gets SIGTERM (training checkpoints and stops)
+and, a minute later, SIGKILL. Then ``benchmarks/gpu_bench.py --quick`` runs alone, if time is
+left. Results come back as at most 8 files of at most 16 MiB (the device tool's limits): one
+tar per job (run folder without optimiser state, its table, figures and log), the flow run's
+optimiser state for a later ``--resume``, and ``session.json`` (what ran, how long, exit codes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+LIMIT_BYTES = 16 * 1024 * 1024
+"""The device tool returns files of at most 16 MiB."""
+
+HERE = Path(__file__).resolve().parent
+
+
+def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
+    """The command of each job, by name (all start at once)."""
+    py = sys.executable
+
+    def table1(model: str, precision: str) -> list[str]:
+        cmd = [py, "-m", "vstm", "reproduce", "table1", "--out", str(work / "runs")]
+        cmd += ["--models", model, "--recipe", "fast", "--device", args.device]
+        cmd += ["--precision", precision, "--threads", str(args.threads)]
+        if args.tiny:
+            return [*cmd, "--tiny"]
+        cmd += ["--budget-minutes", f"{args.minutes:g}", "--test-sequences", str(args.test)]
+        return [*cmd, "--figure-sequences", "4"]
+
+    out = {}
+    for name, model, precision in (
+        ("flow-fp32", "ae-convlstm-flow", "fp32"),
+        ("flow-bf16", "ae-convlstm-flow", "bf16"),
+        ("fclstm", "ae-fclstm", "fp32"),
+        ("convlstm", "ae-convlstm", "fp32"),
+    ):
+        if name in args.skip:
+            continue
+        cmd = table1(model, precision)
+        cmd[cmd.index("--out") + 1] = str(work / name)
+        out[name] = cmd
+    if "diag" not in args.skip:
+        diag = [py, str(HERE / "fclstm_diagnosis.py"), "--out", str(work / "diag")]
+        diag += ["--device", args.device, "--threads", str(args.threads)]
+        if args.tiny:
+            diag += ["--steps", "2", "--lrs", "1e-3", "--test", "4", "--size", "32"]
+            diag += ["--hidden-units", "16", "--batch-size", "2"]
+        else:
+            diag += ["--steps", str(args.diag_steps), "--test", "512"]
+        out["diag"] = diag
+    return out
+
+
+def stop(procs: dict[str, subprocess.Popen], grace: float) -> None:
+    """SIGTERM every running job (training checkpoints and stops), SIGKILL after ``grace``."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    end = time.monotonic() + grace
+    while time.monotonic() < end and any(p.poll() is None for p in procs.values()):
+        time.sleep(1)
+    for p in procs.values():
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def pack(name: str, folder: Path, out: Path) -> list[str]:
+    """Tar ``folder`` into ``out/name.tar`` without optimiser state or weights over the limit;
+    the flow-fp32 run's ``last.safetensors`` goes beside it (for a later --resume)."""
+    notes = []
+    big = [f for f in folder.rglob("*") if f.is_file() and f.stat().st_size > LIMIT_BYTES // 2]
+    with tarfile.open(out / f"{name}.tar", "w") as tar:
+        for f in sorted(folder.rglob("*")):
+            if not f.is_file() or f.name == "last.safetensors" or f in big:
+                continue
+            tar.add(f, arcname=str(f.relative_to(folder.parent)))
+    notes += [f"{f.relative_to(folder.parent)} left behind ({f.stat().st_size} bytes)" for f in big]
+    if (out / f"{name}.tar").stat().st_size > LIMIT_BYTES:
+        notes.append(f"{name}.tar is over 16 MiB and will not come back")
+    if name == "flow-fp32":
+        last = next(folder.rglob("last.safetensors"), None)
+        if last is not None and last.stat().st_size <= LIMIT_BYTES:
+            (out / "flow-fp32.last.safetensors").write_bytes(last.read_bytes())
+    return notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="where the results go ($OUT)")
+    p.add_argument("--work", type=Path, default=None, help="run folders (default OUT/../work)")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--minutes", type=float, default=5.5, help="training budget of each job")
+    p.add_argument("--deadline", type=float, default=470, help="seconds before SIGTERM")
+    p.add_argument("--bench-seconds", type=float, default=90, help="skip the bench under this")
+    p.add_argument("--limit", type=float, default=560, help="the whole call's seconds")
+    p.add_argument("--test", type=int, default=3000, help="held-out test sequences")
+    p.add_argument("--diag-steps", type=int, default=200)
+    p.add_argument("--threads", type=int, default=3, help="CPU threads of each job")
+    p.add_argument("--skip", default="", help="comma-separated jobs to leave out")
+    p.add_argument("--tiny", action="store_true", help="the CPU check: tiny models, a few steps")
+    args = p.parse_args(argv)
+    args.skip = set(filter(None, args.skip.split(",")))
+    t0 = time.monotonic()
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = args.work or args.out.parent / "gpu_session_work"
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    src = str(HERE.parent / "src")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    cmds = jobs(args, work)
+    procs, logs, started = {}, {}, {}
+    for name, cmd in cmds.items():
+        (work / name).mkdir(parents=True, exist_ok=True)
+        logs[name] = open(work / name / "log.txt", "w")  # noqa: SIM115 (closed below)
+        procs[name] = subprocess.Popen(cmd, stdout=logs[name], stderr=subprocess.STDOUT, env=env)
+        started[name] = time.monotonic() - t0
+        print(f"[{started[name]:6.1f}s] started {name}: {shlex.join(cmd)}", flush=True)
+    ended: dict[str, float] = {}
+    while any(p.poll() is None for p in procs.values()):
+        if time.monotonic() - t0 > args.deadline:
+            print(f"[{time.monotonic() - t0:6.1f}s] deadline: stopping the rest", flush=True)
+            stop(procs, grace=60)
+            break
+        for name, proc in procs.items():
+            if proc.poll() is not None and name not in ended:
+                ended[name] = time.monotonic() - t0
+                print(f"[{ended[name]:6.1f}s] {name} exited {proc.returncode}", flush=True)
+        time.sleep(2)
+    for name in procs:
+        ended.setdefault(name, time.monotonic() - t0)
+        logs[name].close()
+    bench_rc = None
+    left = args.limit - (time.monotonic() - t0) - 30
+    if "bench" not in args.skip and left > args.bench_seconds:
+        bench = [
+            sys.executable,
+            str(HERE / "gpu_bench.py"),
+            "--quick",
+            "--out",
+            str(work / "bench"),
+        ]
+        if args.device == "cpu":
+            bench += ["--device", "cpu"]
+        print(f"[{time.monotonic() - t0:6.1f}s] bench: {shlex.join(bench)}", flush=True)
+        (work / "bench").mkdir(exist_ok=True)
+        with open(work / "bench" / "log.txt", "w") as log:
+            try:
+                bench_rc = subprocess.run(
+                    bench, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=left
+                ).returncode
+            except subprocess.TimeoutExpired:
+                bench_rc = "timeout"
+    notes = []
+    for name in [*procs, "bench"]:
+        if (work / name).is_dir():
+            notes += pack(name, work / name, args.out)
+    session = {
+        "command": shlex.join(["python", "benchmarks/gpu_session.py", *(argv or sys.argv[1:])]),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": args.device,
+        "gpu": _gpu_name(args.device),
+        "jobs": {
+            n: {
+                "command": shlex.join(cmds[n]),
+                "returncode": procs[n].returncode,
+                "started_s": started[n],
+                "ended_s": ended[n],
+            }
+            for n in procs
+        },
+        "bench_returncode": bench_rc,
+        "wall_seconds": time.monotonic() - t0,
+        "notes": notes,
+    }
+    (args.out / "session.json").write_text(json.dumps(session, indent=2) + "\n")
+    print(json.dumps(session, indent=2))
+    for name in procs:  # the end of each log, for the reply's output tail
+        tail = (work / name / "log.txt").read_text(errors="replace").splitlines()[-4:]
+        print(f"--- {name}:", *tail, sep="\n  ")
+    return 0
+
+
+def _gpu_name(device: str) -> str | None:
+    try:
+        import torch
+
+        if device.startswith("cuda") and torch.cuda.is_available():
+            return torch.cuda.get_device_name(torch.device(device))
+    except Exception:
+        return None
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

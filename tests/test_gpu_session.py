@@ -1,0 +1,59 @@
+"""benchmarks/gpu_session.py and precision_compare.py run (checked on CPU with tiny models, so
+that a session lent a GPU only runs them)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gpu_session_cpu_tiny_packs_each_job(tmp_path):
+    out = tmp_path / "out"
+    args = ["--device", "cpu", "--tiny", "--out", str(out), "--threads", "1"]
+    assert _load("gpu_session").main([*args, "--skip", "flow-bf16,fclstm,convlstm,bench"]) == 0
+    session = json.loads((out / "session.json").read_text())
+    assert {n: j["returncode"] for n, j in session["jobs"].items()} == {"flow-fp32": 0, "diag": 0}
+    assert sorted(p.name for p in out.iterdir()) == [
+        "diag.tar", "flow-fp32.last.safetensors", "flow-fp32.tar", "session.json",
+    ]  # fmt: skip
+    import tarfile
+
+    with tarfile.open(out / "flow-fp32.tar") as tar:
+        names = tar.getnames()
+    assert "flow-fp32/table1.json" in names and "flow-fp32/log.txt" in names
+    assert not any(n.endswith("last.safetensors") for n in names)  # optimiser state rides apart
+
+
+def _fake_run(folder: Path, precision: str, offset: float) -> Path:
+    folder.mkdir(parents=True)
+    rows = [{"kind": "train", "step": s, "recon": 0.1 + offset + 1 / s, "frames_per_s": 100.0}
+            for s in range(2, 41, 2)]  # fmt: skip
+    rows += [{"kind": "val", "step": 20, "val_loss": 0.2 + offset}]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    header = {"train_config": {"precision": precision}, "trainer": {"step": 40}}
+    (folder / "last.json").write_text(json.dumps(header))
+    return folder
+
+
+def test_precision_compare_pairs_the_same_steps(tmp_path):
+    a = _fake_run(tmp_path / "a", "fp32", 0.0)
+    b = _fake_run(tmp_path / "b", "bf16", 0.01)
+    out = tmp_path / "out"
+    args = ["--fp32", str(a), "--bf16", str(b), "--out", str(out), "--windows", "2"]
+    assert _load("precision_compare").main(args) == 0
+    r = json.loads((out / "precision_compare.json").read_text())
+    assert len(r["paired_train"]) == 2
+    for w in r["paired_train"]:
+        assert abs(w["diff_mean"] - 0.01) < 1e-9 and w["diff_se"] < 1e-9
+    assert r["validation"] == [{"step": 20, "fp32": 0.2, "bf16": pytest.approx(0.21)}]
+    assert (out / "precision_compare.png").stat().st_size > 0

@@ -7,6 +7,8 @@ one command that has been tried on CPU first (``--device cpu --tiny``, see
 
     python benchmarks/gpu_session.py --out $OUT --minutes 5.5 --deadline 470
     python benchmarks/gpu_session.py --device cpu --tiny --out /tmp/x     # the CPU check
+    python benchmarks/gpu_session.py --plan flow-long --resume-from .gpu_carry/ae-convlstm-flow \
+        --minutes 7 --epochs 20 --out $OUT     # continue the flow model; fast-cosine beside it
 
 Jobs run at once, each its own process (the models are small: one alone leaves most of the GPU
 idle between kernel launches):
@@ -16,6 +18,10 @@ idle between kernel launches):
 - ``flow-bf16``: the same model, seed and data under bf16 autocast (issue 11's comparison);
 - ``fclstm``, ``convlstm``: the other Table 1 models for the same wall-clock budget;
 - ``diag``: ``benchmarks/fclstm_diagnosis.py`` (gate saturation, gradient norms, lr sweep).
+
+``--plan flow-long`` instead runs AE-ConvLSTM-flow alone in bf16: ``flow-resume`` continues a
+carried run folder for ``--minutes`` more minutes, and ``flow-cosine`` trains the
+``fast-cosine`` recipe from scratch for ``--epochs`` epochs (stopped by ``--minutes`` too).
 
 At ``--deadline`` seconds every job still running gets SIGTERM (training checkpoints and stops)
 and, a minute later, SIGKILL. Then ``benchmarks/gpu_bench.py --quick`` runs alone, if time is
@@ -31,6 +37,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,14 +50,17 @@ LIMIT_BYTES = 16 * 1024 * 1024
 
 HERE = Path(__file__).resolve().parent
 
+KEEP_LAST = ("flow-fp32", "flow-resume", "flow-cosine")
+"""Jobs whose optimiser state comes back, so that a later session can continue them."""
+
 
 def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
-    """The command of each job, by name (all start at once)."""
+    """The command of each job of ``args.plan``, by name (all start at once)."""
     py = sys.executable
 
-    def table1(model: str, precision: str) -> list[str]:
-        cmd = [py, "-m", "vstm", "reproduce", "table1", "--out", str(work / "runs")]
-        cmd += ["--models", model, "--recipe", "fast", "--device", args.device]
+    def table1(name: str, model: str, precision: str, recipe: str = "fast") -> list[str]:
+        cmd = [py, "-m", "vstm", "reproduce", "table1", "--out", str(work / name)]
+        cmd += ["--models", model, "--recipe", recipe, "--device", args.device]
         cmd += ["--precision", precision, "--threads", str(args.threads)]
         if args.tiny:
             return [*cmd, "--tiny"]
@@ -58,17 +68,25 @@ def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
         return [*cmd, "--figure-sequences", "4"]
 
     out = {}
+    if args.plan == "flow-long":
+        if args.resume_from is not None and "flow-resume" not in args.skip:
+            out["flow-resume"] = _resumed(
+                table1("flow-resume", "ae-convlstm-flow", "bf16"), args, work
+            )
+        if "flow-cosine" not in args.skip:
+            cmd = table1("flow-cosine", "ae-convlstm-flow", "bf16", recipe="fast-cosine")
+            if not args.tiny:
+                cmd += ["--epochs", str(args.epochs)]
+            out["flow-cosine"] = cmd
+        return out
     for name, model, precision in (
         ("flow-fp32", "ae-convlstm-flow", "fp32"),
         ("flow-bf16", "ae-convlstm-flow", "bf16"),
         ("fclstm", "ae-fclstm", "fp32"),
         ("convlstm", "ae-convlstm", "fp32"),
     ):
-        if name in args.skip:
-            continue
-        cmd = table1(model, precision)
-        cmd[cmd.index("--out") + 1] = str(work / name)
-        out[name] = cmd
+        if name not in args.skip:
+            out[name] = table1(name, model, precision)
     if "diag" not in args.skip:
         diag = [py, str(HERE / "fclstm_diagnosis.py"), "--out", str(work / "diag")]
         diag += ["--device", args.device, "--threads", str(args.threads)]
@@ -79,6 +97,25 @@ def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
             diag += ["--steps", str(args.diag_steps), "--test", "512"]
         out["diag"] = diag
     return out
+
+
+def _resumed(cmd: list[str], args: argparse.Namespace, work: Path) -> list[str]:
+    """``cmd`` continuing the run folder ``args.resume_from`` (a ``vstm reproduce table1``
+    OUT/runs/MODEL folder, copied into the job's folder) for ``args.minutes`` more training
+    minutes: the budget of ``reproduce`` counts the minutes the run already received."""
+    src = Path(args.resume_from)
+    header = json.loads((src / "last.json").read_text())
+    dest = work / "flow-resume" / "runs" / src.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, dest, dirs_exist_ok=True)
+    (dest / ".lock").unlink(missing_ok=True)  # the lock of the machine it came from
+    (dest / "reproduce.json").unlink(missing_ok=True)  # a finished budget: continue anyway
+    done = header["trainer"].get("train_seconds", 0.0) / 60
+    if args.tiny:  # the CPU check: a tiny budget continues a tiny run by its epochs
+        return [*cmd[: cmd.index("--tiny")], "--tiny", "--epochs", "2"]
+    i = cmd.index("--budget-minutes")
+    cmd[i + 1] = f"{done + args.minutes:.2f}"
+    return cmd
 
 
 def stop(procs: dict[str, subprocess.Popen], grace: float) -> None:
@@ -97,7 +134,8 @@ def stop(procs: dict[str, subprocess.Popen], grace: float) -> None:
 
 def pack(name: str, folder: Path, out: Path) -> list[str]:
     """Tar ``folder`` into ``out/name.tar`` without optimiser state or weights over the limit;
-    the flow-fp32 run's ``last.safetensors`` goes beside it (for a later --resume)."""
+    the ``last.safetensors`` of a job in :data:`KEEP_LAST` goes beside it (for a later
+    --resume)."""
     notes = []
     big = [f for f in folder.rglob("*") if f.is_file() and f.stat().st_size > LIMIT_BYTES // 2]
     with tarfile.open(out / f"{name}.tar", "w") as tar:
@@ -108,10 +146,10 @@ def pack(name: str, folder: Path, out: Path) -> list[str]:
     notes += [f"{f.relative_to(folder.parent)} left behind ({f.stat().st_size} bytes)" for f in big]
     if (out / f"{name}.tar").stat().st_size > LIMIT_BYTES:
         notes.append(f"{name}.tar is over 16 MiB and will not come back")
-    if name == "flow-fp32":
+    if name in KEEP_LAST:
         last = next(folder.rglob("last.safetensors"), None)
         if last is not None and last.stat().st_size <= LIMIT_BYTES:
-            (out / "flow-fp32.last.safetensors").write_bytes(last.read_bytes())
+            (out / f"{name}.last.safetensors").write_bytes(last.read_bytes())
     return notes
 
 
@@ -128,6 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--diag-steps", type=int, default=200)
     p.add_argument("--threads", type=int, default=3, help="CPU threads of each job")
     p.add_argument("--skip", default="", help="comma-separated jobs to leave out")
+    p.add_argument(
+        "--plan",
+        choices=["table1", "flow-long"],
+        default="table1",
+        help="table1: the jobs above; flow-long: AE-ConvLSTM-flow alone in bf16, continuing "
+        "--resume-from and, beside it, the fast-cosine recipe from scratch for --epochs",
+    )
+    p.add_argument("--resume-from", type=Path, help="flow-long: a run folder to continue")
+    p.add_argument("--epochs", type=int, default=20, help="flow-long: fast-cosine's epochs")
     p.add_argument("--tiny", action="store_true", help="the CPU check: tiny models, a few steps")
     args = p.parse_args(argv)
     args.skip = set(filter(None, args.skip.split(",")))

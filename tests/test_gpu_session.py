@@ -57,3 +57,29 @@ def test_precision_compare_pairs_the_same_steps(tmp_path):
         assert abs(w["diff_mean"] - 0.01) < 1e-9 and w["diff_se"] < 1e-9
     assert r["validation"] == [{"step": 20, "fp32": 0.2, "bf16": pytest.approx(0.21)}]
     assert (out / "precision_compare.png").stat().st_size > 0
+
+
+def test_gpu_session_flow_long_continues_a_carried_run(tmp_path):
+    first = tmp_path / "first"
+    args = ["--device", "cpu", "--tiny", "--threads", "1"]
+    skip = "flow-fp32,fclstm,convlstm,diag,bench"
+    assert _load("gpu_session").main([*args, "--out", str(first), "--skip", skip]) == 0
+    carried = first.parent / "gpu_session_work" / "flow-bf16" / "runs" / "ae-convlstm-flow"
+    out = tmp_path / "second" / "out"
+    plan = ["--plan", "flow-long", "--resume-from", str(carried), "--skip", "bench"]
+    assert _load("gpu_session").main([*args, "--out", str(out), *plan]) == 0
+    session = json.loads((out / "session.json").read_text())
+    assert {n: j["returncode"] for n, j in session["jobs"].items()} == {
+        "flow-resume": 0, "flow-cosine": 0,
+    }  # fmt: skip
+    work = out.parent / "gpu_session_work"
+    resumed = json.loads(
+        (work / "flow-resume" / "runs" / "ae-convlstm-flow" / "last.json").read_text()
+    )
+    assert resumed["trainer"]["step"] == 8  # 3 carried steps continued to 2 tiny epochs
+    assert [m["from_step"] for m in resumed["trainer"]["machines"]] == [0, 3]
+    cosine = json.loads((work / "flow-cosine" / "table1.json").read_text())
+    assert cosine["protocol"]["recipe"] == "fast-cosine"
+    assert {"flow-resume.last.safetensors", "flow-cosine.last.safetensors"} <= {
+        p.name for p in out.iterdir()
+    }

@@ -201,6 +201,33 @@ def test_changed_protocol_on_existing_runs_is_an_error(tiny, tmp_path, capsys):
     assert "optimizer" in err and "another --out" in err and len(err.strip().splitlines()) == 1
 
 
+def test_runs_without_schedule_keys_still_match_and_cosine_is_a_protocol(tiny, tmp_path, capsys):
+    """A run written before the schedule keys existed reads as the step schedule; asking
+    for the cosine recipe on it is a protocol change, not a silent continuation."""
+    out = tmp_path / "old"
+    shutil.copytree(tiny, out)
+    run = out / "runs" / "ae-conv"
+    header = json.loads((run / "last.json").read_text())
+    for key in ("schedule", "warmup_steps"):
+        header["train_config"].pop(key)
+    (run / "last.json").write_text(json.dumps(header))
+    args = ["reproduce", "table1", "--tiny", "--out", str(out), "--models", "ae-conv"]
+    assert main([*args, "--score-only"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--score-only", "--recipe", "fast-cosine"]) == 2
+    assert "another --out" in capsys.readouterr().err
+    cos = tmp_path / "cos"
+    assert main(["reproduce", "table1", "--tiny", "--out", str(cos), "--models", "ae-conv",
+                 "--recipe", "fast-cosine"]) == 0  # fmt: skip
+    rows = [
+        json.loads(x) for x in (cos / "runs" / "ae-conv" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["lr"] for r in rows if r["kind"] == "train"] == pytest.approx(
+        [1e-3 / 300, 2e-3 / 300, 3e-3 / 300]
+    )
+    assert "300-step linear warm-up, then cosine" in (cos / "table1.md").read_text()
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

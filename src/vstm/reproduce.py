@@ -109,6 +109,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         "clip": 1.0,
         "flow_lr_scale": 0.1,
     },
+    "fast-cosine": {
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "lr_decay": 0.9,
+        "decay_every": 5,
+        "schedule": "cosine",
+        "warmup_steps": 300,
+        "clip": 1.0,
+        "flow_lr_scale": 0.1,
+    },
 }
 """Optimiser recipes; one of them for every model of a run. ``paper``: section 4 (RMSprop
 from 1e-4, x0.9 every 5 epochs, element-wise gradient clipping, one rate for every layer).
@@ -116,7 +126,9 @@ from 1e-4, x0.9 every 5 epochs, element-wise gradient clipping, one rate for eve
 that rate (``flow_lr_scale``; only AE-ConvLSTM-flow has a Θ): at the full rate Θ's
 14,400-input first layer throws the flow tens of pixels off within the first hundred steps
 (measured: 40.6 px end-point error against 3.4 px for a zero flow, BCE 0.139 against 0.111
-with the tenth, 7 minutes each; docs/reproduction.md)."""
+with the tenth, 7 minutes each; docs/reproduction.md). ``fast-cosine``: the same with a
+300-step warm-up and a cosine decay to lr/100 over the run, sized by ``--epochs`` (a
+``--budget-minutes`` that ends the run first leaves the rate high)."""
 
 PROTOCOL: dict[str, Any] = {
     "data": "moving-mnist",
@@ -163,6 +175,8 @@ _PROTOCOL_KEYS = (
     "lr",
     "lr_decay",
     "decay_every",
+    "schedule",
+    "warmup_steps",
     "clip",
     "precision",
     "seed",
@@ -517,8 +531,13 @@ def _check_protocol(
         from vstm.train.distributed import resolve_device
 
         want["precision"] = choose_precision("auto", resolve_device(cfg.device, 0)).precision
-    for key in _PROTOCOL_KEYS:
-        if key not in skip and stored.get(key) != want[key]:
+    import dataclasses
+
+    from vstm.train.config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for key in _PROTOCOL_KEYS:  # a key older runs did not record has its default value
+        if key not in skip and stored.get(key, defaults.get(key)) != want[key]:
             hint = f" (pass --precision {stored.get(key)})" if key == "precision" else ""
             raise VstmError(
                 f"{run_dir} was trained with {key}={stored.get(key)!r}, but this run asks "
@@ -993,6 +1012,17 @@ def _machine(device: torch.device) -> dict[str, Any]:
     return info
 
 
+def _schedule_text(p: dict[str, Any]) -> str:
+    """The recipe's learning-rate schedule in words."""
+    if p.get("schedule", "step") == "cosine":
+        text = "cosine decay to lr/100 over the run"
+    else:
+        text = f"x{p['lr_decay']:g} every {p['decay_every']} epochs"
+    if p.get("warmup_steps"):
+        text = f"{p['warmup_steps']}-step linear warm-up, then {text}"
+    return text
+
+
 def _fmt(value: Any, spec: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
@@ -1053,8 +1083,8 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         f"sequences from the train digit pool (seed {p['seed']}, the same for every model), "
         f"{p['context']} frames in, BCE with logits on each of the {p['context']} next-frame "
         f"predictions of a clip.",
-        f"- Recipe `{p['recipe']}`: {p['optimizer']} lr {p['lr']:g}, x{p['lr_decay']:g} every "
-        f"{p['decay_every']} epochs, element-wise gradient clip {p['clip']:g}, "
+        f"- Recipe `{p['recipe']}`: {p['optimizer']} lr {p['lr']:g}, {_schedule_text(p)}, "
+        f"element-wise gradient clip {p['clip']:g}, "
         f"Θ's rate x{p.get('flow_lr_scale', 1.0):g}, batch {p['batch_size']}, "
         f"{p['precision']}; the same for every model.",
         f"- Test: {p['test_sequences']:,} sequences from the test digit pool (seed "

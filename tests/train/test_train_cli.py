@@ -322,3 +322,15 @@ def test_ddp_a_dead_rank_stops_the_others_and_the_run_resumes(tmp_path):
     assert 2 <= step < 24
     vstm("train", "--resume", out)
     assert json.loads((out / "last.json").read_text())["trainer"]["step"] == 24
+
+
+def test_cosine_schedule_with_warmup_is_what_each_step_used(tmp_path):
+    out = tmp_path / "cos"
+    vstm(
+        "train", "--tiny", "--steps", "4", "--lr", "0.01", "--schedule", "cosine",
+        "--warmup-steps", "2", "--device", "cpu", "--out", out,
+    )  # fmt: skip
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows if r["kind"] == "train"]
+    assert lrs == pytest.approx([0.005, 0.01, 0.01, 0.0001])  # warm-up, peak, cosine to lr/100
+    assert json.loads((out / "config.json").read_text())["schedule"] == "cosine"

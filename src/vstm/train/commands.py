@@ -82,6 +82,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--optimizer", choices=["rmsprop", "adam"], help="default rmsprop (paper)")
     a("--lr", type=nonnegative_float, help="learning rate (default 1e-4)")
     a(
+        "--schedule",
+        choices=["step", "cosine"],
+        help="step: x0.9 every 5 epochs (paper, default); cosine: down to lr/100 over the "
+        "run's steps (size it with --steps)",
+    )
+    a("--warmup-steps", type=nonnegative_int, help="linear warm-up of the rate (default 0)")
+    a(
         "--flow-lr-scale",
         type=nonnegative_float,
         help="Θ's learning rate as a multiple of --lr (default 1)",
@@ -132,6 +139,8 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "w_h",
         "optimizer",
         "lr",
+        "schedule",
+        "warmup_steps",
         "flow_lr_scale",
         "device",
         "precision",

@@ -41,6 +41,7 @@ _RANGES: tuple[tuple[str, float, bool], ...] = (
     ("lr", 0, True),  # 0: a frozen run (tests use it)
     ("lr_decay", 0, False),
     ("decay_every", 1, True),
+    ("warmup_steps", 0, True),
     ("flow_lr_scale", 0, True),  # 0: a frozen flow regressor
     ("clip", 0, True),
     ("seed", 0, True),
@@ -74,6 +75,11 @@ class TrainConfig:
         w_h / delta: weight and threshold of the Huber smoothness penalty (eq. 2, 4).
         lr, lr_decay, decay_every: RMSprop learning rate, multiplied by ``lr_decay`` every
             ``decay_every`` epochs (paper: 1e-4, 0.9, 5).
+        schedule: ``"step"`` (the paper's decay above) or ``"cosine"``: from ``lr`` down to
+            ``lr / 100`` along half a cosine over the run's total steps (``steps``, or
+            ``epochs`` times the steps per epoch: size it to the budget with ``--steps``).
+        warmup_steps: the rate rises linearly from ``lr / warmup_steps`` to ``lr`` over the
+            first ``warmup_steps`` steps (0: none), then follows ``schedule``.
         flow_lr_scale: the flow regressor Θ's learning rate as a multiple of ``lr`` (1 = the
             paper's single rate). Θ's first layer sums 64 * 15 * 15 = 14,400 inputs, so an
             optimiser step that moves every weight by about ``lr`` (Adam, RMSprop) can move
@@ -115,6 +121,8 @@ class TrainConfig:
     lr: float = 1e-4
     lr_decay: float = 0.9
     decay_every: int = 5
+    schedule: Literal["step", "cosine"] = "step"
+    warmup_steps: int = 0
     flow_lr_scale: float = 1.0
     clip: float = 1.0
     device: str = "auto"

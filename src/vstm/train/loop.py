@@ -212,6 +212,34 @@ def param_groups(
     return groups
 
 
+COSINE_FLOOR = 0.01
+"""The cosine schedule ends at this fraction of the peak rate."""
+
+
+def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
+    """Learning rate of optimiser step ``step`` (0-based) under ``cfg``'s schedule.
+
+    ``step``: the paper's ``lr * lr_decay ** (epoch // decay_every)``; ``cosine``: half a
+    cosine from ``lr`` to ``lr * COSINE_FLOOR`` over ``total_steps``. A warm-up of
+    ``cfg.warmup_steps`` scales either linearly from ``1 / warmup_steps`` to 1.
+
+    >>> from vstm.train.config import make_config
+    >>> cfg = make_config({"lr": 1.0, "schedule": "cosine", "warmup_steps": 4})
+    >>> [round(lr_at(cfg, s, 10, 104), 3) for s in (0, 3, 4, 54, 103)]
+    [0.25, 1.0, 1.0, 0.497, 0.01]
+    """
+    if cfg.schedule == "cosine":
+        start = cfg.warmup_steps
+        span = max(1, total_steps - 1 - start)
+        progress = min(1.0, max(0.0, (step - start) / span))
+        scale = COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
+    else:
+        scale = cfg.lr_decay ** ((step // steps_per_epoch) // cfg.decay_every)
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        scale *= (step + 1) / cfg.warmup_steps
+    return cfg.lr * scale
+
+
 def _machine_name(device: torch.device) -> str:
     """What ran the steps, e.g. "NVIDIA H200" or "AMD EPYC" (a record, not a decision)."""
     if device.type == "cuda":
@@ -301,10 +329,8 @@ class Trainer:
         return self.step // self.steps_per_epoch
 
     def lr_at(self, step: int) -> float:
-        """Paper schedule: lr * decay ** (epoch // decay_every)."""
-        return self.cfg.lr * self.cfg.lr_decay ** (
-            (step // self.steps_per_epoch) // self.cfg.decay_every
-        )
+        """The learning rate of optimiser step ``step`` (0-based), see :func:`lr_at`."""
+        return lr_at(self.cfg, step, self.steps_per_epoch, self.total_steps)
 
     # ---------------------------------------------------------------- files (rank 0)
     def _write_json_line(self, row: dict) -> None:

@@ -218,7 +218,7 @@ def score_clips(
     from torch.utils.data import DataLoader
 
     from vstm.baselines.classical import estimate_motion, predict_constant_velocity
-    from vstm.evaluate import model_predictor
+    from vstm.evaluate import copy_last_predictor, model_predictor
 
     predict_model = model_predictor(model, outputs) if model is not None else None
     sums: dict[str, dict[str, list[torch.Tensor]]] = {m: {} for m in methods}
@@ -230,7 +230,7 @@ def score_clips(
             if m == "model":
                 pred, motion = predict_model(ctx)
             elif m == "copy-last":
-                pred, motion = last, torch.zeros_like(last[:, :1]).expand(-1, 2, -1, -1)
+                pred, motion = copy_last_predictor(ctx)
             elif m in ("dis", "farneback"):
                 pred, motion = predict_constant_velocity(ctx, m)
             elif m == "dis-observed":

@@ -3,13 +3,7 @@
 from vstm.nn.autoencoder import SpatialDecoder, SpatialEncoder, xavier_init
 from vstm.nn.convlstm import ConvLSTM, ConvLSTMCell, LSTMState
 from vstm.nn.flow_head import FlowRegressor
-from vstm.nn.smoothness import (
-    SmoothnessInjector,
-    flow_gradient,
-    huber,
-    huber_smoothness,
-    inject_smoothness,
-)
+from vstm.nn.smoothness import flow_gradient, huber, huber_smoothness, inject_smoothness
 from vstm.nn.warp import flow_to_grid, warp
 
 __all__ = [
@@ -17,7 +11,6 @@ __all__ = [
     "ConvLSTMCell",
     "FlowRegressor",
     "LSTMState",
-    "SmoothnessInjector",
     "SpatialDecoder",
     "SpatialEncoder",
     "flow_gradient",

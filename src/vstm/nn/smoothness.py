@@ -61,12 +61,14 @@ def flow_gradient(flow: torch.Tensor) -> torch.Tensor:
 def huber(a: torch.Tensor, delta: float = DEFAULT_DELTA) -> torch.Tensor:
     """Element-wise Huber function of eq. 2: a^2/2 for |a| <= delta, else delta(|a| - delta/2).
 
+    This is PyTorch's ``huber_loss`` against zero, unreduced. Under autocast it runs in float32
+    (it is on autocast's float32 list), like the other losses.
+
     >>> import torch
     >>> huber(torch.tensor([0.0005, -0.003]), delta=1e-3)
     tensor([1.2500e-07, 2.5000e-06])
     """
-    absa = a.abs()
-    return torch.where(absa <= delta, 0.5 * a * a, delta * (absa - 0.5 * delta))
+    return F.huber_loss(a, torch.zeros_like(a), reduction="none", delta=delta)
 
 
 def huber_smoothness(

@@ -3,6 +3,7 @@
 from vstm.nn.autoencoder import SpatialDecoder, SpatialEncoder, xavier_init
 from vstm.nn.convlstm import ConvLSTM, ConvLSTMCell, LSTMState
 from vstm.nn.flow_head import FlowRegressor
+from vstm.nn.propagation import MergeBlock, propagate_labels, upsample_flow
 from vstm.nn.smoothness import flow_gradient, huber, huber_smoothness, inject_smoothness
 from vstm.nn.warp import flow_to_grid, warp
 
@@ -11,6 +12,7 @@ __all__ = [
     "ConvLSTMCell",
     "FlowRegressor",
     "LSTMState",
+    "MergeBlock",
     "SpatialDecoder",
     "SpatialEncoder",
     "flow_gradient",
@@ -18,6 +20,8 @@ __all__ = [
     "huber",
     "huber_smoothness",
     "inject_smoothness",
+    "propagate_labels",
+    "upsample_flow",
     "warp",
     "xavier_init",
 ]

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vstm.bench import machine_info
+from vstm.system import machine_info
 
 COMMON = ["--binarize", "--batch-size", "16", "--context", "10"]
 RECIPES = {

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import torch
 
-from vstm.bench import cpu_model
 from vstm.data import build_dataset
 from vstm.evaluate import moving_mnist_scores
 from vstm.io import atomic_write_text
 from vstm.reproduce import PROTOCOL, RECIPES
+from vstm.system import cpu_model
 from vstm.train.checkpoint import load_checkpoint
 from vstm.train.config import make_config
 from vstm.train.loop import train

@@ -422,7 +422,7 @@ def _write(
     seen: bool | None,
     shown: str,
 ) -> dict[str, Any]:
-    from vstm.bench import machine_info
+    from vstm.system import machine_info
     from vstm.viz import save_png
 
     out.mkdir(parents=True, exist_ok=True)

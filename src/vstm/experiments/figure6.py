@@ -219,6 +219,7 @@ def score_clips(
 
     from vstm.baselines.classical import estimate_motion, predict_constant_velocity
     from vstm.evaluate import copy_last_predictor, model_predictor
+    from vstm.models import to_probabilities
 
     predict_model = model_predictor(model, outputs) if model is not None else None
     sums: dict[str, dict[str, list[torch.Tensor]]] = {m: {} for m in methods}
@@ -244,7 +245,7 @@ def score_clips(
                 shown["motion"].append(motion.cpu())
             out = sums[m]
             if pred is not None:
-                pred = pred.float().clamp(0, 1)
+                pred = to_probabilities(pred.float(), "values")
                 out.setdefault("mse", []).append(metrics.mse(pred, truth, reduction="none"))
                 out.setdefault("psnr", []).append(
                     metrics.psnr(pred, truth, max_db=100.0, reduction="none")

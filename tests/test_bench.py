@@ -92,7 +92,7 @@ def test_quick_bench_writes_every_key(tmp_path, capsys):
     assert data["command"].startswith("vstm bench --quick")
     assert data["machine"]["threads"] == 1 and data["machine"]["cpu"]
     assert set(data["targets"]) >= {"train_frac_peak", "stream_fps_64", "peak_rss_mb"}
-    # issue 11: the path each measurement took and this machine class's targets
+    # the path each measurement took and this machine class's targets
     from vstm.system import choose_precision, machine_class, probe
 
     want = choose_precision("auto", "cpu").precision

@@ -77,8 +77,7 @@ def estimate_motion(
     - ``"dis"``: Dense Inverse Search (Kroeger et al. 2016), ``cv2.DISOpticalFlow_create``
       with the MEDIUM preset, refined down to full resolution (finest scale 0 instead of the
       preset's 1/2: small frames with thin strokes, like Moving MNIST's, lose too much at
-      half resolution; on a translating textured square this takes the interior error from
-      up to 0.5 px to under 0.01 px).
+      half resolution).
     - ``"farneback"``: polynomial expansion (Farnebäck 2003), ``cv2.calcOpticalFlowFarneback``
       with OpenCV's example settings (3 levels, 15x15 window).
 

@@ -3,9 +3,9 @@
 Trains the paper's model under four recipes with the ``vstm`` command line, one after the
 other, scores each with ``vstm eval`` (BCE, MSE, SSIM, and the motion's end-point / angular
 error against Moving MNIST's ground truth), and writes the table with the exact commands, the
-machine and the date to ``OUT/flow_lr.json`` and ``OUT/flow_lr_table.md``. About 40 minutes on
-a 2-core CPU with the default budgets; run it on an otherwise idle machine (budgets are wall
-clock). docs/results/flow_lr.md discusses a run.
+machine and the date to ``OUT/flow_lr.json`` and ``OUT/flow_lr_table.md``. It runs for four
+``--minutes`` budgets plus one ``--more-minutes``, and the evaluations; run it on an otherwise
+idle machine, as the budgets are wall clock. docs/results/flow_lr.md discusses a run.
 
     python benchmarks/bench_flow_lr.py [--minutes 7] [--more-minutes 10] [--out docs/results]
 """
@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vstm.bench import machine_info
+from vstm.system import machine_info
 
 COMMON = ["--binarize", "--batch-size", "16", "--context", "10"]
 RECIPES = {

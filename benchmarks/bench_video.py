@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vstm.bench import machine_info
+from vstm.system import machine_info
 
 SEQ_LEN = 12
 SIZES = ((48, 64), (72, 96), (96, 128))

@@ -29,14 +29,15 @@ from pathlib import Path
 
 import torch
 
-from vstm.bench import cpu_model
 from vstm.data import build_dataset
 from vstm.evaluate import moving_mnist_scores
 from vstm.io import atomic_write_text
 from vstm.reproduce import PROTOCOL, RECIPES
+from vstm.system import cpu_model
 from vstm.train.checkpoint import load_checkpoint
 from vstm.train.config import make_config
 from vstm.train.loop import train
+from vstm.train.metrics_log import read_metrics
 
 SATURATED = 4.0
 
@@ -126,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             run = train(cfg)
             model, _ = load_checkpoint(run / "last.safetensors")
             model = model.to(device)
-            rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
-            curve = [(r["step"], r["recon"]) for r in rows if r["kind"] == "train"]
+            curve = [(r["step"], r["recon"]) for r in read_metrics(run, "train")]
             test = moving_mnist_scores(model, "logits", sequences=args.test, size=args.size)
             results["runs"][f"{lr:g}"] = {
                 "curve": curve,

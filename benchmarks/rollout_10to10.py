@@ -21,8 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vstm.bench import machine_info
 from vstm.cli import main as vstm_main
+from vstm.system import machine_info
 
 OPENSTL_SOURCE = (
     "OpenSTL, docs/en/model_zoos/video_benchmarks.md (github.com/chengtan9907/OpenSTL, "

@@ -80,17 +80,6 @@ def test_curves_match_tells_noise_from_a_shift():
     assert not curves_match(ref, shifted)["match"]
 
 
-def test_bf16_warning_only_without_native_support(monkeypatch):
-    from vstm import system
-
-    monkeypatch.setattr(system, "bf16_is_native", lambda device="cpu", caps=None: False)
-    with pytest.warns(RuntimeWarning, match="bf16"):
-        assert bench_mod.warn_if_slow_bf16("cpu")
-    monkeypatch.setattr(system, "bf16_is_native", lambda device="cpu", caps=None: True)
-    assert not bench_mod.warn_if_slow_bf16("cpu")
-    assert bench_mod.cpu_model() == system.cpu_model()  # still importable from vstm.bench
-
-
 def test_quick_bench_writes_every_key(tmp_path, capsys):
     out, md = tmp_path / "bench.json", tmp_path / "bench.md"
     assert (
@@ -103,7 +92,7 @@ def test_quick_bench_writes_every_key(tmp_path, capsys):
     assert data["command"].startswith("vstm bench --quick")
     assert data["machine"]["threads"] == 1 and data["machine"]["cpu"]
     assert set(data["targets"]) >= {"train_frac_peak", "stream_fps_64", "peak_rss_mb"}
-    # issue 11: the path each measurement took and this machine class's targets
+    # the path each measurement took and this machine class's targets
     from vstm.system import choose_precision, machine_class, probe
 
     want = choose_precision("auto", "cpu").precision

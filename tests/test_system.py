@@ -191,3 +191,20 @@ def test_bf16_streaming_step_matches_fp32():
                 p, f, s = model.step(frames[t], s)
             assert s[1].dtype == torch.float32  # the cell state stays fp32 over a stream
             assert _rel(p, p_ref) < BF16_TOL and _rel(f, f_ref) < BF16_TOL
+
+
+def test_bf16_warning_only_without_native_support(monkeypatch):
+    monkeypatch.setattr(system, "bf16_is_native", lambda device="cpu", caps=None: False)
+    with pytest.warns(RuntimeWarning, match="bf16"):
+        assert system.warn_if_slow_bf16("cpu")
+    monkeypatch.setattr(system, "bf16_is_native", lambda device="cpu", caps=None: True)
+    assert not system.warn_if_slow_bf16("cpu")
+
+
+def test_machine_info_describes_this_machine_as_json():
+    info = system.machine_info()
+    assert info["cpu"] == system.cpu_model()
+    assert info["machine_class"] == machine_class(system.probe())
+    assert info["threads"] == torch.get_num_threads() and info["torch"] == torch.__version__
+    assert len(info["load_average"]) == 3 and info["date"].endswith("UTC")
+    assert json.loads(json.dumps(info)) == info

@@ -1,8 +1,9 @@
-"""Argparse ``type=`` functions: every numeric or path flag is checked where it is parsed.
+"""Argparse ``type=`` functions: every numeric or path flag is checked where it is parsed; and
+:func:`parse_option`, the one reader of ``--model-option KEY=VALUE``.
 
 A bad value makes argparse print the usage and one ``error:`` line naming the flag, and exit
-with status 2, before any work starts. Every ``type=int`` / ``type=float`` flag of every
-command uses one of these (``tests/test_cli_flags.py`` checks that).
+with status 2, before any work starts. Every numeric flag of every command uses one of these,
+or lists its choices (``tests/test_argtypes.py`` checks that).
 
 >>> positive_int("3")
 3
@@ -17,14 +18,18 @@ argparse.ArgumentTypeError: must be an integer >= 1, got '-3'
 from __future__ import annotations
 
 import argparse
+import json
 import math
+from typing import Any
 
 from vstm.data.names import canonical_data
+from vstm.errors import VstmError
 
 __all__ = [
     "data_name",
     "nonnegative_float",
     "nonnegative_int",
+    "parse_option",
     "positive_float",
     "positive_int",
 ]
@@ -82,3 +87,24 @@ def nonnegative_float(text: str) -> float:
 def data_name(text: str) -> str:
     """A ``--data`` value with its aliases resolved (``moving_mnist`` -> ``moving-mnist``)."""
     return canonical_data(text)
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """One ``--model-option KEY=VALUE`` -> ``(KEY, VALUE)``, VALUE read as JSON where it is JSON
+    (numbers, ``true``, lists), else kept as the string.
+
+    The model's config checks the key and the value's type afterwards, naming its known keys.
+
+    >>> parse_option("hidden_channels=32"), parse_option("lstm_impl=fft")
+    (('hidden_channels', 32), ('lstm_impl', 'fft'))
+
+    Raises:
+        VstmError: without ``=``.
+    """
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise VstmError(f"--model-option {text!r}: expected KEY=VALUE")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value

@@ -26,11 +26,9 @@ a backward that costs two forwards). Every time is the median of ``repeats`` run
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
-import platform
 import resource
 import shlex
 import statistics
@@ -48,25 +46,20 @@ from torch import nn
 from vstm.argtypes import positive_int
 from vstm.models import AEConvLSTMFlow, AEConvLSTMFlowConfig, Prediction, VideoPredictor
 from vstm.nn import SpatialDecoder, SpatialEncoder, warp
-from vstm.system import (  # bf16_is_native, cpu_model, warn_if_slow_bf16: re-exported
+from vstm.system import (
     PrecisionChoice,
     bf16_is_native,
     choose_precision,
-    cpu_model,
     machine_class,
+    machine_info,
     probe,
-    warn_if_slow_bf16,
 )
 
 __all__ = [
     "BenchConfig",
     "NaiveAEConvLSTMFlow",
-    "bf16_is_native",
-    "cpu_model",
     "format_markdown",
-    "machine_info",
     "run_bench",
-    "warn_if_slow_bf16",
 ]
 
 log = logging.getLogger("vstm.bench")
@@ -79,7 +72,8 @@ TARGETS = {
     "stream_fps_176x144": 30.0,
     "peak_rss_mb": 1536.0,
 }
-"""Issue 7's targets (paper model, 64x64, batch 16, 10 frames)."""
+"""The speed vstm aims for on any machine (paper model, 64x64, batch 16, 10 frames); the report
+marks each target met or missed."""
 
 MACHINE_TARGETS: dict[str, dict[str, float]] = {
     "amx": {
@@ -103,32 +97,13 @@ MACHINE_TARGETS: dict[str, dict[str, float]] = {
     "other": {"train_speedup_vs_naive": 3.0, "peak_rss_mb": 1536.0},
     "cuda": {"train_speedup_vs_naive": 3.0, "peak_rss_mb": 1536.0},
 }
-"""Issue 11's targets per machine class (:func:`vstm.system.machine_class`), for training and
+"""The targets per machine class (:func:`vstm.system.machine_class`), for training and
 streaming on the path ``precision="auto"`` chooses. ``stream_frac_bound_*``: streaming frames/s
-over the bound that the measured conv peak allows (every FLOP at the peak rate). The issue sets
-no separate targets for AVX512-BF16 CPUs without AMX; they get the AVX2 ones."""
+over the bound that the measured conv peak allows (every FLOP at the peak rate). AVX512-BF16
+CPUs without AMX have no targets of their own; they get the AVX2 ones."""
 
 
 # ------------------------------------------------------------------ machine
-def machine_info() -> dict[str, Any]:  # the CPU side; run_bench adds the GPU
-    """CPU model, cores, ISA, capabilities, bf16 support, versions, threads, load and date."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    caps = probe()
-    return {
-        "capabilities": caps.to_dict(),
-        "machine_class": machine_class(caps),
-        "cpu": cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "isa": torch.backends.cpu.get_cpu_capability(),
-        "bf16_native": bf16_is_native("cpu"),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "threads": torch.get_num_threads(),
-        "load_average": [round(x, 2) for x in load],
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
 # ------------------------------------------------------------------ naive reference
 class NaiveAEConvLSTMFlow(VideoPredictor):
     """The paper's model written out plainly: the reference the shipped model is measured against.

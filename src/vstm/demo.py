@@ -87,6 +87,7 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
     from vstm.metrics import flow_to_motion
     from vstm.models import to_probabilities
     from vstm.train.checkpoint import load_checkpoint
+    from vstm.train.metrics_log import read_metrics
     from vstm.viz import color_wheel_legend, plot_curves, save_png, write_video
     from vstm.viz.figures import figure5, sequence_panels
 
@@ -136,11 +137,9 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
     )
     paths["legend"] = run / "flow_legend.png"
     save_png(paths["legend"], color_wheel_legend(151))
-    if not (run / "metrics.jsonl").is_file():
+    tr, va = read_metrics(run, "train"), read_metrics(run, "val")
+    if not tr and not va:
         return paths
-    rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if ln]
-    tr = [r for r in rows if r["kind"] == "train"]
-    va = [r for r in rows if r["kind"] == "val"]
     paths["curves"] = run / "curves.png"
     plot_curves(
         paths["curves"],

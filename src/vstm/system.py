@@ -11,7 +11,8 @@ into a :class:`PrecisionChoice` for ``precision="auto"``:
   the model's 7x7 80->256 convolution in fp32 and under bf16 autocast), cached per machine in
   ``precision.json`` under :func:`cache_dir`; bf16 when it is at least
   :data:`BF16_MIN_SPEEDUP` times faster;
-- anything else (e.g. an AVX2-only CPU, where oneDNN emulates bf16 ~50x slower): fp32.
+- anything else (e.g. an AVX2-only CPU, where oneDNN emulates bf16 in software, far slower
+  than fp32): fp32.
 
 The decision never reads the CPU's model name. Under bf16 autocast the ConvLSTM's
 ``lstm_impl="auto"`` picks the direct convolution (the FFT path runs in fp32 and loses there);
@@ -29,6 +30,7 @@ Tests replace the probe and the measurement: every function takes ``caps=`` and 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import json
 import logging
@@ -53,6 +55,7 @@ __all__ = [
     "choose_precision",
     "cpu_model",
     "machine_class",
+    "machine_info",
     "measure_bf16_speedup",
     "probe",
     "reduced_precision_autocast",
@@ -69,8 +72,9 @@ ISA_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")
 BF16_MIN_SPEEDUP = 2.0
 """On an AVX512-BF16 CPU without AMX, bf16 autocast is chosen when the measured convolution runs
 at least this many times faster in bf16 than in fp32. bf16 gives up the fp32 FFT memory path,
-which trains about 1.5x faster than the direct fp32 convolution (64 vs 43 frames/s on an AMX
-Xeon, issue 11), so a smaller gain in the convolution alone would not make training faster."""
+which itself trains faster than the direct fp32 convolution; the bf16 convolution has to beat
+fp32 by more than that gain, with a margin, before training gets faster (``vstm bench``
+measures both paths)."""
 
 
 # ------------------------------------------------------------------------- capabilities
@@ -189,7 +193,7 @@ def bf16_is_native(device: torch.device | str = "cpu", caps: Capabilities | None
     """Whether bfloat16 matrix products run in hardware on ``device``.
 
     CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's own check (AVX512-BF16 or AMX);
-    without it oneDNN emulates bf16 and a bf16 convolution runs ~50x slower than fp32.
+    without it oneDNN emulates bf16 in software, tens of times slower than fp32.
     """
     device = torch.device(device)
     caps = caps or probe()
@@ -215,6 +219,27 @@ def warn_if_slow_bf16(device: torch.device | str = "cpu", caps: Capabilities | N
     return True
 
 
+def machine_info() -> dict[str, Any]:
+    """The machine a measurement ran on, for its report: CPU model, cores, ISA, capabilities,
+    machine class, bf16 support, versions, threads, load and date (the CPU side: ``vstm bench``
+    adds the GPU)."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    caps = probe()
+    return {
+        "capabilities": caps.to_dict(),
+        "machine_class": machine_class(caps),
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "isa": torch.backends.cpu.get_cpu_capability(),
+        "bf16_native": bf16_is_native("cpu"),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "load_average": [round(x, 2) for x in load],
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
 # ------------------------------------------------------------------------- measurement
 def cache_dir() -> Path:
     """Where vstm caches per-machine measurements: ``$VSTM_CACHE_DIR``, else
@@ -228,9 +253,10 @@ def cache_dir() -> Path:
 def measure_bf16_speedup(batch: int = 2, size: int = 32, repeats: int = 3) -> float:
     """fp32 time / bf16-autocast time of the model's 7x7 80->256 convolution at ``size``.
 
-    Forward only, channels_last, best of ``repeats`` after one warm-up; about 15 ms per fp32
-    run at batch 2 on a 2-core CPU. Stops early (returning the ratio seen) when bf16 is
-    already more than 4x slower, so an emulating CPU does not pay for many slow runs.
+    Forward only, channels_last, best of ``repeats`` after one warm-up, at a small batch and
+    frame size so that this one-off measurement stays short. Stops early (returning the ratio
+    seen) when bf16 is already more than 4x slower, so an emulating CPU does not pay for many
+    slow runs.
     """
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 80, size, size, generator=g).contiguous(

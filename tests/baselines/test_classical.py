@@ -1,4 +1,5 @@
-"""Classical Table 1 rows: copy-last, and DIS / Farnebäck flow at constant velocity."""
+"""Classical Table 1 rows: copy-last (vstm.evaluate), and DIS / Farnebäck flow at constant
+velocity (vstm.baselines)."""
 
 import sys
 
@@ -7,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from vstm import ShapeError, VstmError
-from vstm.baselines import estimate_motion, predict_constant_velocity, predict_copy_last
+from vstm.baselines import estimate_motion, predict_constant_velocity
+from vstm.evaluate import copy_last_predictor
 
 SIDE, START = 20, (14, 18)  # square side and top-left (x, y) in frame 0
 METHODS = ["dis", "farneback"]
@@ -33,11 +35,11 @@ def interior(field: torch.Tensor, frame_index: int, v, margin: int = 3) -> torch
 
 
 def test_copy_last():
-    frames = torch.rand(2, 3, 1, 8, 8)
-    pred = predict_copy_last(frames)
+    # the zero-motion row of Table 1 and Figure 6: the next frame is the last context frame
+    frames = torch.rand(2, 3, 1, 8, 6)
+    pred, motion = copy_last_predictor(frames)
     assert torch.equal(pred, frames[:, -1])
-    with pytest.raises(ShapeError, match="B,T,C,H,W"):
-        predict_copy_last(torch.rand(2, 1, 8, 8))
+    assert motion.shape == (2, 2, 8, 6) and not motion.any()
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -151,6 +151,7 @@ def test_demo_starts_from_the_shipped_weights(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "motion EPE" in text and (out / "figure5.png").is_file()
     assert (out / "predictions.mp4").stat().st_size > 0
+    assert (out / "curves.png").is_file()  # from the curve shipped beside the weights
     scores = json.loads((out / "demo_scores.json").read_text())
     assert scores["epe"] < 0.8 * scores["zero_motion_epe"]
     assert scores["bce"] < scores["copy_last_bce"]

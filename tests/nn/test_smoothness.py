@@ -11,6 +11,30 @@ def test_huber_known_values_below_and_above_delta():
     assert huber(a, d).tolist() == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_huber_equals_eq2_written_out(dtype):
+    # eq. 2 by hand, on random values on both sides of delta and exactly at +-delta: the
+    # same numbers and the same gradients, bit for bit
+    d = 1e-3
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(10_000, generator=g, dtype=torch.float64).to(dtype) * 3 * d
+    a[:3] = torch.tensor([d, -d, 0.0], dtype=dtype)
+    inside = a.abs() <= d
+    assert 0.1 < inside.double().mean() < 0.9  # both branches are exercised
+
+    def reference(x):
+        ax = x.abs()
+        return torch.where(ax <= d, 0.5 * x * x, d * (ax - 0.5 * d))
+
+    x1, x2 = a.clone().requires_grad_(), a.clone().requires_grad_()
+    ours, ref = huber(x1, d), reference(x2)
+    assert torch.equal(ours, ref)
+    w = torch.randn(a.shape, generator=g, dtype=torch.float64).to(dtype)
+    (ours * w).sum().backward()
+    (ref * w).sum().backward()
+    assert torch.equal(x1.grad, x2.grad)
+
+
 def test_flow_gradient_of_linear_ramp_and_constant():
     f = torch.zeros(1, 2, 5, 6)
     f[:, 1] = 3.0 * torch.arange(5.0).view(5, 1)  # flow_y = 3 * row

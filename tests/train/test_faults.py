@@ -19,6 +19,7 @@ from vstm.cli import main
 from vstm.errors import VstmError
 from vstm.train.checkpoint import read_checkpoint
 from vstm.train.faults import RunLock
+from vstm.train.metrics_log import read_metrics
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 COMMON = ["train", "--tiny", "--steps", "12", "--save-every", "100", "--device", "cpu"]
@@ -36,11 +37,8 @@ def assert_same_weights(a, b):
 
 
 def trained_steps(run) -> int:
-    try:
-        rows = (run / "metrics.jsonl").read_text().splitlines()
-        return max(json.loads(r)["step"] for r in rows if '"train"' in r)
-    except (OSError, ValueError, KeyError):
-        return 0
+    """The last logged training step of a run still being written (0 before its first)."""
+    return max((r["step"] for r in read_metrics(run, "train")), default=0)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,6 @@
-"""Classical next-frame predictors for Table 1: copy the last frame, or extrapolate optical flow.
+"""Classical next-frame predictors for Table 1: extrapolate optical flow at constant velocity.
+
+Copying the last frame (the zero-motion row) is :func:`vstm.evaluate.copy_last_predictor`.
 
 Conventions (DESIGN section 2): frames are (B, T, C, H, W) float in [0, 1]; a motion field is
 (B, 2, H, W) in image pixels, channel 0 = x (right), channel 1 = y (down).
@@ -21,7 +23,6 @@ __all__ = [
     "FLOW_METHODS",
     "estimate_motion",
     "predict_constant_velocity",
-    "predict_copy_last",
 ]
 
 FlowMethod = Literal["dis", "farneback"]
@@ -62,26 +63,6 @@ def _grey_u8(frames: torch.Tensor) -> np.ndarray:
     return (grey.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
 
 
-def predict_copy_last(frames: torch.Tensor) -> torch.Tensor:
-    """The trivial predictor: frame t+1 is frame t.
-
-    Args:
-        frames: (B, T, C, H, W), T >= 1.
-
-    Returns:
-        (B, C, H, W), a copy of ``frames[:, -1]``.
-
-    >>> import torch
-    >>> frames = torch.rand(2, 3, 1, 4, 4)
-    >>> bool((predict_copy_last(frames) == frames[:, -1]).all())
-    True
-    """
-    check_shape("predict_copy_last: frames", frames, "B,T,C,H,W")
-    if frames.shape[1] < 1:
-        raise ShapeError(f"predict_copy_last: need at least 1 frame, got {tuple(frames.shape)}")
-    return frames[:, -1].clone()
-
-
 def estimate_motion(
     prev: torch.Tensor, cur: torch.Tensor, method: FlowMethod = "dis"
 ) -> torch.Tensor:
@@ -96,8 +77,7 @@ def estimate_motion(
     - ``"dis"``: Dense Inverse Search (Kroeger et al. 2016), ``cv2.DISOpticalFlow_create``
       with the MEDIUM preset, refined down to full resolution (finest scale 0 instead of the
       preset's 1/2: small frames with thin strokes, like Moving MNIST's, lose too much at
-      half resolution; on a translating textured square this takes the interior error from
-      up to 0.5 px to under 0.01 px).
+      half resolution).
     - ``"farneback"``: polynomial expansion (Farnebäck 2003), ``cv2.calcOpticalFlowFarneback``
       with OpenCV's example settings (3 levels, 15x15 window).
 

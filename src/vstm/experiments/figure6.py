@@ -218,7 +218,8 @@ def score_clips(
     from torch.utils.data import DataLoader
 
     from vstm.baselines.classical import estimate_motion, predict_constant_velocity
-    from vstm.evaluate import model_predictor
+    from vstm.evaluate import copy_last_predictor, model_predictor
+    from vstm.models import to_probabilities
 
     predict_model = model_predictor(model, outputs) if model is not None else None
     sums: dict[str, dict[str, list[torch.Tensor]]] = {m: {} for m in methods}
@@ -230,7 +231,7 @@ def score_clips(
             if m == "model":
                 pred, motion = predict_model(ctx)
             elif m == "copy-last":
-                pred, motion = last, torch.zeros_like(last[:, :1]).expand(-1, 2, -1, -1)
+                pred, motion = copy_last_predictor(ctx)
             elif m in ("dis", "farneback"):
                 pred, motion = predict_constant_velocity(ctx, m)
             elif m == "dis-observed":
@@ -244,7 +245,7 @@ def score_clips(
                 shown["motion"].append(motion.cpu())
             out = sums[m]
             if pred is not None:
-                pred = pred.float().clamp(0, 1)
+                pred = to_probabilities(pred.float(), "values")
                 out.setdefault("mse", []).append(metrics.mse(pred, truth, reduction="none"))
                 out.setdefault("psnr", []).append(
                     metrics.psnr(pred, truth, max_db=100.0, reduction="none")
@@ -422,7 +423,7 @@ def _write(
     seen: bool | None,
     shown: str,
 ) -> dict[str, Any]:
-    from vstm.bench import machine_info
+    from vstm.system import machine_info
     from vstm.viz import save_png
 
     out.mkdir(parents=True, exist_ok=True)

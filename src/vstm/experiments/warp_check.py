@@ -341,7 +341,7 @@ def write_warp_check(
     Returns:
         The report written to ``warp_check.json``.
     """
-    from vstm.bench import machine_info
+    from vstm.system import machine_info
     from vstm.viz import save_png
 
     lt, rt, d, known = load_stereo(left, right, disparity, disparity_scale)

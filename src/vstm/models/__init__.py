@@ -13,6 +13,7 @@ from vstm.models.base import (
     to_probabilities,
 )
 from vstm.models.registry import MODELS, build_model, config_from_dict, model_names, register
+from vstm.models.segnet_flow import SegNetFlow, SegNetFlowConfig
 
 register(
     "ae-convlstm-flow",
@@ -34,9 +35,6 @@ register(
     AEFCLSTMConfig,
     "baseline (Figure 4): E, fully-connected LSTMs over flattened features, D; one frame size",
 )(AEFCLSTM)
-
-# SegNet-flow (paper 5.2) lives in vstm.segment; imported last, as it builds on the above.
-from vstm.segment.model import SegNetFlow, SegNetFlowConfig  # noqa: E402
 
 register(
     "segnet-flow",

@@ -3,13 +3,8 @@
 from vstm.nn.autoencoder import SpatialDecoder, SpatialEncoder, xavier_init
 from vstm.nn.convlstm import ConvLSTM, ConvLSTMCell, LSTMState
 from vstm.nn.flow_head import FlowRegressor
-from vstm.nn.smoothness import (
-    SmoothnessInjector,
-    flow_gradient,
-    huber,
-    huber_smoothness,
-    inject_smoothness,
-)
+from vstm.nn.propagation import MergeBlock, propagate_labels, upsample_flow
+from vstm.nn.smoothness import flow_gradient, huber, huber_smoothness, inject_smoothness
 from vstm.nn.warp import flow_to_grid, warp
 
 __all__ = [
@@ -17,7 +12,7 @@ __all__ = [
     "ConvLSTMCell",
     "FlowRegressor",
     "LSTMState",
-    "SmoothnessInjector",
+    "MergeBlock",
     "SpatialDecoder",
     "SpatialEncoder",
     "flow_gradient",
@@ -25,6 +20,8 @@ __all__ = [
     "huber",
     "huber_smoothness",
     "inject_smoothness",
+    "propagate_labels",
+    "upsample_flow",
     "warp",
     "xavier_init",
 ]

@@ -3,9 +3,8 @@
 Two forms that give the same parameter gradients:
 
 - :func:`huber_smoothness`: an explicit loss term, ``w_H * mean(Huber_delta(grad flow))``;
-- :func:`inject_smoothness` / :class:`SmoothnessInjector`: the paper's module H, the
-  identity in the forward pass whose backward pass adds ``w_H * dH/dflow`` to the incoming
-  gradient.
+- :func:`inject_smoothness`: the paper's module H, the identity in the forward pass whose
+  backward pass adds ``w_H * dH/dflow`` to the incoming gradient.
 
 The gradient of the flow is taken with fixed central-difference stencils, per flow channel
 and direction (4 maps for a 2-channel flow), with replicated borders so that a constant flow
@@ -16,14 +15,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from vstm.errors import check_shape
 
 __all__ = [
     "DEFAULT_DELTA",
     "DEFAULT_W_H",
-    "SmoothnessInjector",
     "flow_gradient",
     "huber",
     "huber_smoothness",
@@ -64,12 +61,14 @@ def flow_gradient(flow: torch.Tensor) -> torch.Tensor:
 def huber(a: torch.Tensor, delta: float = DEFAULT_DELTA) -> torch.Tensor:
     """Element-wise Huber function of eq. 2: a^2/2 for |a| <= delta, else delta(|a| - delta/2).
 
+    This is PyTorch's ``huber_loss`` against zero, unreduced. Under autocast it runs in float32
+    (it is on autocast's float32 list), like the other losses.
+
     >>> import torch
     >>> huber(torch.tensor([0.0005, -0.003]), delta=1e-3)
     tensor([1.2500e-07, 2.5000e-06])
     """
-    absa = a.abs()
-    return torch.where(absa <= delta, 0.5 * a * a, delta * (absa - 0.5 * delta))
+    return F.huber_loss(a, torch.zeros_like(a), reduction="none", delta=delta)
 
 
 def huber_smoothness(
@@ -120,17 +119,3 @@ def inject_smoothness(
         flow: (B, 2, H, W) or (B, T, 2, H, W). Returns the same tensor values and shape.
     """
     return _Inject.apply(flow, delta, weight)
-
-
-class SmoothnessInjector(nn.Module):
-    """Module form of :func:`inject_smoothness` (identity forward, penalty gradient backward)."""
-
-    def __init__(self, delta: float = DEFAULT_DELTA, weight: float = DEFAULT_W_H) -> None:
-        super().__init__()
-        self.delta, self.weight = delta, weight
-
-    def forward(self, flow: torch.Tensor) -> torch.Tensor:
-        return inject_smoothness(flow, self.delta, self.weight)
-
-    def extra_repr(self) -> str:
-        return f"delta={self.delta}, weight={self.weight}"

@@ -1,10 +1,10 @@
 """Weakly-supervised video segmentation along the learned flow (paper 5.2, SegNet-flow).
 
-- :mod:`~vstm.segment.segnet`: the per-frame segmenter (SegNet style, pooling indices reused
-  for unpooling);
-- :mod:`~vstm.segment.propagation`: the sampler S (labels warped along AE-ConvLSTM-flow's
-  flow) and the merge block M of Figure 7;
-- :mod:`~vstm.segment.model`: SegNet-flow, registered as the ``segnet-flow`` video predictor;
+- the models live with the others and are re-exported here: :mod:`vstm.models.segnet`, the
+  per-frame segmenter (SegNet style, pooling indices reused for unpooling);
+  :mod:`vstm.models.segnet_flow`, SegNet-flow, registered as the ``segnet-flow`` video
+  predictor; and the paper's boxes in :mod:`vstm.nn.propagation`: the sampler S (labels
+  warped along AE-ConvLSTM-flow's flow) and the merge block M of Figure 7;
 - :mod:`~vstm.segment.data`: labelled Moving MNIST and the CamVid layout;
 - :mod:`~vstm.segment.task`, :mod:`~vstm.segment.train`, :mod:`~vstm.segment.evaluate`:
   loss, training loop, Table 2; :mod:`~vstm.segment.commands`: ``vstm segment``.
@@ -17,10 +17,10 @@
 [[1, 1]]
 """
 
+from vstm.models.segnet import SegNet, SegNetConfig
+from vstm.models.segnet_flow import SegNetFlow, SegNetFlowConfig, SegNetFlowState, SegPrediction
+from vstm.nn.propagation import MergeBlock, propagate_labels, upsample_flow
 from vstm.segment.metrics import VOID, confusion_matrix, flip_counts, scores_from_confusion
-from vstm.segment.model import SegNetFlow, SegNetFlowConfig, SegNetFlowState, SegPrediction
-from vstm.segment.propagation import MergeBlock, propagate_labels, upsample_flow
-from vstm.segment.segnet import SegNet, SegNetConfig
 
 __all__ = [
     "VOID",

@@ -19,6 +19,7 @@ from vstm.argtypes import (
     data_name,
     nonnegative_float,
     nonnegative_int,
+    parse_option,
     positive_float,
     positive_int,
 )
@@ -187,7 +188,6 @@ _TRAIN_FLAGS = (
 
 def run_train(args: argparse.Namespace) -> int:
     from vstm.segment.train import make_seg_config, tiny_seg_overrides, train_segmenter
-    from vstm.train.commands import parse_option
     from vstm.train.config import load_config_file
 
     layers: list[dict[str, Any]] = [tiny_seg_overrides()] if args.tiny else []

@@ -27,10 +27,10 @@ from vstm.data.names import BUILTIN_DATA, canonical_data
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
 from vstm.models.ae_convlstm_flow import SETTING_FIELDS
+from vstm.models.segnet import SegNet, SegNetConfig
+from vstm.models.segnet_flow import SegNetFlow, SegNetFlowConfig
 from vstm.segment.data import build_seg_dataset, label_set_of
 from vstm.segment.metrics import confusion_matrix, scores_from_confusion
-from vstm.segment.model import SegNetFlow, SegNetFlowConfig
-from vstm.segment.segnet import SegNet, SegNetConfig
 from vstm.segment.task import SegmentationTask, median_frequency_weights
 from vstm.train.checkpoint import load_model_weights, read_checkpoint, save_checkpoint
 from vstm.train.loop import param_groups

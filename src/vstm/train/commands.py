@@ -12,6 +12,7 @@ from vstm.argtypes import (
     data_name,
     nonnegative_float,
     nonnegative_int,
+    parse_option,
     positive_float,
     positive_int,
 )
@@ -110,16 +111,6 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     a("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     a("--tiny", action="store_true", help="a tiny debug preset (small model, 32x32, 4 steps)")
-
-
-def parse_option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise VstmError(f"--model-option {text!r}: expected KEY=VALUE")
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:

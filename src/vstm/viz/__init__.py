@@ -2,10 +2,10 @@
 
 Everything here takes the conventions of DESIGN section 2: flow (..., 2, H, W) in pixels,
 channel 0 = x (right), channel 1 = y (down). The model's flow points back to the source
-pixel; :func:`flow_to_motion` turns it into image-resolution motion before it is coloured.
+pixel; :func:`vstm.metrics.flow_to_motion` turns it into image-resolution motion before it is
+coloured.
 """
 
-from vstm.metrics import flow_to_motion
 from vstm.viz.flow import color_wheel, color_wheel_legend, flow_to_color, read_flo, write_flo
 from vstm.viz.frames import image_grid, save_png, to_uint8_image
 from vstm.viz.plots import plot_curves
@@ -16,7 +16,6 @@ __all__ = [
     "color_wheel",
     "color_wheel_legend",
     "flow_to_color",
-    "flow_to_motion",
     "image_grid",
     "plot_curves",
     "read_flo",

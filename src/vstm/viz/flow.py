@@ -88,7 +88,8 @@ def flow_to_color(flow, max_norm: float | None = None) -> np.ndarray:
     Args:
         flow: torch tensor or numpy array, (2, H, W) or (N, 2, H, W). Channel 0 is x
             (positive to the right), channel 1 is y (positive down), as everywhere in vstm.
-            To show the *motion* a model predicts, colour ``flow_to_motion(model_flow)``.
+            To show the *motion* a model predicts, colour
+            ``vstm.metrics.flow_to_motion(model_flow)``.
         max_norm: the magnitude drawn at full colour. Default: the largest finite magnitude
             over the whole input (all N frames share one scale, so a sequence stays
             comparable). Magnitudes above ``max_norm`` are drawn darkened (x 0.75).

@@ -8,7 +8,7 @@ One time step::
     L̃_t      = M(Lb_t, L^w_{t-1})                                (B, K, H, W) logits
 
 The flow that carries frame t-1's labels into frame t is the one produced at step t-1 (it
-warps frame t-1 to predict frame t; see :mod:`vstm.segment.propagation`). The model is a
+warps frame t-1 to predict frame t; see :mod:`vstm.nn.propagation`). The model is a
 :class:`~vstm.models.VideoPredictor` (registered as ``segnet-flow``): ``forward`` returns a
 :class:`SegPrediction`, a :class:`~vstm.models.Prediction` with the segmentation added, and
 ``step`` streams one frame, its state carrying the memory, L̃_t and flow_t.
@@ -23,9 +23,9 @@ import torch
 
 from vstm.models.ae_convlstm_flow import AEConvLSTMFlow, AEConvLSTMFlowConfig
 from vstm.models.base import Prediction, VideoPredictor
+from vstm.models.segnet import SegNet, SegNetConfig
 from vstm.nn import LSTMState
-from vstm.segment.propagation import MergeBlock, propagate_labels
-from vstm.segment.segnet import SegNet, SegNetConfig
+from vstm.nn.propagation import MergeBlock, propagate_labels
 
 __all__ = ["SegNetFlow", "SegNetFlowConfig", "SegNetFlowState", "SegPrediction"]
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vstm.errors import ShapeError, check_shape
-from vstm.nn import warp
+from vstm.nn.warp import warp
 
 __all__ = ["MergeBlock", "propagate_labels", "upsample_flow"]
 

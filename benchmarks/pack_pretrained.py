@@ -26,6 +26,7 @@ from vstm.inference import model_outputs
 from vstm.models import pretrained
 from vstm.system import cpu_model
 from vstm.train.checkpoint import load_checkpoint, read_checkpoint
+from vstm.train.metrics_log import read_metrics
 
 CHECK_SEQUENCES = 32
 TOLERANCE = {"bce": 0.005, "mse": 0.005, "epe": 0.01}
@@ -42,7 +43,7 @@ def write_curve(metrics: Path, weights: Path, points: int = 300) -> None:
     at most ``points`` training rows, evenly spaced, and every validation row."""
     from vstm.io import atomic_write_text
 
-    rows = [json.loads(ln) for ln in metrics.read_text().splitlines() if ln.strip()]
+    rows = read_metrics(metrics)
     train = [r for r in rows if r.get("kind") == "train"]
     keep = set(range(0, len(train), max(1, len(train) // points))) | {len(train) - 1}
     fields = ("kind", "step", "loss", "recon", "smooth", "val_loss", "elapsed_s")

@@ -24,11 +24,12 @@ import sys
 from pathlib import Path
 
 from vstm.io import atomic_write_text
+from vstm.train.metrics_log import read_metrics
 
 
 def read_run(run: Path) -> dict:
     """A run's train curve {step: recon}, validation {step: loss}, test scores and speed."""
-    rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if ln]
+    rows = read_metrics(run)
     train = {r["step"]: r["recon"] for r in rows if r["kind"] == "train"}
     val = {r["step"]: r["val_loss"] for r in rows if r["kind"] == "val"}
     fps = sorted(r["frames_per_s"] for r in rows if r["kind"] == "train" and "frames_per_s" in r)

@@ -869,7 +869,7 @@ def format_markdown(res: dict, command: str) -> str:
         f"{_f(sm['peak_rss_mb'], 0)} MiB "
         f"(whole benchmark process: {_f(res['peak_rss_mb_process'], 0)} MiB).",
         "",
-        "## Targets (issue 7)",
+        "## Targets",
         "",
         "| target | wanted | measured | met |",
         "|---|---:|---:|---|",
@@ -899,7 +899,7 @@ def format_markdown(res: dict, command: str) -> str:
         }
         lines += [
             "",
-            f"## Targets for this machine class: {mt['class']} (issue 11)",
+            f"## Targets for this machine class: {mt['class']}",
             "",
             "| target | wanted | measured | met |",
             "|---|---:|---:|---|",

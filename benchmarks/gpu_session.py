@@ -24,7 +24,8 @@ carried run folder for ``--minutes`` more minutes, and ``flow-cosine`` trains th
 ``fast-cosine`` recipe from scratch for ``--epochs`` epochs (stopped by ``--minutes`` too).
 
 At ``--deadline`` seconds every job still running gets SIGTERM (training checkpoints and stops)
-and, a minute later, SIGKILL. Then ``benchmarks/gpu_bench.py --quick`` runs alone, if time is
+and, a minute later, SIGKILL. Then ``benchmarks/gpu_bench.py --quick`` runs alone, and
+``vstm bench --device cpu`` on the machine's host CPU (which may have AMX), each if time is
 left. Results come back as at most 8 files of at most 16 MiB (the device tool's limits): one
 tar per job (run folder without optimiser state, its table, figures and log), the flow run's
 optimiser state for a later ``--resume``, and ``session.json`` (what ran, how long, exit codes).
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, default=5.5, help="training budget of each job")
     p.add_argument("--deadline", type=float, default=470, help="seconds before SIGTERM")
     p.add_argument("--bench-seconds", type=float, default=90, help="skip the bench under this")
+    p.add_argument(
+        "--cpu-bench-seconds", type=float, default=150, help="skip the host-CPU bench under this"
+    )
     p.add_argument("--limit", type=float, default=560, help="the whole call's seconds")
     p.add_argument("--test", type=int, default=3000, help="held-out test sequences")
     p.add_argument("--diag-steps", type=int, default=200)
@@ -228,6 +232,24 @@ def main(argv: list[str] | None = None) -> int:
                 ).returncode
             except subprocess.TimeoutExpired:
                 bench_rc = "timeout"
+    cpu_rc = None
+    left = args.limit - (time.monotonic() - t0) - 30
+    if "cpu-bench" not in args.skip and left > args.cpu_bench_seconds:
+        # the host CPU of a GPU machine can have bf16 matrix units (AMX): measure it too
+        cpu = [sys.executable, "-m", "vstm", "bench", "--device", "cpu", "--threads", "2"]
+        cpu += ["--no-scaling", "--json", str(work / "bench" / "bench_host_cpu.json")]
+        cpu += ["--markdown", str(work / "bench" / "bench_host_cpu.md")]
+        if args.tiny:
+            cpu.append("--quick")
+        print(f"[{time.monotonic() - t0:6.1f}s] host CPU bench: {shlex.join(cpu)}", flush=True)
+        (work / "bench").mkdir(exist_ok=True)  # one tar for both benches: 8 files come back
+        with open(work / "bench" / "log_host_cpu.txt", "w") as log:
+            try:
+                cpu_rc = subprocess.run(
+                    cpu, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=left
+                ).returncode
+            except subprocess.TimeoutExpired:
+                cpu_rc = "timeout"
     notes = []
     for name in [*procs, "bench"]:
         if (work / name).is_dir():
@@ -247,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in procs
         },
         "bench_returncode": bench_rc,
+        "cpu_bench_returncode": cpu_rc,
         "wall_seconds": time.monotonic() - t0,
         "notes": notes,
     }

@@ -38,6 +38,17 @@ def _finite(scores: dict) -> dict:
     return {k: v for k, v in scores.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
+def _machine_of(last: dict, tc: dict) -> str:
+    """The machines a run's steps ran on, from its checkpoint header's record; runs written
+    before that record existed were trained where they are packed (or say so with
+    --machine)."""
+    from vstm.reproduce import trained_on
+
+    if (last.get("trainer") or {}).get("machines"):
+        return trained_on(last)
+    return f"{cpu_model()}, device {tc.get('device', 'cpu')}"
+
+
 def write_curve(metrics: Path, weights: Path, points: int = 300) -> None:
     """A small copy of the run's learning curve beside the weights (the demo draws it):
     at most ``points`` training rows, evenly spaced, and every validation row."""
@@ -62,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notes", default="")
     p.add_argument("--checkpoint", default="best.safetensors")
     p.add_argument("--root", type=Path, default=None, help="pretrained folder (tests)")
+    p.add_argument(
+        "--machine",
+        help="what trained it, where the run recorded none (default: the run's own record, "
+        "else this machine's CPU)",
+    )
     args = p.parse_args(argv)
     run = Path(args.run).expanduser()
     ckpt = run / args.checkpoint
@@ -76,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "sequences": steps * int(tc.get("batch_size", 0)),
         "frames": steps * int(tc.get("batch_size", 0)) * int(tc.get("context", 0)),
         "train_seconds": float(last["trainer"].get("train_seconds", 0.0)),
-        "machine": f"{cpu_model()}, device {tc.get('device', 'cpu')}",
+        "machine": args.machine or _machine_of(last, tc),
         "precision": tc.get("precision"),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
     }

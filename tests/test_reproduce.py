@@ -179,19 +179,6 @@ def test_score_only_ignores_training_precision_and_needs_only_weights(tiny, tmp_
     assert "NVIDIA H200 (bf16)" in (out / "table1.md").read_text()
 
 
-def test_trained_on_names_each_machine_in_order():
-    from vstm.reproduce import trained_on
-
-    seg = [
-        {"from_step": 0, "machine": "AMD EPYC", "precision": "fp32", "processes": 1},
-        {"from_step": 642, "machine": "NVIDIA H200", "precision": "bf16", "processes": 2},
-    ]
-    got = trained_on({"trainer": {"machines": seg}})
-    assert got == "AMD EPYC (fp32) to step 642, then NVIDIA H200 x2 (bf16)"
-    old = {"trainer": {}, "train_config": {"precision": "fp32", "device": "auto"}}
-    assert trained_on(old) == "fp32, device auto"
-
-
 def test_changed_protocol_on_existing_runs_is_an_error(tiny, tmp_path, capsys):
     out = tmp_path / "copy"
     shutil.copytree(tiny, out)

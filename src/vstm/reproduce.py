@@ -45,6 +45,7 @@ import torch
 from vstm.argtypes import nonnegative_int, positive_float, positive_int
 from vstm.errors import VstmError
 from vstm.evaluate import TEST_SEED
+from vstm.experiments.runs import checkpoint_of, read_json, scored_as_is, train_model, trained_on
 from vstm.io import atomic_write_text, check_output_dir
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ __all__ = [
     "protocol_config",
     "run",
     "run_table1",
-    "train_model",
     "write_markdown",
 ]
 
@@ -157,30 +157,6 @@ _TINY: dict[str, Any] = {
     "log_every": 1,
 }
 _TINY_TEST_SEQUENCES = 8
-
-# TrainConfig keys that must match when an existing run folder is resumed
-_PROTOCOL_KEYS = (
-    "model",
-    "model_options",
-    "data",
-    "binarize",
-    "size",
-    "context",
-    "batch_size",
-    "epoch_sequences",
-    "loss",
-    "w_h",
-    "delta",
-    "optimizer",
-    "lr",
-    "lr_decay",
-    "decay_every",
-    "schedule",
-    "warmup_steps",
-    "clip",
-    "precision",
-    "seed",
-)
 
 
 # --------------------------------------------------------------------------- command line
@@ -509,113 +485,6 @@ def protocol_config(
     return make_config(*layers, settings)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-
-
-def _check_protocol(
-    run_dir: Path, header: dict[str, Any], cfg: TrainConfig, skip: tuple[str, ...] = ()
-) -> None:
-    """A run trained under another protocol (recipe, data, ...) is an error, not a row;
-    ``skip``: keys that do not matter here (scoring a run does not depend on the precision it
-    was trained in)."""
-    stored = header.get("train_config") or {}
-    want = cfg.to_dict()
-    if want.get("precision") == "auto":  # compare what auto means on this machine
-        from vstm.system import choose_precision
-        from vstm.train.distributed import resolve_device
-
-        want["precision"] = choose_precision("auto", resolve_device(cfg.device, 0)).precision
-    import dataclasses
-
-    from vstm.train.config import TrainConfig
-
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    for key in _PROTOCOL_KEYS:  # a key older runs did not record has its default value
-        if key not in skip and stored.get(key, defaults.get(key)) != want[key]:
-            hint = f" (pass --precision {stored.get(key)})" if key == "precision" else ""
-            raise VstmError(
-                f"{run_dir} was trained with {key}={stored.get(key)!r}, but this run asks "
-                f"for {want[key]!r}; use another --out or the same flags{hint}"
-            )
-
-
-def scored_as_is(cfg: TrainConfig) -> dict[str, Any]:
-    """``--score-only``: the run's record without training it (its checkpoint must exist)."""
-    run_dir = Path(cfg.out)
-    header = _read_json(run_dir / "last.json")
-    has_weights = any((run_dir / n).is_file() for n in ("best.safetensors", "last.safetensors"))
-    if header is None or not has_weights:
-        raise VstmError(
-            f"--score-only: {run_dir} holds no trained run; train it first (leave out "
-            "--score-only) or leave it out of --models"
-        )
-    _check_protocol(run_dir, header, cfg, skip=("precision",))
-    record = _read_json(run_dir / "reproduce.json") or {}
-    record.setdefault("wall_seconds", float(header["trainer"].get("train_seconds", 0.0)))
-    return record
-
-
-def train_model(cfg: TrainConfig, budget: dict[str, Any]) -> dict[str, Any]:
-    """Train ``cfg``'s model into ``cfg.out``, resuming or skipping what earlier runs did.
-
-    Args:
-        cfg: the model's TrainConfig (see :func:`protocol_config`).
-        budget: ``{"epochs", "steps", "budget_minutes"}`` as asked; a run folder whose
-            ``reproduce.json`` records the same budget is finished and skipped.
-
-    Returns:
-        the run's ``reproduce.json`` record: budget, ``finished``, ``wall_seconds``.
-    """
-    from vstm.train.loop import resume_config, train
-
-    run_dir = Path(cfg.out)
-    marker = run_dir / "reproduce.json"
-    header = _read_json(run_dir / "last.json")
-    resumable = (run_dir / "last.safetensors").is_file() and header is not None
-    if resumable:
-        _check_protocol(run_dir, header, cfg)
-    record = _read_json(marker) or {}
-    if resumable and record.get("finished") and record.get("budget") == budget:
-        log.info("%s: finished earlier (%s); skipping its training", cfg.model, marker)
-        return record
-    wall = float(record.get("wall_seconds", 0.0))
-    t0 = time.monotonic()
-    if resumable:
-        used = float(header["trainer"].get("train_seconds", 0.0))
-        remaining = None
-        if cfg.max_minutes is not None:
-            remaining = cfg.max_minutes - used / 60.0
-        overrides = {
-            "epochs": cfg.epochs,
-            "steps": cfg.steps,
-            "max_minutes": remaining,
-            "device": cfg.device,
-        }
-        if remaining is not None and remaining <= 0.05:
-            log.info(
-                "%s: its %.1f-minute budget is spent; not resuming", cfg.model, cfg.max_minutes
-            )
-        else:
-            log.info("%s: resuming %s at step %d", cfg.model, run_dir, header["trainer"]["step"])
-            train(resume_config(run_dir, overrides), resume=True)
-    else:
-        log.info("%s: training into %s", cfg.model, run_dir)
-        train(cfg)
-    record = {
-        "budget": budget,
-        "finished": True,
-        "wall_seconds": wall + time.monotonic() - t0,
-    }
-    atomic_write_text(marker, json.dumps(record, indent=2) + "\n")
-    return record
-
-
 # ---------------------------------------------------------------------------- evaluation
 def heldout_test_set(num_sequences: int, context: int, size: int):
     """The fixed held-out test set (:func:`vstm.evaluate.moving_mnist_test_set`, binarised)."""
@@ -640,13 +509,6 @@ def _score(
     with torch.no_grad():
         result = evaluate_predictor(predictor, _batches(dataset, batch_size), context, device)
     return result, time.monotonic() - t0
-
-
-def _checkpoint_of(run_dir: Path) -> Path:
-    for name in ("best.safetensors", "last.safetensors"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    raise VstmError(f"{run_dir} holds no checkpoint; run the command again to train it")
 
 
 def last_frame_predictor(model, outputs: str) -> Callable:
@@ -692,8 +554,8 @@ def evaluate_model(
     from vstm.inference import model_outputs
     from vstm.train.checkpoint import load_checkpoint
 
-    ckpt = _checkpoint_of(run_dir)
-    header = _read_json(ckpt.with_suffix(".json")) or {}
+    ckpt = checkpoint_of(run_dir)
+    header = read_json(ckpt.with_suffix(".json")) or {}
     key = {
         "checkpoint": ckpt.name,
         "step": (header.get("trainer") or {}).get("step"),
@@ -701,14 +563,14 @@ def evaluate_model(
         "test_seed": TEST_SEED,
         "context": context,
     }
-    last = _read_json(run_dir / "last.json") or header
+    last = read_json(run_dir / "last.json") or header
     trainer = last.get("trainer") or {}
     run_facts = {  # what the run received so far: read afresh, the scores may be cached
         "steps": trainer.get("step"),
         "train_seconds": trainer.get("train_seconds"),
         "trained_on": trained_on(last),
     }
-    cache = _read_json(run_dir / "test_eval.json")
+    cache = read_json(run_dir / "test_eval.json")
     if cache is not None and cache.get("key") == key:
         log.info("%s: test scores cached in %s", run_dir.name, run_dir / "test_eval.json")
         return {**cache, **run_facts}
@@ -729,31 +591,6 @@ def evaluate_model(
     }
     atomic_write_text(run_dir / "test_eval.json", json.dumps(record, indent=2) + "\n")
     return record
-
-
-def trained_on(header: dict[str, Any]) -> str:
-    """Where a run's steps ran, from its checkpoint header, e.g. "NVIDIA H200 (bf16)" or
-    "AMD EPYC (fp32) to step 642, then NVIDIA H200 (bf16)"; runs written before the header
-    kept a record give their precision alone."""
-    machines = (header.get("trainer") or {}).get("machines") or []
-    if not machines:
-        tc = header.get("train_config") or {}
-        return f"{tc.get('precision', '?')}, device {tc.get('device', '?')}"
-    runs: list[dict[str, Any]] = []  # consecutive segments on the same path merged
-    for m in machines:
-        same = runs and all(
-            runs[-1].get(k) == m.get(k) for k in ("machine", "precision", "processes")
-        )
-        if not same:
-            runs.append(m)
-    parts = []
-    for i, m in enumerate(runs):
-        procs = f" x{m['processes']}" if m.get("processes", 1) > 1 else ""
-        part = f"{m['machine']}{procs} ({m['precision']})"
-        if i + 1 < len(runs):
-            part += f" to step {runs[i + 1]['from_step']:,}"
-        parts.append(part)
-    return ", then ".join(parts)
 
 
 def _cv2_missing() -> str | None:
@@ -892,7 +729,7 @@ def draw_figure5(
     preds: dict[str, torch.Tensor] = {}
     motion = None
     for model_name, run_dir in run_dirs.items():
-        model, header = load_checkpoint(_checkpoint_of(run_dir), map_location=device)
+        model, header = load_checkpoint(checkpoint_of(run_dir), map_location=device)
         with torch.no_grad():
             out = model(frames[:, :context].to(device))
         last = out.pred[:, -1].float().cpu()  # (N, C, H, W)
@@ -950,7 +787,7 @@ def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:
         if not train:
             continue
         label = PAPER_TABLE1[model_name][0]
-        batch = (_read_json(run_dir / "config.json") or {}).get("batch_size", 1)
+        batch = (read_json(run_dir / "config.json") or {}).get("batch_size", 1)
         seqs = np.array([r["step"] for r in train], dtype=float) * batch
         minutes = np.array([r["elapsed_s"] for r in train]) / 60.0
         recon = np.array([r["recon"] for r in train])

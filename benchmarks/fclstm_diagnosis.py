@@ -31,8 +31,8 @@ import torch
 
 from vstm.data import build_dataset
 from vstm.evaluate import moving_mnist_scores
+from vstm.experiments.table1 import PROTOCOL, RECIPES
 from vstm.io import atomic_write_text
-from vstm.reproduce import PROTOCOL, RECIPES
 from vstm.system import cpu_model
 from vstm.train.checkpoint import load_checkpoint
 from vstm.train.config import make_config

@@ -26,11 +26,6 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "vstm"
 
 KNOWN_LAZY_EXCEPTIONS: dict[tuple[str, str], str] = {
     # (importer, imported): the change that removes the arrow
-    ("vstm.experiments", "vstm.reproduce"): (
-        "experiments/figure6.py calls reproduce.train_model and reproduce._checkpoint_of: "
-        "move those two (training or resuming a run under a budget) out of reproduce.py, "
-        "e.g. into vstm.train or vstm.experiments, and import them from there"
-    ),
 }
 
 NN_MUST_NOT_IMPORT = (

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vstm import reproduce
 from vstm.cli import main
+from vstm.experiments.table1 import MODELS, PAPER_TABLE1
 
 ROWS = [
     "ae-conv",
@@ -61,13 +61,13 @@ def test_tiny_run_writes_every_row_with_finite_numbers(tiny):
             assert math.isfinite(r["scores"][m]), (key, m, r["scores"])
         assert r["scores"]["sequences"] == 8
         assert 0 <= r["scores"]["bce"] < 20 and 0 <= r["scores"]["mse"] <= 1
-    for key in reproduce.MODELS:
+    for key in MODELS:
         r = rows[key]
-        assert r["parameters"] > 0 and r["paper_parameters"] == reproduce.PAPER_TABLE1[key][1]
+        assert r["parameters"] > 0 and r["paper_parameters"] == PAPER_TABLE1[key][1]
         assert r["steps"] == 3 and r["frames_seen"] == 3 * 4 * 4  # steps x batch x context
         assert r["train_seconds"] > 0 and r["eval_seconds"] >= 0
     # the same protocol for every model
-    cfgs = [json.loads((tiny / "runs" / m / "config.json").read_text()) for m in reproduce.MODELS]
+    cfgs = [json.loads((tiny / "runs" / m / "config.json").read_text()) for m in MODELS]
     for key in ("optimizer", "lr", "batch_size", "seed", "loss", "binarize", "context", "size"):
         assert len({json.dumps(c[key]) for c in cfgs}) == 1, key
     assert cfgs[0]["loss"] == "bce" and cfgs[0]["binarize"] is True
@@ -179,19 +179,6 @@ def test_score_only_ignores_training_precision_and_needs_only_weights(tiny, tmp_
     assert "NVIDIA H200 (bf16)" in (out / "table1.md").read_text()
 
 
-def test_trained_on_names_each_machine_in_order():
-    from vstm.reproduce import trained_on
-
-    seg = [
-        {"from_step": 0, "machine": "AMD EPYC", "precision": "fp32", "processes": 1},
-        {"from_step": 642, "machine": "NVIDIA H200", "precision": "bf16", "processes": 2},
-    ]
-    got = trained_on({"trainer": {"machines": seg}})
-    assert got == "AMD EPYC (fp32) to step 642, then NVIDIA H200 x2 (bf16)"
-    old = {"trainer": {}, "train_config": {"precision": "fp32", "device": "auto"}}
-    assert trained_on(old) == "fp32, device auto"
-
-
 def test_changed_protocol_on_existing_runs_is_an_error(tiny, tmp_path, capsys):
     out = tmp_path / "copy"
     shutil.copytree(tiny, out)
@@ -240,25 +227,3 @@ def test_bad_flags(tmp_path, capsys, flags, message):
     assert main(["reproduce", "table1", "--tiny", "--out", str(tmp_path / "x"), *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
-
-
-def test_missing_opencv_rows_say_so(monkeypatch):
-    monkeypatch.setattr(reproduce, "_cv2_missing", lambda: "needs OpenCV: pip install x")
-    ds = reproduce.heldout_test_set(3, context=4, size=32)
-    rows = reproduce.evaluate_baselines(ds, context=4, batch_size=3)
-    assert math.isfinite(rows["copy-last"]["scores"]["mse"])
-    assert rows["dis"] == {"scores": None, "note": "needs OpenCV: pip install x"}
-    assert rows["farneback"]["scores"] is None
-
-
-@pytest.mark.parametrize("window", [4, 6])
-def test_last_frame_predictor_equals_full_forward(window):
-    from vstm.evaluate import model_predictor
-    from vstm.models import build_model
-
-    torch.manual_seed(0)
-    model = build_model("ae-conv", window=window, mid_channels=4, kernel=3).eval()
-    context = (torch.rand(3, 5, 1, 16, 16) > 0.7).float()
-    full, _ = model_predictor(model, "logits")(context)
-    fast, motion = reproduce.last_frame_predictor(model, "logits")(context)
-    assert motion is None and torch.equal(full, fast)

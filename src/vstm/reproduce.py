@@ -1,186 +1,35 @@
-"""``vstm reproduce table1``: the paper's Table 1 (section 5.1) under one stated protocol.
+"""``vstm reproduce``: the command line of the paper's reproduced results.
 
-The four architectures of Figure 4 (AE-Conv, AE-fcLSTM, AE-ConvLSTM, AE-ConvLSTM-flow) are
-trained one after the other, each into ``DIR/runs/<model>/`` with :func:`vstm.train.loop.train`,
-under the same protocol: binarised Moving MNIST (64x64, two digits, generated from the same
-seed, so every model sees the same sequences in the same order), 10 frames in and the loss
-on every next-frame prediction, binary cross-entropy with logits, the same optimiser recipe,
-batch, seed and budget. Then all of them, and three predictors the paper never had (copy the
-last frame; OpenCV DIS and Farnebäck optical flow extrapolated at constant velocity), are
-scored on one fixed held-out test set (the test digit pool, ``split="test"``, seed
-:data:`TEST_SEED`, 3,000 sequences by default): frame 11 given frames 1..10, with
-:func:`vstm.evaluate.evaluate_predictor`.
+One nested sub-command per result; each translates its flags into the settings dataclass of
+an experiment in :mod:`vstm.experiments` and prints what it wrote:
 
-Writes into ``DIR``:
-
-- ``table1.json`` / ``table1.md``: per row parameters, per-pixel BCE (the paper's "test
-  error"), MSE, SSIM, PSNR, training time, steps, frames seen, evaluation time, beside the
-  paper's printed numbers; and a flow table: end-point and angular error of each method's
-  motion t -> t+1 against the generator's ground truth on digit pixels;
-- ``figure5.png``: the paper's Figure 5 layout (last 4 inputs, truth, each model's
-  prediction, the true motion and AE-ConvLSTM-flow's flow);
-- ``curves.png``: every model's training and validation loss against training time.
-
-Re-running the command skips models whose budget is spent (``runs/<model>/reproduce.json``)
-and resumes unfinished ones from ``last.safetensors``; test scores are cached per checkpoint
-in ``runs/<model>/test_eval.json``.
+- ``vstm reproduce table1``: :func:`vstm.experiments.table1.run_table1` (Table 1, Figure 5);
+- ``vstm reproduce warpcheck``: :func:`vstm.experiments.warp_check.write_warp_check`
+  (section 5, Figure 2);
+- ``vstm reproduce figure6``: :func:`vstm.experiments.figure6.run_figure6` (Figure 6).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import logging
-import math
-import os
-import platform
-import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import torch
 
 from vstm.argtypes import nonnegative_int, positive_float, positive_int
 from vstm.errors import VstmError
-from vstm.evaluate import TEST_SEED
-from vstm.io import atomic_write_text, check_output_dir
-
-if TYPE_CHECKING:
-    from vstm.train.config import TrainConfig
-
-__all__ = [
-    "BASELINES",
-    "MODELS",
-    "PAPER_TABLE1",
-    "PROTOCOL",
-    "RECIPES",
-    "TEST_SEED",
-    "add_arguments",
-    "draw_curves",
-    "draw_figure5",
-    "evaluate_baselines",
-    "evaluate_model",
-    "heldout_test_set",
-    "last_frame_predictor",
-    "protocol_config",
-    "run",
-    "run_table1",
-    "train_model",
-    "write_markdown",
-]
-
-log = logging.getLogger("vstm.reproduce")
-
-PAPER_TABLE1: dict[str, tuple[str, int, float]] = {
-    # model: (name in the paper, parameters printed, per-pixel test error printed)
-    "ae-conv": ("AE-Conv", 109_073, 0.0948),
-    "ae-fclstm": ("AE-fcLSTM", 33_623_649, 0.0650),
-    "ae-convlstm": ("AE-ConvLSTM", 1_256_305, 0.0641),
-    "ae-convlstm-flow": ("AE-ConvLSTM-flow", 1_035_067, 0.0439),
-}
-"""The paper's Table 1, in its row order."""
-
-MODELS: tuple[str, ...] = tuple(PAPER_TABLE1)
-
-BASELINES: dict[str, str] = {
-    "oracle": "oracle: frame t warped by the true motion",
-    "copy-last": "copy last frame",
-    "dis": "OpenCV DIS, constant velocity",
-    "farneback": "OpenCV Farnebäck, constant velocity",
-}
-"""Rows the paper never had, scored on the same test set."""
-
-RECIPES: dict[str, dict[str, Any]] = {
-    "paper": {
-        "optimizer": "rmsprop",
-        "lr": 1e-4,
-        "lr_decay": 0.9,
-        "decay_every": 5,
-        "clip": 1.0,
-        "flow_lr_scale": 1.0,
-    },
-    "fast": {
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "lr_decay": 0.9,
-        "decay_every": 5,
-        "clip": 1.0,
-        "flow_lr_scale": 0.1,
-    },
-    "fast-cosine": {
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "lr_decay": 0.9,
-        "decay_every": 5,
-        "schedule": "cosine",
-        "warmup_steps": 300,
-        "clip": 1.0,
-        "flow_lr_scale": 0.1,
-    },
-}
-"""Optimiser recipes; one of them for every model of a run. ``paper``: section 4 (RMSprop
-from 1e-4, x0.9 every 5 epochs, element-wise gradient clipping, one rate for every layer).
-``fast``: Adam at 1e-3, which gets much further in a few CPU minutes, with Θ at a tenth of
-that rate (``flow_lr_scale``; only AE-ConvLSTM-flow has a Θ): at the full rate Θ's
-14,400-input first layer throws the flow tens of pixels off within the first hundred steps
-(measured: 40.6 px end-point error against 3.4 px for a zero flow, BCE 0.139 against 0.111
-with the tenth, 7 minutes each; docs/reproduction.md). ``fast-cosine``: the same with a
-300-step warm-up and a cosine decay to lr/100 over the run, sized by ``--epochs`` (a
-``--budget-minutes`` that ends the run first leaves the rate high)."""
-
-PROTOCOL: dict[str, Any] = {
-    "data": "moving-mnist",
-    "binarize": True,
-    "loss": "bce",
-    "context": 10,
-    "epoch_sequences": 10_000,
-    "val_sequences": 64,
-    "save_minutes": 2.5,
-    "log_every": 2,
-}
-"""Training settings shared by every model (TrainConfig keys). The paper generated 10k
-training sequences; here an epoch is 10k fresh sequences of the endless generator."""
-
-
-DEFAULT_TEST_SEQUENCES = 3_000
-DEFAULT_EPOCHS = 50
-
-_TINY: dict[str, Any] = {
-    "size": 32,
-    "context": 4,
-    "batch_size": 4,
-    "steps": 3,
-    "epoch_sequences": 16,
-    "val_sequences": 4,
-    "log_every": 1,
-}
-_TINY_TEST_SEQUENCES = 8
-
-# TrainConfig keys that must match when an existing run folder is resumed
-_PROTOCOL_KEYS = (
-    "model",
-    "model_options",
-    "data",
-    "binarize",
-    "size",
-    "context",
-    "batch_size",
-    "epoch_sequences",
-    "loss",
-    "w_h",
-    "delta",
-    "optimizer",
-    "lr",
-    "lr_decay",
-    "decay_every",
-    "schedule",
-    "warmup_steps",
-    "clip",
-    "precision",
-    "seed",
+from vstm.experiments.table1 import (
+    DEFAULT_EPOCHS,
+    DEFAULT_TEST_SEQUENCES,
+    MODELS,
+    RECIPES,
+    Table1Settings,
+    run_table1,
 )
+
+__all__ = ["add_arguments", "run"]
+
+_TABLE1 = Table1Settings(out="")  # the defaults of the table1 flags
 
 
 # --------------------------------------------------------------------------- command line
@@ -280,7 +129,7 @@ def add_figure6_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def run_figure6(args: argparse.Namespace) -> int:
+def _run_figure6(args: argparse.Namespace) -> int:
     """``vstm reproduce figure6``: Figure 6 and its table on held-out real video."""
     from vstm.experiments.figure6 import ROWS, Figure6Settings
     from vstm.experiments.figure6 import run_figure6 as run
@@ -325,7 +174,7 @@ def add_warpcheck_arguments(p: argparse.ArgumentParser) -> None:
     a("--out", required=True, help="folder for warp_check.png, .json and .md")
 
 
-def run_warpcheck(args: argparse.Namespace) -> int:
+def _run_warpcheck(args: argparse.Namespace) -> int:
     """``vstm reproduce warpcheck``: the warp sanity check on a stereo pair."""
     from vstm.experiments.warp_check import write_warp_check
 
@@ -349,11 +198,11 @@ def run_warpcheck(args: argparse.Namespace) -> int:
 
 
 def add_table1_arguments(p: argparse.ArgumentParser) -> None:
-    a = p.add_argument
+    a, d = p.add_argument, _TABLE1
     a("--out", required=True, help="results folder (runs/<model>/ inside it)")
     a(
         "--models",
-        default=",".join(MODELS),
+        default=",".join(d.models),
         help=f"comma-separated subset of {','.join(MODELS)} (default: all four)",
     )
     a(
@@ -370,21 +219,26 @@ def add_table1_arguments(p: argparse.ArgumentParser) -> None:
     a(
         "--recipe",
         choices=sorted(RECIPES),
-        default="paper",
+        default=d.recipe,
         help="optimiser recipe for all models: paper (RMSprop 1e-4) or fast (Adam 1e-3)",
     )
-    a("--batch-size", type=positive_int, default=16, help="training batch (default 16)")
+    a(
+        "--batch-size",
+        type=positive_int,
+        default=d.batch_size,
+        help=f"training batch (default {d.batch_size})",
+    )
     a(
         "--seed",
         type=nonnegative_int,
-        default=0,
-        help="seed of the training data and weights (default 0)",
+        default=d.seed,
+        help=f"seed of the training data and weights (default {d.seed})",
     )
-    a("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
+    a("--device", default=d.device, help=f"auto, cpu, cuda, cuda:N (default {d.device})")
     a(
         "--precision",
         choices=["auto", "fp32", "bf16"],
-        default="auto",
+        default=d.precision,
         help="training precision (default auto: bf16 where the machine computes it natively)",
     )
     a(
@@ -392,8 +246,18 @@ def add_table1_arguments(p: argparse.ArgumentParser) -> None:
         type=positive_int,
         help=f"held-out test sequences (default {DEFAULT_TEST_SEQUENCES})",
     )
-    a("--eval-batch-size", type=positive_int, default=250, help="test batch (default 250)")
-    a("--figure-sequences", type=positive_int, default=4, help="rows of figure5.png (default 4)")
+    a(
+        "--eval-batch-size",
+        type=positive_int,
+        default=d.eval_batch_size,
+        help=f"test batch (default {d.eval_batch_size})",
+    )
+    a(
+        "--figure-sequences",
+        type=positive_int,
+        default=d.figure_sequences,
+        help=f"rows of figure5.png (default {d.figure_sequences})",
+    )
     a(
         "--threads",
         type=positive_int,
@@ -416,896 +280,37 @@ def add_table1_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``vstm reproduce TABLE``."""
     if args.table == "table1":
-        return run_table1(args)
+        return _run_table1(args)
     if args.table == "warpcheck":
-        return run_warpcheck(args)
+        return _run_warpcheck(args)
     if args.table == "figure6":
-        return run_figure6(args)
+        return _run_figure6(args)
     choices = "table1, warpcheck, figure6"
     raise VstmError(f"unknown table {args.table!r}; choose: {choices}")  # pragma: no cover
 
 
-def _parse_models(text: str) -> list[str]:
-    names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in PAPER_TABLE1]
-    if unknown or not names:
-        raise VstmError(f"--models {text!r}: choose from {', '.join(MODELS)} (comma-separated)")
-    return [m for m in MODELS if m in names]  # the paper's row order
-
-
-def _command_line(args: argparse.Namespace, models: list[str]) -> str:
-    """The canonical command that reproduces this run (every flag that differs spelled out)."""
-    parts = ["vstm reproduce table1", f"--out {args.out}"]
-    if models != list(MODELS):
-        parts.append(f"--models {','.join(models)}")
-    if args.epochs is not None:
-        parts.append(f"--epochs {args.epochs}")
-    if args.budget_minutes is not None:
-        parts.append(f"--budget-minutes {args.budget_minutes:g}")
-    parts.append(f"--recipe {args.recipe}")
-    for flag, value, default in (
-        ("--batch-size", args.batch_size, 16),
-        ("--seed", args.seed, 0),
-        ("--device", args.device, "auto"),
-        ("--precision", args.precision, "auto"),
-        ("--test-sequences", args.test_sequences, None),
-        ("--eval-batch-size", args.eval_batch_size, 250),
-        ("--figure-sequences", args.figure_sequences, 4),
-        ("--threads", args.threads, None),
-    ):
-        if value != default:
-            parts.append(f"{flag} {value}")
-    if args.score_only:
-        parts.append("--score-only")
-    if args.tiny:
-        parts.append("--tiny")
-    return " ".join(parts)
-
-
-# ------------------------------------------------------------------------------ training
-def protocol_config(
-    model: str,
-    out: Path,
-    *,
-    recipe: str,
-    batch_size: int,
-    seed: int,
-    device: str,
-    precision: str,
-    epochs: int | None,
-    budget_minutes: float | None,
-    tiny: bool,
-) -> TrainConfig:
-    """The :class:`~vstm.train.config.TrainConfig` of ``model`` under this run's protocol."""
-    from vstm.train.config import TINY_MODEL_OPTIONS, make_config
-
-    layers: list[dict[str, Any]] = [PROTOCOL, RECIPES[recipe]]
-    options: dict[str, Any] = {}
-    if tiny:
-        layers.append(_TINY)
-        options.update(TINY_MODEL_OPTIONS[model])
-    size = (_TINY if tiny else {}).get("size", 64)
-    context = (_TINY if tiny else PROTOCOL)["context"]
-    if model == "ae-conv":
-        options["window"] = context  # the K input frames stacked as channels
-    if model == "ae-fclstm":
-        options.update(frame_height=size, frame_width=size)
-    settings: dict[str, Any] = {
-        "model": model,
-        "model_options": options,
-        "out": str(out / "runs" / model),
-        "seed": seed,
-        "device": device,
-        "precision": precision,
-        "max_minutes": budget_minutes,
-    }
-    if not tiny:
-        settings["batch_size"] = batch_size
-    if epochs is not None:
-        settings["epochs"] = epochs
-        settings["steps"] = None
-    elif budget_minutes is None and not tiny:
-        settings["epochs"] = DEFAULT_EPOCHS
-    return make_config(*layers, settings)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-
-
-def _check_protocol(
-    run_dir: Path, header: dict[str, Any], cfg: TrainConfig, skip: tuple[str, ...] = ()
-) -> None:
-    """A run trained under another protocol (recipe, data, ...) is an error, not a row;
-    ``skip``: keys that do not matter here (scoring a run does not depend on the precision it
-    was trained in)."""
-    stored = header.get("train_config") or {}
-    want = cfg.to_dict()
-    if want.get("precision") == "auto":  # compare what auto means on this machine
-        from vstm.system import choose_precision
-        from vstm.train.distributed import resolve_device
-
-        want["precision"] = choose_precision("auto", resolve_device(cfg.device, 0)).precision
-    import dataclasses
-
-    from vstm.train.config import TrainConfig
-
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    for key in _PROTOCOL_KEYS:  # a key older runs did not record has its default value
-        if key not in skip and stored.get(key, defaults.get(key)) != want[key]:
-            hint = f" (pass --precision {stored.get(key)})" if key == "precision" else ""
-            raise VstmError(
-                f"{run_dir} was trained with {key}={stored.get(key)!r}, but this run asks "
-                f"for {want[key]!r}; use another --out or the same flags{hint}"
-            )
-
-
-def scored_as_is(cfg: TrainConfig) -> dict[str, Any]:
-    """``--score-only``: the run's record without training it (its checkpoint must exist)."""
-    run_dir = Path(cfg.out)
-    header = _read_json(run_dir / "last.json")
-    has_weights = any((run_dir / n).is_file() for n in ("best.safetensors", "last.safetensors"))
-    if header is None or not has_weights:
-        raise VstmError(
-            f"--score-only: {run_dir} holds no trained run; train it first (leave out "
-            "--score-only) or leave it out of --models"
-        )
-    _check_protocol(run_dir, header, cfg, skip=("precision",))
-    record = _read_json(run_dir / "reproduce.json") or {}
-    record.setdefault("wall_seconds", float(header["trainer"].get("train_seconds", 0.0)))
-    return record
-
-
-def train_model(cfg: TrainConfig, budget: dict[str, Any]) -> dict[str, Any]:
-    """Train ``cfg``'s model into ``cfg.out``, resuming or skipping what earlier runs did.
-
-    Args:
-        cfg: the model's TrainConfig (see :func:`protocol_config`).
-        budget: ``{"epochs", "steps", "budget_minutes"}`` as asked; a run folder whose
-            ``reproduce.json`` records the same budget is finished and skipped.
-
-    Returns:
-        the run's ``reproduce.json`` record: budget, ``finished``, ``wall_seconds``.
-    """
-    from vstm.train.loop import resume_config, train
-
-    run_dir = Path(cfg.out)
-    marker = run_dir / "reproduce.json"
-    header = _read_json(run_dir / "last.json")
-    resumable = (run_dir / "last.safetensors").is_file() and header is not None
-    if resumable:
-        _check_protocol(run_dir, header, cfg)
-    record = _read_json(marker) or {}
-    if resumable and record.get("finished") and record.get("budget") == budget:
-        log.info("%s: finished earlier (%s); skipping its training", cfg.model, marker)
-        return record
-    wall = float(record.get("wall_seconds", 0.0))
-    t0 = time.monotonic()
-    if resumable:
-        used = float(header["trainer"].get("train_seconds", 0.0))
-        remaining = None
-        if cfg.max_minutes is not None:
-            remaining = cfg.max_minutes - used / 60.0
-        overrides = {
-            "epochs": cfg.epochs,
-            "steps": cfg.steps,
-            "max_minutes": remaining,
-            "device": cfg.device,
-        }
-        if remaining is not None and remaining <= 0.05:
-            log.info(
-                "%s: its %.1f-minute budget is spent; not resuming", cfg.model, cfg.max_minutes
-            )
-        else:
-            log.info("%s: resuming %s at step %d", cfg.model, run_dir, header["trainer"]["step"])
-            train(resume_config(run_dir, overrides), resume=True)
-    else:
-        log.info("%s: training into %s", cfg.model, run_dir)
-        train(cfg)
-    record = {
-        "budget": budget,
-        "finished": True,
-        "wall_seconds": wall + time.monotonic() - t0,
-    }
-    atomic_write_text(marker, json.dumps(record, indent=2) + "\n")
-    return record
-
-
-# ---------------------------------------------------------------------------- evaluation
-def heldout_test_set(num_sequences: int, context: int, size: int):
-    """The fixed held-out test set (:func:`vstm.evaluate.moving_mnist_test_set`, binarised)."""
-    from vstm.evaluate import moving_mnist_test_set
-
-    return moving_mnist_test_set(num_sequences, context, size)
-
-
-def _batches(dataset, batch_size: int) -> Iterable[dict]:
-    from torch.utils.data import DataLoader
-
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
-
-
-def _score(
-    predictor: Callable, dataset, context: int, batch_size: int, device
-) -> tuple[dict[str, float], float]:
-    """(metrics of :func:`~vstm.evaluate.evaluate_predictor`, seconds it took)."""
-    from vstm.evaluate import evaluate_predictor
-
-    t0 = time.monotonic()
-    with torch.no_grad():
-        result = evaluate_predictor(predictor, _batches(dataset, batch_size), context, device)
-    return result, time.monotonic() - t0
-
-
-def _checkpoint_of(run_dir: Path) -> Path:
-    for name in ("best.safetensors", "last.safetensors"):
-        if (run_dir / name).is_file():
-            return run_dir / name
-    raise VstmError(f"{run_dir} holds no checkpoint; run the command again to train it")
-
-
-def last_frame_predictor(model, outputs: str) -> Callable:
-    """:func:`~vstm.evaluate.model_predictor`, computing only the scored prediction.
-
-    AE-Conv has no recurrence: its prediction of frame K depends on the window of the last
-    ``window`` context frames only, so it is computed from that one window (the state
-    argument carries the K-1 frames before the last; frames before the sequence are zeros,
-    as in a full forward pass) instead of predicting all K frames and keeping the last. The
-    result equals ``model_predictor(model, outputs)`` exactly; other models go through
-    ``model_predictor`` unchanged.
-
-    Args:
-        model: a registry model; outputs: ``"logits"`` or ``"values"``.
-
-    Returns:
-        a predictor: context (B, K, C, H, W) -> (probabilities (B, C, H, W), motion or None).
-    """
-    from vstm.evaluate import model_predictor
-    from vstm.models import to_probabilities
-
-    full = model_predictor(model, outputs)
-    if getattr(model, "name", "") != "ae-conv":
-        return full
-
-    @torch.no_grad()
-    def predict(context: torch.Tensor):
-        b, k, c, h, w = context.shape
-        window = model.config.window
-        before = context[:, max(k - window, 0) : k - 1]  # (B, <=window-1, C, H, W)
-        pad = context.new_zeros(b, window - before.shape[1], c, h, w)
-        state = torch.cat((pad, before), dim=1)  # (B, window, C, H, W); state[:, 0] unused
-        last = model(context[:, -1:], state=state).pred[:, -1].float()
-        return to_probabilities(last, outputs), None
-
-    return predict
-
-
-def evaluate_model(
-    run_dir: Path, dataset, context: int, batch_size: int, device: torch.device
-) -> dict[str, Any]:
-    """Test scores of a run's best checkpoint (cached in ``run_dir/test_eval.json``)."""
-    from vstm.inference import model_outputs
-    from vstm.train.checkpoint import load_checkpoint
-
-    ckpt = _checkpoint_of(run_dir)
-    header = _read_json(ckpt.with_suffix(".json")) or {}
-    key = {
-        "checkpoint": ckpt.name,
-        "step": (header.get("trainer") or {}).get("step"),
-        "test_sequences": len(dataset),
-        "test_seed": TEST_SEED,
-        "context": context,
-    }
-    last = _read_json(run_dir / "last.json") or header
-    trainer = last.get("trainer") or {}
-    run_facts = {  # what the run received so far: read afresh, the scores may be cached
-        "steps": trainer.get("step"),
-        "train_seconds": trainer.get("train_seconds"),
-        "trained_on": trained_on(last),
-    }
-    cache = _read_json(run_dir / "test_eval.json")
-    if cache is not None and cache.get("key") == key:
-        log.info("%s: test scores cached in %s", run_dir.name, run_dir / "test_eval.json")
-        return {**cache, **run_facts}
-    model, header = load_checkpoint(ckpt, map_location=device)
-    log.info("%s: scoring %s on %d test sequences", run_dir.name, ckpt.name, len(dataset))
-    scores, seconds = _score(
-        last_frame_predictor(model, model_outputs(header)), dataset, context, batch_size, device
+def _run_table1(args: argparse.Namespace) -> int:
+    """``vstm reproduce table1``: train, evaluate, write the tables and figures; print
+    ``table1.md`` and the files written."""
+    settings = Table1Settings(
+        out=args.out,
+        models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+        epochs=args.epochs,
+        budget_minutes=args.budget_minutes,
+        recipe=args.recipe,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+        test_sequences=args.test_sequences,
+        eval_batch_size=args.eval_batch_size,
+        figure_sequences=args.figure_sequences,
+        threads=args.threads,
+        score_only=args.score_only,
+        tiny=args.tiny,
     )
-    log.info("%s: BCE %.4f, evaluated in %.0f s", run_dir.name, scores["bce"], seconds)
-    record = {
-        "key": key,
-        "scores": scores,
-        "eval_seconds": seconds,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "checkpoint_step": header["trainer"].get("step"),
-        "batch_size": header["train_config"]["batch_size"],
-        **run_facts,
-    }
-    atomic_write_text(run_dir / "test_eval.json", json.dumps(record, indent=2) + "\n")
-    return record
-
-
-def trained_on(header: dict[str, Any]) -> str:
-    """Where a run's steps ran, from its checkpoint header, e.g. "NVIDIA H200 (bf16)" or
-    "AMD EPYC (fp32) to step 642, then NVIDIA H200 (bf16)"; runs written before the header
-    kept a record give their precision alone."""
-    machines = (header.get("trainer") or {}).get("machines") or []
-    if not machines:
-        tc = header.get("train_config") or {}
-        return f"{tc.get('precision', '?')}, device {tc.get('device', '?')}"
-    runs: list[dict[str, Any]] = []  # consecutive segments on the same path merged
-    for m in machines:
-        same = runs and all(
-            runs[-1].get(k) == m.get(k) for k in ("machine", "precision", "processes")
-        )
-        if not same:
-            runs.append(m)
-    parts = []
-    for i, m in enumerate(runs):
-        procs = f" x{m['processes']}" if m.get("processes", 1) > 1 else ""
-        part = f"{m['machine']}{procs} ({m['precision']})"
-        if i + 1 < len(runs):
-            part += f" to step {runs[i + 1]['from_step']:,}"
-        parts.append(part)
-    return ", then ".join(parts)
-
-
-def _cv2_missing() -> str | None:
-    try:
-        import cv2  # noqa: F401
-    except ImportError:
-        return "needs OpenCV: pip install 'vstm[baselines]'"
-    return None
-
-
-def evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dict[str, Any]]:
-    """Scores of copy-last, DIS and Farnebäck on the test set (CPU; flow rows need OpenCV)."""
-    threads = torch.get_num_threads()
-    # Their torch work is small per-batch tensor ops between OpenCV calls; on a CPU shared with
-    # other jobs, multi-threaded small ops wait on descheduled threads (measured: 500 test
-    # sequences of copy-last took 20 s with 2 threads, 0.9 s with 1).
-    torch.set_num_threads(1)
-    try:
-        return _evaluate_baselines(dataset, context, batch_size)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def oracle_scores(dataset, context: int, batch_size: int) -> dict[str, Any]:
-    """The floor of a warping predictor: frame K-1 warped by the generator's true motion.
-
-    Each digit's 28x28 layer moves rigidly (``MovingMNIST.generate(layer_flow=True)``), so
-    the prediction of frame K is ``warp(frames[K-1], layer_flow[K-1])``, with the model's
-    bilinear sampler. Positions are whole pixels, so the warped frame is binary again; it is
-    wrong only where digits overlap (occlusion) or a digit's ink leaves an old box no new box
-    covers. Hard 0/1 pixels would cost ~16 nats per wrong pixel, so the probabilities are
-    clipped to ``[eps, 1 - eps]`` for the BCE, with ``eps`` the oracle's own wrong-pixel
-    rate on the test set: the constant that minimises its BCE, which is then the binary
-    entropy of that rate. MSE, PSNR and SSIM score the warped frame unclipped.
-
-    Returns:
-        ``{"scores": ..., "eval_seconds": ..., "eps": eps, "wrong_pixels": rate}``.
-    """
-    from vstm.evaluate import evaluate_predictor
-    from vstm.nn import warp
-
-    t0 = time.monotonic()
-    n = len(dataset)
-    starts = range(0, n, batch_size)
-
-    def batches() -> Iterable[dict[str, torch.Tensor]]:
-        for s in starts:
-            idx = [dataset.offset + i for i in range(s, min(n, s + batch_size))]
-            yield dataset.generate(idx, layer_flow=True)
-
-    def warped(batch: dict[str, torch.Tensor]) -> torch.Tensor:  # (B, C, H, W)
-        return warp(batch["frames"][:, context - 1], batch["layer_flow"][:, context - 1])
-
-    wrong = 0.0
-    for batch in batches():
-        target = batch["frames"][:, context]
-        wrong += float(((warped(batch) > 0.5) != (target > 0.5)).double().mean((1, 2, 3)).sum())
-    eps = min(max(wrong / n, 1e-7), 0.5)
-    current: dict[str, torch.Tensor] = {}
-
-    def feed(clip: float) -> Iterable[dict[str, torch.Tensor]]:
-        for batch in batches():
-            current["pred"] = warped(batch).clamp(0.0, 1.0) * (1.0 - 2.0 * clip) + clip
-            yield batch
-
-    def predictor(ctx: torch.Tensor):  # the prediction of the batch ``feed`` just yielded
-        return current["pred"], None
-
-    with torch.no_grad():
-        # MSE, PSNR and SSIM of the warped frame itself (SSIM's small constant would make
-        # a background of eps instead of 0 cost ~0.2); BCE of the clipped probabilities.
-        scores = evaluate_predictor(predictor, feed(0.0), context, "cpu")
-        scores["bce"] = evaluate_predictor(predictor, feed(eps), context, "cpu")["bce"]
-    return {
-        "scores": scores,
-        "eval_seconds": time.monotonic() - t0,
-        "eps": eps,
-        "wrong_pixels": wrong / n,
-    }
-
-
-def _evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dict[str, Any]]:
-    from vstm.baselines.classical import predict_constant_velocity
-    from vstm.evaluate import copy_last_predictor
-
-    out: dict[str, dict[str, Any]] = {"oracle": oracle_scores(dataset, context, batch_size)}
-    log.info(
-        "oracle: BCE %.4f (%.3f%% wrong pixels)",
-        out["oracle"]["scores"]["bce"],
-        100 * out["oracle"]["wrong_pixels"],
-    )
-    scores, seconds = _score(copy_last_predictor, dataset, context, batch_size, "cpu")
-    out["copy-last"] = {"scores": scores, "eval_seconds": seconds}
-    missing = _cv2_missing()
-    for method in ("dis", "farneback"):
-        if missing:
-            out[method] = {"scores": None, "note": missing}
-            continue
-
-        def predictor(ctx: torch.Tensor, method: str = method):
-            return predict_constant_velocity(ctx, method)  # type: ignore[arg-type]
-
-        scores, seconds = _score(predictor, dataset, context, batch_size, "cpu")
-        out[method] = {"scores": scores, "eval_seconds": seconds}
-        log.info("%s: BCE %.4f, evaluated in %.0f s", method, scores["bce"], seconds)
-    return out
-
-
-# -------------------------------------------------------------------------------- figures
-def draw_figure5(
-    path: Path,
-    run_dirs: dict[str, Path],
-    dataset,
-    context: int,
-    sequences: int,
-    device: torch.device,
-    zoom: int = 2,
-) -> None:
-    """Figure 5: last 4 inputs | truth t+1 | each model's prediction | true motion | flow.
-
-    The first ``sequences`` test sequences, frames enlarged ``zoom`` times (nearest).
-    """
-    import torch.nn.functional as F
-
-    from vstm.inference import model_outputs
-    from vstm.metrics import flow_to_motion
-    from vstm.models import to_probabilities
-    from vstm.train.checkpoint import load_checkpoint
-    from vstm.viz import save_png
-    from vstm.viz.figures import figure5
-
-    n = min(sequences, len(dataset))
-    items = [dataset[i] for i in range(n)]
-    frames = torch.stack([b["frames"] for b in items])  # (N, K+1, C, H, W)
-    truth_motion = torch.stack([b["motion"][context - 1] for b in items])  # (N, 2, H, W)
-    preds: dict[str, torch.Tensor] = {}
-    motion = None
-    for model_name, run_dir in run_dirs.items():
-        model, header = load_checkpoint(_checkpoint_of(run_dir), map_location=device)
-        with torch.no_grad():
-            out = model(frames[:, :context].to(device))
-        last = out.pred[:, -1].float().cpu()  # (N, C, H, W)
-        preds[PAPER_TABLE1[model_name][0]] = to_probabilities(last, model_outputs(header))
-        if out.flow is not None:
-            scale = frames.shape[-1] // out.flow.shape[-1]
-            motion = flow_to_motion(out.flow[:, -1].float().cpu(), scale=scale)
-
-    def big(x: torch.Tensor) -> torch.Tensor:  # (N, ..., H, W) -> (N, ..., zH, zW)
-        lead = x.shape[:-2]
-        y = F.interpolate(x.reshape(-1, 1, *x.shape[-2:]), scale_factor=zoom, mode="nearest")
-        return y.reshape(*lead, *y.shape[-2:])
-
-    # colour scale: the true motion's largest speed, so that it reads at full colour and a
-    # learned flow that overshoots it shows darkened rather than washing the truth out
-    true_max = float(truth_motion.norm(dim=1).max()) or None
-    image = figure5(
-        big(frames[:, :context]),
-        big(frames[:, context]),
-        {k: big(v) for k, v in preds.items()},
-        None if motion is None else big(motion),
-        big(truth_motion),
-        max_norm=true_max,
-    )
-    save_png(path, image)
-
-
-def _curve_rows(run_dir: Path) -> tuple[list[dict], list[dict]]:
-    from vstm.train.metrics_log import read_metrics
-
-    return read_metrics(run_dir, "train"), read_metrics(run_dir, "val")
-
-
-def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:
-    """Learning curves of every model from its ``metrics.jsonl``, in two panels.
-
-    Left: the training reconstruction BCE (per pixel, mean over the next-frame predictions
-    of a clip; thin: as logged, thick: moving average) against training sequences seen, log-log,
-    the axis on which a power-law slope can be read off and extrapolated. Right: the
-    validation loss (the same clips' loss plus w_H H on held-out train-pool sequences) against
-    training minutes (optimiser steps only), the axis of a ``--budget-minutes`` run.
-    """
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from vstm.io import atomic_path
-
-    fig = Figure(figsize=(11.0, 4.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax_t, ax_v = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    drawn = False
-    for model_name, run_dir in run_dirs.items():
-        train, val = _curve_rows(run_dir)
-        if not train:
-            continue
-        label = PAPER_TABLE1[model_name][0]
-        batch = (_read_json(run_dir / "config.json") or {}).get("batch_size", 1)
-        seqs = np.array([r["step"] for r in train], dtype=float) * batch
-        minutes = np.array([r["elapsed_s"] for r in train]) / 60.0
-        recon = np.array([r["recon"] for r in train])
-        k = max(1, len(recon) // 20)  # moving average over ~5% of the run
-        (line,) = ax_t.plot(seqs, recon, alpha=0.35, linewidth=0.8)
-        ax_t.plot(
-            seqs[k - 1 :],
-            np.convolve(recon, np.ones(k) / k, mode="valid"),
-            color=line.get_color(),
-            label=label,
-        )
-        if val:
-            steps = np.array([r["step"] for r in train], dtype=float)
-            vx = np.interp([r["step"] for r in val], steps, minutes)
-            ax_v.plot(vx, [r["val_loss"] for r in val], marker="o", label=label)
-        drawn = True
-    ax_t.set_title("training BCE (per pixel, all next-frame predictions)", fontsize=10)
-    ax_t.set_xlabel("training sequences seen")
-    ax_v.set_title("validation loss (BCE + w_H H)", fontsize=10)
-    ax_v.set_xlabel("training minutes (optimiser steps)")
-    for ax in (ax_t, ax_v):
-        ax.grid(True, which="both", alpha=0.3)
-        if drawn:
-            ax.set_yscale("log")
-            ax.legend()
-        else:  # e.g. runs shorter than one log interval: say so rather than fail
-            ax.text(0.5, 0.5, "no training rows logged", ha="center", transform=ax.transAxes)
-    if drawn:
-        ax_t.set_xscale("log")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-
-
-# -------------------------------------------------------------------------------- tables
-def _machine(device: torch.device) -> dict[str, Any]:
-    from vstm.system import cpu_model
-
-    info = {
-        "cpu": cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "device": str(device),
-        "python": platform.python_version(),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def _schedule_text(p: dict[str, Any]) -> str:
-    """The recipe's learning-rate schedule in words."""
-    if p.get("schedule", "step") == "cosine":
-        text = "cosine decay to lr/100 over the run"
-    else:
-        text = f"x{p['lr_decay']:g} every {p['decay_every']} epochs"
-    if p.get("warmup_steps"):
-        text = f"{p['warmup_steps']}-step linear warm-up, then {text}"
-    return text
-
-
-def _fmt(value: Any, spec: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return format(value, spec)
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min"
-
-
-def _oracle_note(rows: list[dict[str, Any]]) -> list[str]:
-    oracle = next((r for r in rows if r["key"] == "oracle" and r.get("scores")), None)
-    if oracle is None:
-        return []
-    bce = oracle["scores"]["bce"]
-    floor = "below" if bce < PAPER_TABLE1["ae-convlstm-flow"][2] else "above"
-    return [
-        f"- Oracle: frame t warped by the generator's true motion (each digit's 28x28 layer "
-        "moves rigidly) with the model's own bilinear sampler; "
-        f"{100 * oracle['wrong_pixels']:.2f}% of its pixels are wrong (overlapping digits), "
-        "and its probabilities are clipped to "
-        f"[{oracle['eps']:.4f}, {1 - oracle['eps']:.4f}] for its BCE (that rate: the clip that "
-        "minimises its BCE; MSE, SSIM and PSNR score the warped frame itself). It is the best "
-        "a predictor that only warps frame t can do with one flow per "
-        f"pixel and no knowledge of where it errs; its BCE {bce:.4f} is {floor} the paper's "
-        f"0.0439 for AE-ConvLSTM-flow. A model that outputs soft probabilities where it is "
-        "unsure can go below it.",
-    ]
-
-
-def write_markdown(path: Path, report: dict[str, Any]) -> None:
-    """``table1.md``: the protocol, Table 1 beside the paper, and the flow table."""
-    p, m = report["protocol"], report["machine"]
-    budget = []
-    if p["budget_minutes"] is not None:
-        budget.append(f"{p['budget_minutes']:g} wall-clock minutes per model")
-    if p["epochs"] is not None:
-        budget.append(f"at most {p['epochs']} epochs of {p['epoch_sequences']:,} sequences")
-    if p["steps"] is not None:
-        budget.append(f"{p['steps']} steps")
-    if p.get("score_only"):
-        budget = ["as each run received it (scored with --score-only; see Train min and Steps)"]
-    gpu = f", {m['gpu']}" if "gpu" in m else ""
-    train_wall = sum(r.get("wall_seconds") or 0.0 for r in report["rows"])
-    eval_wall = sum(r.get("eval_seconds") or 0.0 for r in report["rows"])
-    lines = [
-        "# Table 1 under one protocol",
-        "",
-        f"Command: `{report['command']}`",
-        "",
-        f"- Date: {report['date']}. Wall-clock: training {_minutes(train_wall)} (all models, "
-        f"validation and checkpoints included), test evaluation {_minutes(eval_wall)} (all "
-        f"rows); this invocation of the command {_minutes(report['wall_seconds'])}.",
-        f"- Machine: {m['cpu']}, {m['cpu_cores']} cores ({m['torch_threads']} torch threads)"
-        f"{gpu}; device {m['device']}; torch {m['torch']}, Python {m['python']}.",
-        f"- Budget: {'; '.join(budget) or 'none'}.",
-        f"- Data: binarised Moving MNIST, {p['size']}x{p['size']}, 2 digits; training "
-        f"sequences from the train digit pool (seed {p['seed']}, the same for every model), "
-        f"{p['context']} frames in, BCE with logits on each of the {p['context']} next-frame "
-        f"predictions of a clip.",
-        f"- Recipe `{p['recipe']}`: {p['optimizer']} lr {p['lr']:g}, {_schedule_text(p)}, "
-        f"element-wise gradient clip {p['clip']:g}, "
-        f"Θ's rate x{p.get('flow_lr_scale', 1.0):g}, batch {p['batch_size']}, "
-        f"{p['precision']}; the same for every model.",
-        f"- Test: {p['test_sequences']:,} sequences from the test digit pool (seed "
-        f"{p['test_seed']}), scoring frame {p['context'] + 1} given frames 1..{p['context']}; "
-        "each model's best checkpoint by validation loss. BCE is per pixel in nats (the "
-        'paper\'s "test error"); a predictor that outputs hard 0/1 pixels pays ~16 nats per '
-        "wrong pixel, so compare the classical rows on MSE, SSIM and PSNR.",
-        *_oracle_note(report["rows"]),
-        "",
-        "| Architecture | Params (ours) | Params (paper) | BCE (ours) | Test error (paper) "
-        "| MSE | SSIM | PSNR dB | Train min | Steps | Frames seen | Trained on | Eval s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
-    ]
-    for r in report["rows"]:
-        s = r.get("scores") or {}
-        if r["kind"] == "baseline" and r.get("scores") is None:
-            lines.append(f"| {r['name']} | {r['note']} |" + " |" * 11)
-            continue
-        train_min = None if r.get("train_seconds") is None else r["train_seconds"] / 60
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    r["name"],
-                    _fmt(r.get("parameters"), ","),
-                    _fmt(r.get("paper_parameters"), ","),
-                    _fmt(s.get("bce"), ".4f"),
-                    _fmt(r.get("paper_test_error"), ".4f"),
-                    _fmt(s.get("mse"), ".4f"),
-                    _fmt(s.get("ssim"), ".3f"),
-                    _fmt(s.get("psnr"), ".2f"),
-                    _fmt(train_min, ".1f"),
-                    _fmt(r.get("steps"), ","),
-                    _fmt(r.get("frames_seen"), ","),
-                    r.get("trained_on") or "",
-                    _fmt(r.get("eval_seconds"), ".0f"),
-                ]
-            )
-            + " |"
-        )
-    lines += [
-        "",
-        "Flow accuracy: the motion of frame t's content from t to t+1 (t = frame "
-        f"{p['context']}) against the generator's ground truth, on the digit pixels of frame t. "
-        "AE-ConvLSTM-flow's motion is minus its flow, upsampled x2 (it is predicted before "
-        "frame t+1 is seen); DIS and Farnebäck measure t-1 -> t and assume constant velocity.",
-        "",
-        "| Motion t -> t+1 | EPE (px) | Angular error (deg) |",
-        "|---|--:|--:|",
-    ]
-    for f in report["flow"]:
-        if f.get("epe") is None and f.get("note"):
-            lines.append(f"| {f['name']} | {f['note']} | |")
-        else:
-            lines.append(
-                f"| {f['name']} | {_fmt(f.get('epe'), '.3f')} | "
-                f"{_fmt(f.get('angular_error'), '.2f')} |"
-            )
-    lines += [
-        "",
-        "Files: `table1.json` (these numbers and the full protocol), `figure5.png`, `curves.png`.",
-        "",
-    ]
-    atomic_write_text(path, "\n".join(lines))
-
-
-# ----------------------------------------------------------------------------------- main
-def run_table1(args: argparse.Namespace) -> int:
-    """``vstm reproduce table1``: train, evaluate, write the tables and figures."""
-    t_start = time.monotonic()
-    models = _parse_models(args.models)
-    if args.epochs is not None and args.epochs < 1:
-        raise VstmError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.budget_minutes is not None and args.budget_minutes <= 0:
-        raise VstmError(f"--budget-minutes must be positive, got {args.budget_minutes}")
-    if args.batch_size < 1 or args.eval_batch_size < 1:
-        raise VstmError("--batch-size and --eval-batch-size must be at least 1")
-    n_test = args.test_sequences
-    if n_test is None:
-        n_test = _TINY_TEST_SEQUENCES if args.tiny else DEFAULT_TEST_SEQUENCES
-    if n_test < 1:
-        raise VstmError(f"--test-sequences must be at least 1, got {n_test}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise VstmError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    out = check_output_dir(args.out, "--out")
-    out.mkdir(parents=True, exist_ok=True)
-    command = _command_line(args, models)
-    from vstm.system import choose_precision
-    from vstm.train import distributed as dist_utils
-
-    # one precision for every model of the table, resolved once (auto: this machine's path)
-    run_path = choose_precision(args.precision, dist_utils.resolve_device(args.device, 0))
-    log.info(run_path.describe())
-
-    cfgs = {
-        m: protocol_config(
-            m,
-            out,
-            recipe=args.recipe,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            device=args.device,
-            precision=run_path.precision,
-            epochs=args.epochs,
-            budget_minutes=args.budget_minutes,
-            tiny=args.tiny,
-        )
-        for m in models
-    }
-    first = cfgs[models[0]]
-    budget = {
-        "epochs": first.epochs if first.steps is None else None,
-        "steps": first.steps,
-        "budget_minutes": args.budget_minutes,
-    }
-    device = dist_utils.resolve_device(args.device, 0)
-    records = {}
-    for i, m in enumerate(models, 1):
-        log.info("model %d/%d: %s", i, len(models), m)
-        records[m] = scored_as_is(cfgs[m]) if args.score_only else train_model(cfgs[m], budget)
-    run_dirs = {m: Path(cfgs[m].out) for m in models}
-
-    context, size = first.context, first.size or 64
-    dataset = heldout_test_set(n_test, context, size)
-    rows: list[dict[str, Any]] = []
-    flow_rows: list[dict[str, Any]] = []
-    for m in models:
-        ev = evaluate_model(run_dirs[m], dataset, context, args.eval_batch_size, device)
-        name, paper_params, paper_err = PAPER_TABLE1[m]
-        steps = ev["steps"]
-        rows.append(
-            {
-                "name": name,
-                "key": m,
-                "kind": "model",
-                "parameters": ev["parameters"],
-                "paper_parameters": paper_params,
-                "paper_test_error": paper_err,
-                "scores": ev["scores"],
-                "train_seconds": ev["train_seconds"],
-                "wall_seconds": records[m].get("wall_seconds"),
-                "steps": steps,
-                "sequences_seen": steps * ev["batch_size"],
-                "frames_seen": steps * ev["batch_size"] * context,
-                "checkpoint_step": ev["checkpoint_step"],
-                "trained_on": ev.get("trained_on"),
-                "eval_seconds": ev["eval_seconds"],
-            }
-        )
-        if "epe" in ev["scores"]:
-            flow_rows.append(
-                {
-                    "name": f"{name} (learned, unsupervised)",
-                    "key": m,
-                    "epe": ev["scores"]["epe"],
-                    "angular_error": ev["scores"]["angular_error"],
-                }
-            )
-    log.info("scoring copy-last, DIS and Farnebäck on %d test sequences", n_test)
-    base = evaluate_baselines(dataset, context, args.eval_batch_size)
-    for key, name in BASELINES.items():
-        b = base[key]
-        rows.append(
-            {
-                "name": name,
-                "key": key,
-                "kind": "baseline",
-                "parameters": 0,
-                "scores": b["scores"],
-                "eval_seconds": b.get("eval_seconds"),
-                **({"note": b["note"]} if "note" in b else {}),
-            }
-        )
-        if key == "oracle":
-            rows[-1].update(eps=b["eps"], wrong_pixels=b["wrong_pixels"])
-            continue  # its motion is the ground truth: EPE 0 by construction
-        flow_name = "zero motion (copy last frame)" if key == "copy-last" else name
-        s = b["scores"]
-        flow_rows.append(
-            {
-                "name": flow_name,
-                "key": key,
-                "epe": None if s is None else s.get("epe"),
-                "angular_error": None if s is None else s.get("angular_error"),
-                **({"note": b["note"]} if "note" in b else {}),
-            }
-        )
-
-    log.info("drawing figure5.png and curves.png")
-    draw_figure5(out / "figure5.png", run_dirs, dataset, context, args.figure_sequences, device)
-    draw_curves(out / "curves.png", run_dirs, f"{command}")
-
-    report = {
-        "command": command,
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "wall_seconds": time.monotonic() - t_start,
-        "machine": _machine(device),
-        "path": run_path.to_dict(),
-        "protocol": {
-            "recipe": args.recipe,
-            **{k: getattr(first, k) for k in RECIPES[args.recipe]},
-            "batch_size": first.batch_size,
-            "precision": first.precision,
-            "seed": first.seed,
-            "data": first.data,
-            "binarize": first.binarize,
-            "size": size,
-            "context": context,
-            "loss": first.loss,
-            "w_h": first.w_h,
-            "epoch_sequences": first.epoch_sequences,
-            "val_sequences": first.val_sequences,
-            "epochs": budget["epochs"],
-            "steps": budget["steps"],
-            "budget_minutes": args.budget_minutes,
-            "test_split": "test",
-            "test_seed": TEST_SEED,
-            "test_sequences": n_test,
-            "scored_frame": context + 1,
-            "checkpoint": "best by validation loss",
-            "tiny": args.tiny,
-            "score_only": args.score_only,
-        },
-        "rows": rows,
-        "flow": flow_rows,
-    }
-    atomic_write_text(out / "table1.json", json.dumps(report, indent=2) + "\n")
-    write_markdown(out / "table1.md", report)
+    run_table1(settings)
+    out = Path(args.out)
     print((out / "table1.md").read_text())
     for name in ("table1.json", "table1.md", "figure5.png", "curves.png"):
         print(f"{name}: {out / name}")

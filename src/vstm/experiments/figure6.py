@@ -36,6 +36,7 @@ import torch
 
 from vstm import metrics
 from vstm.errors import VstmError
+from vstm.experiments.runs import checkpoint_of, train_model
 from vstm.io import atomic_write_text
 
 __all__ = ["FIGURE6_RECIPE", "Figure6Settings", "heldout_clips", "run_figure6", "score_clips"]
@@ -180,12 +181,10 @@ def _train_config(s: Figure6Settings):
 
 def _train_or_resume(s: Figure6Settings) -> tuple[Path, dict[str, Any]]:
     """Train (or resume) the run in ``OUT/run``; its best checkpoint and the record."""
-    from vstm.reproduce import _checkpoint_of, train_model
-
     cfg = _train_config(s)
     budget = {"steps": cfg.steps, "budget_minutes": s.minutes, "epochs": None}
     record = train_model(cfg, budget)
-    return _checkpoint_of(Path(cfg.out)), record
+    return checkpoint_of(Path(cfg.out)), record
 
 
 def _same_data(a: str, b: str) -> bool:

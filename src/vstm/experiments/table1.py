@@ -1,0 +1,980 @@
+"""The paper's Table 1 (section 5.1) under one stated protocol: :func:`run_table1`.
+
+The four architectures of Figure 4 (AE-Conv, AE-fcLSTM, AE-ConvLSTM, AE-ConvLSTM-flow) are
+trained one after the other, each into ``OUT/runs/<model>/`` with :func:`vstm.train.loop.train`,
+under the same protocol: binarised Moving MNIST (64x64, two digits, generated from the same
+seed, so every model sees the same sequences in the same order), 10 frames in and the loss
+on every next-frame prediction, binary cross-entropy with logits, the same optimiser recipe,
+batch, seed and budget. Then all of them, and predictors the paper never had (an oracle that
+warps by the true motion; copy the last frame; OpenCV DIS and Farnebäck optical flow
+extrapolated at constant velocity), are scored on one fixed held-out test set (the test
+digit pool, ``split="test"``, seed :data:`vstm.evaluate.TEST_SEED`, 3,000 sequences by
+default): frame 11 given frames 1..10, with :func:`vstm.evaluate.evaluate_predictor`.
+
+Writes into ``OUT``:
+
+- ``table1.json`` / ``table1.md``: per row parameters, per-pixel BCE (the paper's "test
+  error"), MSE, SSIM, PSNR, training time, steps, frames seen, evaluation time, beside the
+  paper's printed numbers; and a flow table: end-point and angular error of each method's
+  motion t -> t+1 against the generator's ground truth on digit pixels;
+- ``figure5.png``: the paper's Figure 5 layout (last 4 inputs, truth, each model's
+  prediction, the true motion and AE-ConvLSTM-flow's flow);
+- ``curves.png``: every model's training and validation loss against training time.
+
+Running it again skips models whose budget is spent (``runs/<model>/reproduce.json``) and
+resumes unfinished ones from ``last.safetensors`` (:mod:`vstm.experiments.runs`); test
+scores are cached per checkpoint in ``runs/<model>/test_eval.json``. The command line is
+``vstm reproduce table1`` (:mod:`vstm.reproduce`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from vstm.errors import VstmError
+from vstm.evaluate import TEST_SEED
+from vstm.experiments.runs import checkpoint_of, read_json, scored_as_is, train_model, trained_on
+from vstm.io import atomic_write_text, check_output_dir
+
+if TYPE_CHECKING:
+    from vstm.train.config import TrainConfig
+
+__all__ = [
+    "BASELINES",
+    "MODELS",
+    "PAPER_TABLE1",
+    "PROTOCOL",
+    "RECIPES",
+    "Table1Settings",
+    "draw_curves",
+    "draw_figure5",
+    "evaluate_baselines",
+    "evaluate_model",
+    "heldout_test_set",
+    "last_frame_predictor",
+    "oracle_scores",
+    "protocol_config",
+    "run_table1",
+    "write_markdown",
+]
+
+log = logging.getLogger("vstm.reproduce")
+
+PAPER_TABLE1: dict[str, tuple[str, int, float]] = {
+    # model: (name in the paper, parameters printed, per-pixel test error printed)
+    "ae-conv": ("AE-Conv", 109_073, 0.0948),
+    "ae-fclstm": ("AE-fcLSTM", 33_623_649, 0.0650),
+    "ae-convlstm": ("AE-ConvLSTM", 1_256_305, 0.0641),
+    "ae-convlstm-flow": ("AE-ConvLSTM-flow", 1_035_067, 0.0439),
+}
+"""The paper's Table 1, in its row order."""
+
+MODELS: tuple[str, ...] = tuple(PAPER_TABLE1)
+
+BASELINES: dict[str, str] = {
+    "oracle": "oracle: frame t warped by the true motion",
+    "copy-last": "copy last frame",
+    "dis": "OpenCV DIS, constant velocity",
+    "farneback": "OpenCV Farnebäck, constant velocity",
+}
+"""Rows the paper never had, scored on the same test set."""
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {
+        "optimizer": "rmsprop",
+        "lr": 1e-4,
+        "lr_decay": 0.9,
+        "decay_every": 5,
+        "clip": 1.0,
+        "flow_lr_scale": 1.0,
+    },
+    "fast": {
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "lr_decay": 0.9,
+        "decay_every": 5,
+        "clip": 1.0,
+        "flow_lr_scale": 0.1,
+    },
+    "fast-cosine": {
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "lr_decay": 0.9,
+        "decay_every": 5,
+        "schedule": "cosine",
+        "warmup_steps": 300,
+        "clip": 1.0,
+        "flow_lr_scale": 0.1,
+    },
+}
+"""Optimiser recipes; one of them for every model of a run. ``paper``: section 4 (RMSprop
+from 1e-4, x0.9 every 5 epochs, element-wise gradient clipping, one rate for every layer).
+``fast``: Adam at 1e-3, which gets much further in a few CPU minutes, with Θ at a tenth of
+that rate (``flow_lr_scale``; only AE-ConvLSTM-flow has a Θ): at the full rate Θ's
+14,400-input first layer throws the flow tens of pixels off within the first hundred steps
+(measured: 40.6 px end-point error against 3.4 px for a zero flow, BCE 0.139 against 0.111
+with the tenth, 7 minutes each; docs/reproduction.md). ``fast-cosine``: the same with a
+300-step warm-up and a cosine decay to lr/100 over the run, sized by ``--epochs`` (a
+``--budget-minutes`` that ends the run first leaves the rate high)."""
+
+PROTOCOL: dict[str, Any] = {
+    "data": "moving-mnist",
+    "binarize": True,
+    "loss": "bce",
+    "context": 10,
+    "epoch_sequences": 10_000,
+    "val_sequences": 64,
+    "save_minutes": 2.5,
+    "log_every": 2,
+}
+"""Training settings shared by every model (TrainConfig keys). The paper generated 10k
+training sequences; here an epoch is 10k fresh sequences of the endless generator."""
+
+
+DEFAULT_TEST_SEQUENCES = 3_000
+"""Held-out test sequences when the settings name none."""
+DEFAULT_EPOCHS = 50
+"""Epochs per model when the settings give neither epochs nor a wall-clock budget."""
+
+# the --tiny preset (TrainConfig keys): seconds per model, for the tests
+_TINY: dict[str, Any] = {
+    "size": 32,
+    "context": 4,
+    "batch_size": 4,
+    "steps": 3,
+    "epoch_sequences": 16,
+    "val_sequences": 4,
+    "log_every": 1,
+}
+_TINY_TEST_SEQUENCES = 8
+
+
+@dataclass(frozen=True)
+class Table1Settings:
+    """Settings of :func:`run_table1` (the flags of ``vstm reproduce table1``).
+
+    Attributes:
+        out: results folder; each model trains into ``out/runs/<model>/``.
+        models: a subset of :data:`MODELS`; the table keeps the paper's row order.
+        epochs: epochs of 10,000 sequences per model (None: :data:`DEFAULT_EPOCHS` unless
+            ``budget_minutes`` is given).
+        budget_minutes: wall-clock training minutes per model (validation included).
+        recipe: the optimiser recipe of every model, a key of :data:`RECIPES`.
+        batch_size: training batch.
+        seed: seed of the training data and weights, the same for every model.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+        precision: ``auto``, ``fp32`` or ``bf16``, resolved once for every model (auto: bf16
+            where the machine computes it natively).
+        test_sequences: held-out test sequences (None: :data:`DEFAULT_TEST_SEQUENCES`, 8 with
+            ``tiny``).
+        eval_batch_size: test batch.
+        figure_sequences: rows of ``figure5.png``.
+        threads: torch CPU threads for the run (None: torch's choice); set for the process.
+        score_only: train nothing; score the runs already in ``out/runs/`` as they are (each
+            with the budget it received; the protocol must match).
+        tiny: debug preset for tests: tiny models on 32x32 frames, 3 steps, 8 test sequences.
+    """
+
+    out: str
+    models: tuple[str, ...] = MODELS
+    epochs: int | None = None
+    budget_minutes: float | None = None
+    recipe: str = "paper"
+    batch_size: int = 16
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    test_sequences: int | None = None
+    eval_batch_size: int = 250
+    figure_sequences: int = 4
+    threads: int | None = None
+    score_only: bool = False
+    tiny: bool = False
+
+    def command_line(self) -> str:
+        """The canonical command that reproduces this run (every setting that differs from
+        its default spelled out as its flag)."""
+        parts = ["vstm reproduce table1", f"--out {self.out}"]
+        models = [m for m in MODELS if m in self.models]  # the paper's row order
+        if models != list(MODELS):
+            parts.append(f"--models {','.join(models)}")
+        if self.epochs is not None:
+            parts.append(f"--epochs {self.epochs}")
+        if self.budget_minutes is not None:
+            parts.append(f"--budget-minutes {self.budget_minutes:g}")
+        parts.append(f"--recipe {self.recipe}")
+        defaults = {f.name: f.default for f in fields(self)}
+        for name in (
+            "batch_size",
+            "seed",
+            "device",
+            "precision",
+            "test_sequences",
+            "eval_batch_size",
+            "figure_sequences",
+            "threads",
+        ):
+            value = getattr(self, name)
+            if value != defaults[name]:
+                parts.append(f"--{name.replace('_', '-')} {value}")
+        if self.score_only:
+            parts.append("--score-only")
+        if self.tiny:
+            parts.append("--tiny")
+        return " ".join(parts)
+
+
+# ------------------------------------------------------------------------------ training
+def protocol_config(
+    model: str,
+    out: Path,
+    *,
+    recipe: str,
+    batch_size: int,
+    seed: int,
+    device: str,
+    precision: str,
+    epochs: int | None,
+    budget_minutes: float | None,
+    tiny: bool,
+) -> TrainConfig:
+    """The :class:`~vstm.train.config.TrainConfig` of ``model`` under this run's protocol."""
+    from vstm.train.config import TINY_MODEL_OPTIONS, make_config
+
+    layers: list[dict[str, Any]] = [PROTOCOL, RECIPES[recipe]]
+    options: dict[str, Any] = {}
+    if tiny:
+        layers.append(_TINY)
+        options.update(TINY_MODEL_OPTIONS[model])
+    size = (_TINY if tiny else {}).get("size", 64)
+    context = (_TINY if tiny else PROTOCOL)["context"]
+    if model == "ae-conv":
+        options["window"] = context  # the K input frames stacked as channels
+    if model == "ae-fclstm":
+        options.update(frame_height=size, frame_width=size)
+    settings: dict[str, Any] = {
+        "model": model,
+        "model_options": options,
+        "out": str(out / "runs" / model),
+        "seed": seed,
+        "device": device,
+        "precision": precision,
+        "max_minutes": budget_minutes,
+    }
+    if not tiny:
+        settings["batch_size"] = batch_size
+    if epochs is not None:
+        settings["epochs"] = epochs
+        settings["steps"] = None
+    elif budget_minutes is None and not tiny:
+        settings["epochs"] = DEFAULT_EPOCHS
+    return make_config(*layers, settings)
+
+
+# ---------------------------------------------------------------------------- evaluation
+def heldout_test_set(num_sequences: int, context: int, size: int):
+    """The fixed held-out test set (:func:`vstm.evaluate.moving_mnist_test_set`, binarised):
+    its items hold ``frames`` (context + 1, 1, size, size) and the generator's ``motion``
+    (context, 2, size, size)."""
+    from vstm.evaluate import moving_mnist_test_set
+
+    return moving_mnist_test_set(num_sequences, context, size)
+
+
+def _batches(dataset, batch_size: int) -> Iterable[dict]:
+    from torch.utils.data import DataLoader
+
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
+
+
+def _score(
+    predictor: Callable, dataset, context: int, batch_size: int, device
+) -> tuple[dict[str, float], float]:
+    """(metrics of :func:`~vstm.evaluate.evaluate_predictor`, seconds it took)."""
+    from vstm.evaluate import evaluate_predictor
+
+    t0 = time.monotonic()
+    with torch.no_grad():
+        result = evaluate_predictor(predictor, _batches(dataset, batch_size), context, device)
+    return result, time.monotonic() - t0
+
+
+def last_frame_predictor(model, outputs: str) -> Callable:
+    """:func:`~vstm.evaluate.model_predictor`, computing only the scored prediction.
+
+    AE-Conv has no recurrence: its prediction of frame K depends on the window of the last
+    ``window`` context frames only, so it is computed from that one window (the state
+    argument carries the K-1 frames before the last; frames before the sequence are zeros,
+    as in a full forward pass) instead of predicting all K frames and keeping the last. The
+    result equals ``model_predictor(model, outputs)`` exactly; other models go through
+    ``model_predictor`` unchanged.
+
+    Args:
+        model: a registry model; outputs: ``"logits"`` or ``"values"``.
+
+    Returns:
+        a predictor: context (B, K, C, H, W) -> (probabilities (B, C, H, W), motion or None).
+    """
+    from vstm.evaluate import model_predictor
+    from vstm.models import to_probabilities
+
+    full = model_predictor(model, outputs)
+    if getattr(model, "name", "") != "ae-conv":
+        return full
+
+    @torch.no_grad()
+    def predict(context: torch.Tensor):
+        b, k, c, h, w = context.shape
+        window = model.config.window
+        before = context[:, max(k - window, 0) : k - 1]  # (B, <=window-1, C, H, W)
+        pad = context.new_zeros(b, window - before.shape[1], c, h, w)
+        state = torch.cat((pad, before), dim=1)  # (B, window, C, H, W); state[:, 0] unused
+        last = model(context[:, -1:], state=state).pred[:, -1].float()
+        return to_probabilities(last, outputs), None
+
+    return predict
+
+
+def evaluate_model(
+    run_dir: Path, dataset, context: int, batch_size: int, device: torch.device
+) -> dict[str, Any]:
+    """Test scores of a run's best checkpoint (cached in ``run_dir/test_eval.json``).
+
+    Args:
+        run_dir: the model's run folder; dataset: :func:`heldout_test_set`; context: K, the
+            frames fed before the scored frame K+1; batch_size: test batch; device: where
+            the model runs.
+
+    Returns:
+        ``{"key", "scores", "eval_seconds", "parameters", "checkpoint_step", "batch_size",
+        "steps", "train_seconds", "trained_on"}``: ``scores`` are
+        :func:`~vstm.evaluate.evaluate_predictor`'s; the last three describe the run as it
+        is now, read afresh even when the scores come from the cache.
+    """
+    from vstm.inference import model_outputs
+    from vstm.train.checkpoint import load_checkpoint
+
+    ckpt = checkpoint_of(run_dir)
+    header = read_json(ckpt.with_suffix(".json")) or {}
+    key = {
+        "checkpoint": ckpt.name,
+        "step": (header.get("trainer") or {}).get("step"),
+        "test_sequences": len(dataset),
+        "test_seed": TEST_SEED,
+        "context": context,
+    }
+    last = read_json(run_dir / "last.json") or header
+    trainer = last.get("trainer") or {}
+    run_facts = {  # what the run received so far: read afresh, the scores may be cached
+        "steps": trainer.get("step"),
+        "train_seconds": trainer.get("train_seconds"),
+        "trained_on": trained_on(last),
+    }
+    cache = read_json(run_dir / "test_eval.json")
+    if cache is not None and cache.get("key") == key:
+        log.info("%s: test scores cached in %s", run_dir.name, run_dir / "test_eval.json")
+        return {**cache, **run_facts}
+    model, header = load_checkpoint(ckpt, map_location=device)
+    log.info("%s: scoring %s on %d test sequences", run_dir.name, ckpt.name, len(dataset))
+    scores, seconds = _score(
+        last_frame_predictor(model, model_outputs(header)), dataset, context, batch_size, device
+    )
+    log.info("%s: BCE %.4f, evaluated in %.0f s", run_dir.name, scores["bce"], seconds)
+    record = {
+        "key": key,
+        "scores": scores,
+        "eval_seconds": seconds,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "checkpoint_step": header["trainer"].get("step"),
+        "batch_size": header["train_config"]["batch_size"],
+        **run_facts,
+    }
+    atomic_write_text(run_dir / "test_eval.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _cv2_missing() -> str | None:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return "needs OpenCV: pip install 'vstm[baselines]'"
+    return None
+
+
+def evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dict[str, Any]]:
+    """Scores of the rows in :data:`BASELINES` on the test set, keyed as there (CPU; DIS and
+    Farnebäck need OpenCV, and without it hold ``{"scores": None, "note": ...}``)."""
+    threads = torch.get_num_threads()
+    # Their torch work is small per-batch tensor ops between OpenCV calls; on a CPU shared with
+    # other jobs, multi-threaded small ops wait on descheduled threads: one thread is faster.
+    torch.set_num_threads(1)
+    try:
+        return _evaluate_baselines(dataset, context, batch_size)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def oracle_scores(dataset, context: int, batch_size: int) -> dict[str, Any]:
+    """The floor of a warping predictor: frame K-1 warped by the generator's true motion.
+
+    Each digit's 28x28 layer moves rigidly (``MovingMNIST.generate(layer_flow=True)``), so
+    the prediction of frame K is ``warp(frames[K-1], layer_flow[K-1])``, with the model's
+    bilinear sampler. Positions are whole pixels, so the warped frame is binary again; it is
+    wrong only where digits overlap (occlusion) or a digit's ink leaves an old box no new box
+    covers. Hard 0/1 pixels would cost ~16 nats per wrong pixel, so the probabilities are
+    clipped to ``[eps, 1 - eps]`` for the BCE, with ``eps`` the oracle's own wrong-pixel
+    rate on the test set: the constant that minimises its BCE, which is then the binary
+    entropy of that rate. MSE, PSNR and SSIM score the warped frame unclipped.
+
+    Returns:
+        ``{"scores": ..., "eval_seconds": ..., "eps": eps, "wrong_pixels": rate}``.
+    """
+    from vstm.evaluate import evaluate_predictor
+    from vstm.nn import warp
+
+    t0 = time.monotonic()
+    n = len(dataset)
+    starts = range(0, n, batch_size)
+
+    def batches() -> Iterable[dict[str, torch.Tensor]]:
+        for s in starts:
+            idx = [dataset.offset + i for i in range(s, min(n, s + batch_size))]
+            yield dataset.generate(idx, layer_flow=True)
+
+    def warped(batch: dict[str, torch.Tensor]) -> torch.Tensor:  # (B, C, H, W)
+        return warp(batch["frames"][:, context - 1], batch["layer_flow"][:, context - 1])
+
+    wrong = 0.0
+    for batch in batches():
+        target = batch["frames"][:, context]
+        wrong += float(((warped(batch) > 0.5) != (target > 0.5)).double().mean((1, 2, 3)).sum())
+    eps = min(max(wrong / n, 1e-7), 0.5)
+    current: dict[str, torch.Tensor] = {}
+
+    def feed(clip: float) -> Iterable[dict[str, torch.Tensor]]:
+        for batch in batches():
+            current["pred"] = warped(batch).clamp(0.0, 1.0) * (1.0 - 2.0 * clip) + clip
+            yield batch
+
+    def predictor(ctx: torch.Tensor):  # the prediction of the batch ``feed`` just yielded
+        return current["pred"], None
+
+    with torch.no_grad():
+        # MSE, PSNR and SSIM of the warped frame itself (SSIM's small constant would make
+        # a background of eps instead of 0 cost ~0.2); BCE of the clipped probabilities.
+        scores = evaluate_predictor(predictor, feed(0.0), context, "cpu")
+        scores["bce"] = evaluate_predictor(predictor, feed(eps), context, "cpu")["bce"]
+    return {
+        "scores": scores,
+        "eval_seconds": time.monotonic() - t0,
+        "eps": eps,
+        "wrong_pixels": wrong / n,
+    }
+
+
+def _evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dict[str, Any]]:
+    from vstm.baselines.classical import predict_constant_velocity
+    from vstm.evaluate import copy_last_predictor
+
+    out: dict[str, dict[str, Any]] = {"oracle": oracle_scores(dataset, context, batch_size)}
+    log.info(
+        "oracle: BCE %.4f (%.3f%% wrong pixels)",
+        out["oracle"]["scores"]["bce"],
+        100 * out["oracle"]["wrong_pixels"],
+    )
+    scores, seconds = _score(copy_last_predictor, dataset, context, batch_size, "cpu")
+    out["copy-last"] = {"scores": scores, "eval_seconds": seconds}
+    missing = _cv2_missing()
+    for method in ("dis", "farneback"):
+        if missing:
+            out[method] = {"scores": None, "note": missing}
+            continue
+
+        def predictor(ctx: torch.Tensor, method: str = method):
+            return predict_constant_velocity(ctx, method)  # type: ignore[arg-type]
+
+        scores, seconds = _score(predictor, dataset, context, batch_size, "cpu")
+        out[method] = {"scores": scores, "eval_seconds": seconds}
+        log.info("%s: BCE %.4f, evaluated in %.0f s", method, scores["bce"], seconds)
+    return out
+
+
+# -------------------------------------------------------------------------------- figures
+def draw_figure5(
+    path: Path,
+    run_dirs: dict[str, Path],
+    dataset,
+    context: int,
+    sequences: int,
+    device: torch.device,
+    zoom: int = 2,
+) -> None:
+    """Figure 5: last 4 inputs | truth t+1 | each model's prediction | true motion | flow.
+
+    The first ``sequences`` test sequences, frames enlarged ``zoom`` times (nearest).
+    """
+    import torch.nn.functional as F
+
+    from vstm.inference import model_outputs
+    from vstm.metrics import flow_to_motion
+    from vstm.models import to_probabilities
+    from vstm.train.checkpoint import load_checkpoint
+    from vstm.viz import save_png
+    from vstm.viz.figures import figure5
+
+    n = min(sequences, len(dataset))
+    items = [dataset[i] for i in range(n)]
+    frames = torch.stack([b["frames"] for b in items])  # (N, K+1, C, H, W)
+    truth_motion = torch.stack([b["motion"][context - 1] for b in items])  # (N, 2, H, W)
+    preds: dict[str, torch.Tensor] = {}
+    motion = None
+    for model_name, run_dir in run_dirs.items():
+        model, header = load_checkpoint(checkpoint_of(run_dir), map_location=device)
+        with torch.no_grad():
+            out = model(frames[:, :context].to(device))
+        last = out.pred[:, -1].float().cpu()  # (N, C, H, W)
+        preds[PAPER_TABLE1[model_name][0]] = to_probabilities(last, model_outputs(header))
+        if out.flow is not None:
+            scale = frames.shape[-1] // out.flow.shape[-1]
+            motion = flow_to_motion(out.flow[:, -1].float().cpu(), scale=scale)
+
+    def big(x: torch.Tensor) -> torch.Tensor:  # (N, ..., H, W) -> (N, ..., zH, zW)
+        lead = x.shape[:-2]
+        y = F.interpolate(x.reshape(-1, 1, *x.shape[-2:]), scale_factor=zoom, mode="nearest")
+        return y.reshape(*lead, *y.shape[-2:])
+
+    # colour scale: the true motion's largest speed, so that it reads at full colour and a
+    # learned flow that overshoots it shows darkened rather than washing the truth out
+    true_max = float(truth_motion.norm(dim=1).max()) or None
+    image = figure5(
+        big(frames[:, :context]),
+        big(frames[:, context]),
+        {k: big(v) for k, v in preds.items()},
+        None if motion is None else big(motion),
+        big(truth_motion),
+        max_norm=true_max,
+    )
+    save_png(path, image)
+
+
+def _curve_rows(run_dir: Path) -> tuple[list[dict], list[dict]]:
+    from vstm.train.metrics_log import read_metrics
+
+    return read_metrics(run_dir, "train"), read_metrics(run_dir, "val")
+
+
+def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:
+    """Learning curves of every model from its ``metrics.jsonl``, in two panels.
+
+    Left: the training reconstruction BCE (per pixel, mean over the next-frame predictions
+    of a clip; thin: as logged, thick: moving average) against training sequences seen, log-log,
+    the axis on which a power-law slope can be read off and extrapolated. Right: the
+    validation loss (the same clips' loss plus w_H H on held-out train-pool sequences) against
+    training minutes (optimiser steps only), the axis of a ``--budget-minutes`` run.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from vstm.io import atomic_path
+
+    fig = Figure(figsize=(11.0, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax_t, ax_v = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    drawn = False
+    for model_name, run_dir in run_dirs.items():
+        train, val = _curve_rows(run_dir)
+        if not train:
+            continue
+        label = PAPER_TABLE1[model_name][0]
+        batch = (read_json(run_dir / "config.json") or {}).get("batch_size", 1)
+        seqs = np.array([r["step"] for r in train], dtype=float) * batch
+        minutes = np.array([r["elapsed_s"] for r in train]) / 60.0
+        recon = np.array([r["recon"] for r in train])
+        k = max(1, len(recon) // 20)  # moving average over ~5% of the run
+        (line,) = ax_t.plot(seqs, recon, alpha=0.35, linewidth=0.8)
+        ax_t.plot(
+            seqs[k - 1 :],
+            np.convolve(recon, np.ones(k) / k, mode="valid"),
+            color=line.get_color(),
+            label=label,
+        )
+        if val:
+            steps = np.array([r["step"] for r in train], dtype=float)
+            vx = np.interp([r["step"] for r in val], steps, minutes)
+            ax_v.plot(vx, [r["val_loss"] for r in val], marker="o", label=label)
+        drawn = True
+    ax_t.set_title("training BCE (per pixel, all next-frame predictions)", fontsize=10)
+    ax_t.set_xlabel("training sequences seen")
+    ax_v.set_title("validation loss (BCE + w_H H)", fontsize=10)
+    ax_v.set_xlabel("training minutes (optimiser steps)")
+    for ax in (ax_t, ax_v):
+        ax.grid(True, which="both", alpha=0.3)
+        if drawn:
+            ax.set_yscale("log")
+            ax.legend()
+        else:  # e.g. runs shorter than one log interval: say so rather than fail
+            ax.text(0.5, 0.5, "no training rows logged", ha="center", transform=ax.transAxes)
+    if drawn:
+        ax_t.set_xscale("log")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+# -------------------------------------------------------------------------------- tables
+def _machine(device: torch.device) -> dict[str, Any]:
+    from vstm.system import cpu_model
+
+    info = {
+        "cpu": cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "device": str(device),
+        "python": platform.python_version(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _schedule_text(p: dict[str, Any]) -> str:
+    """The recipe's learning-rate schedule in words."""
+    if p.get("schedule", "step") == "cosine":
+        text = "cosine decay to lr/100 over the run"
+    else:
+        text = f"x{p['lr_decay']:g} every {p['decay_every']} epochs"
+    if p.get("warmup_steps"):
+        text = f"{p['warmup_steps']}-step linear warm-up, then {text}"
+    return text
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return format(value, spec)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def _oracle_note(rows: list[dict[str, Any]]) -> list[str]:
+    oracle = next((r for r in rows if r["key"] == "oracle" and r.get("scores")), None)
+    if oracle is None:
+        return []
+    bce = oracle["scores"]["bce"]
+    floor = "below" if bce < PAPER_TABLE1["ae-convlstm-flow"][2] else "above"
+    return [
+        f"- Oracle: frame t warped by the generator's true motion (each digit's 28x28 layer "
+        "moves rigidly) with the model's own bilinear sampler; "
+        f"{100 * oracle['wrong_pixels']:.2f}% of its pixels are wrong (overlapping digits), "
+        "and its probabilities are clipped to "
+        f"[{oracle['eps']:.4f}, {1 - oracle['eps']:.4f}] for its BCE (that rate: the clip that "
+        "minimises its BCE; MSE, SSIM and PSNR score the warped frame itself). It is the best "
+        "a predictor that only warps frame t can do with one flow per "
+        f"pixel and no knowledge of where it errs; its BCE {bce:.4f} is {floor} the paper's "
+        f"0.0439 for AE-ConvLSTM-flow. A model that outputs soft probabilities where it is "
+        "unsure can go below it.",
+    ]
+
+
+def write_markdown(path: Path, report: dict[str, Any]) -> None:
+    """``table1.md``: the protocol, Table 1 beside the paper, and the flow table."""
+    p, m = report["protocol"], report["machine"]
+    budget = []
+    if p["budget_minutes"] is not None:
+        budget.append(f"{p['budget_minutes']:g} wall-clock minutes per model")
+    if p["epochs"] is not None:
+        budget.append(f"at most {p['epochs']} epochs of {p['epoch_sequences']:,} sequences")
+    if p["steps"] is not None:
+        budget.append(f"{p['steps']} steps")
+    if p.get("score_only"):
+        budget = ["as each run received it (scored with --score-only; see Train min and Steps)"]
+    gpu = f", {m['gpu']}" if "gpu" in m else ""
+    train_wall = sum(r.get("wall_seconds") or 0.0 for r in report["rows"])
+    eval_wall = sum(r.get("eval_seconds") or 0.0 for r in report["rows"])
+    lines = [
+        "# Table 1 under one protocol",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        f"- Date: {report['date']}. Wall-clock: training {_minutes(train_wall)} (all models, "
+        f"validation and checkpoints included), test evaluation {_minutes(eval_wall)} (all "
+        f"rows); this invocation of the command {_minutes(report['wall_seconds'])}.",
+        f"- Machine: {m['cpu']}, {m['cpu_cores']} cores ({m['torch_threads']} torch threads)"
+        f"{gpu}; device {m['device']}; torch {m['torch']}, Python {m['python']}.",
+        f"- Budget: {'; '.join(budget) or 'none'}.",
+        f"- Data: binarised Moving MNIST, {p['size']}x{p['size']}, 2 digits; training "
+        f"sequences from the train digit pool (seed {p['seed']}, the same for every model), "
+        f"{p['context']} frames in, BCE with logits on each of the {p['context']} next-frame "
+        f"predictions of a clip.",
+        f"- Recipe `{p['recipe']}`: {p['optimizer']} lr {p['lr']:g}, {_schedule_text(p)}, "
+        f"element-wise gradient clip {p['clip']:g}, "
+        f"Θ's rate x{p.get('flow_lr_scale', 1.0):g}, batch {p['batch_size']}, "
+        f"{p['precision']}; the same for every model.",
+        f"- Test: {p['test_sequences']:,} sequences from the test digit pool (seed "
+        f"{p['test_seed']}), scoring frame {p['context'] + 1} given frames 1..{p['context']}; "
+        "each model's best checkpoint by validation loss. BCE is per pixel in nats (the "
+        'paper\'s "test error"); a predictor that outputs hard 0/1 pixels pays ~16 nats per '
+        "wrong pixel, so compare the classical rows on MSE, SSIM and PSNR.",
+        *_oracle_note(report["rows"]),
+        "",
+        "| Architecture | Params (ours) | Params (paper) | BCE (ours) | Test error (paper) "
+        "| MSE | SSIM | PSNR dB | Train min | Steps | Frames seen | Trained on | Eval s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
+    ]
+    for r in report["rows"]:
+        s = r.get("scores") or {}
+        if r["kind"] == "baseline" and r.get("scores") is None:
+            lines.append(f"| {r['name']} | {r['note']} |" + " |" * 11)
+            continue
+        train_min = None if r.get("train_seconds") is None else r["train_seconds"] / 60
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["name"],
+                    _fmt(r.get("parameters"), ","),
+                    _fmt(r.get("paper_parameters"), ","),
+                    _fmt(s.get("bce"), ".4f"),
+                    _fmt(r.get("paper_test_error"), ".4f"),
+                    _fmt(s.get("mse"), ".4f"),
+                    _fmt(s.get("ssim"), ".3f"),
+                    _fmt(s.get("psnr"), ".2f"),
+                    _fmt(train_min, ".1f"),
+                    _fmt(r.get("steps"), ","),
+                    _fmt(r.get("frames_seen"), ","),
+                    r.get("trained_on") or "",
+                    _fmt(r.get("eval_seconds"), ".0f"),
+                ]
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "Flow accuracy: the motion of frame t's content from t to t+1 (t = frame "
+        f"{p['context']}) against the generator's ground truth, on the digit pixels of frame t. "
+        "AE-ConvLSTM-flow's motion is minus its flow, upsampled x2 (it is predicted before "
+        "frame t+1 is seen); DIS and Farnebäck measure t-1 -> t and assume constant velocity.",
+        "",
+        "| Motion t -> t+1 | EPE (px) | Angular error (deg) |",
+        "|---|--:|--:|",
+    ]
+    for f in report["flow"]:
+        if f.get("epe") is None and f.get("note"):
+            lines.append(f"| {f['name']} | {f['note']} | |")
+        else:
+            lines.append(
+                f"| {f['name']} | {_fmt(f.get('epe'), '.3f')} | "
+                f"{_fmt(f.get('angular_error'), '.2f')} |"
+            )
+    lines += [
+        "",
+        "Files: `table1.json` (these numbers and the full protocol), `figure5.png`, `curves.png`.",
+        "",
+    ]
+    atomic_write_text(path, "\n".join(lines))
+
+
+# ----------------------------------------------------------------------------------- main
+def _check(s: Table1Settings) -> tuple[list[str], int]:
+    """The models in the paper's row order and the number of test sequences, or the
+    :class:`~vstm.errors.VstmError` that names the flag at fault."""
+    unknown = [m for m in s.models if m not in PAPER_TABLE1]
+    if unknown or not s.models:
+        raise VstmError(
+            f"--models {','.join(s.models)!r}: choose from {', '.join(MODELS)} (comma-separated)"
+        )
+    if s.recipe not in RECIPES:
+        raise VstmError(f"--recipe {s.recipe!r}: choose from {', '.join(sorted(RECIPES))}")
+    if s.epochs is not None and s.epochs < 1:
+        raise VstmError(f"--epochs must be at least 1, got {s.epochs}")
+    if s.budget_minutes is not None and s.budget_minutes <= 0:
+        raise VstmError(f"--budget-minutes must be positive, got {s.budget_minutes}")
+    if s.batch_size < 1 or s.eval_batch_size < 1:
+        raise VstmError("--batch-size and --eval-batch-size must be at least 1")
+    n_test = s.test_sequences
+    if n_test is None:
+        n_test = _TINY_TEST_SEQUENCES if s.tiny else DEFAULT_TEST_SEQUENCES
+    if n_test < 1:
+        raise VstmError(f"--test-sequences must be at least 1, got {n_test}")
+    if s.threads is not None and s.threads < 1:
+        raise VstmError(f"--threads must be at least 1, got {s.threads}")
+    return [m for m in MODELS if m in s.models], n_test
+
+
+def run_table1(s: Table1Settings) -> dict[str, Any]:
+    """Train (or resume, or with ``score_only`` take as they are) the models of ``s``, score
+    them and the baselines on the held-out test set, and write ``table1.json``,
+    ``table1.md``, ``figure5.png`` and ``curves.png`` into ``s.out``.
+
+    Returns:
+        the report written to ``table1.json``: ``command``, ``date``, ``wall_seconds``,
+        ``machine``, ``path`` (the precision path), ``protocol``, ``rows`` (one per model
+        and baseline: parameters, ``scores``, training and evaluation time, ...) and
+        ``flow`` (end-point and angular error of each method's motion).
+    """
+    t_start = time.monotonic()
+    models, n_test = _check(s)
+    if s.threads is not None:
+        torch.set_num_threads(s.threads)
+    out = check_output_dir(s.out, "--out")
+    out.mkdir(parents=True, exist_ok=True)
+    command = s.command_line()
+    from vstm.system import choose_precision
+    from vstm.train import distributed as dist_utils
+
+    # one precision for every model of the table, resolved once (auto: this machine's path)
+    run_path = choose_precision(s.precision, dist_utils.resolve_device(s.device, 0))
+    log.info(run_path.describe())
+
+    cfgs = {
+        m: protocol_config(
+            m,
+            out,
+            recipe=s.recipe,
+            batch_size=s.batch_size,
+            seed=s.seed,
+            device=s.device,
+            precision=run_path.precision,
+            epochs=s.epochs,
+            budget_minutes=s.budget_minutes,
+            tiny=s.tiny,
+        )
+        for m in models
+    }
+    first = cfgs[models[0]]
+    budget = {
+        "epochs": first.epochs if first.steps is None else None,
+        "steps": first.steps,
+        "budget_minutes": s.budget_minutes,
+    }
+    device = dist_utils.resolve_device(s.device, 0)
+    records = {}
+    for i, m in enumerate(models, 1):
+        log.info("model %d/%d: %s", i, len(models), m)
+        records[m] = scored_as_is(cfgs[m]) if s.score_only else train_model(cfgs[m], budget)
+    run_dirs = {m: Path(cfgs[m].out) for m in models}
+
+    context, size = first.context, first.size or 64
+    dataset = heldout_test_set(n_test, context, size)
+    rows: list[dict[str, Any]] = []
+    flow_rows: list[dict[str, Any]] = []
+    for m in models:
+        ev = evaluate_model(run_dirs[m], dataset, context, s.eval_batch_size, device)
+        name, paper_params, paper_err = PAPER_TABLE1[m]
+        steps = ev["steps"]
+        rows.append(
+            {
+                "name": name,
+                "key": m,
+                "kind": "model",
+                "parameters": ev["parameters"],
+                "paper_parameters": paper_params,
+                "paper_test_error": paper_err,
+                "scores": ev["scores"],
+                "train_seconds": ev["train_seconds"],
+                "wall_seconds": records[m].get("wall_seconds"),
+                "steps": steps,
+                "sequences_seen": steps * ev["batch_size"],
+                "frames_seen": steps * ev["batch_size"] * context,
+                "checkpoint_step": ev["checkpoint_step"],
+                "trained_on": ev.get("trained_on"),
+                "eval_seconds": ev["eval_seconds"],
+            }
+        )
+        if "epe" in ev["scores"]:
+            flow_rows.append(
+                {
+                    "name": f"{name} (learned, unsupervised)",
+                    "key": m,
+                    "epe": ev["scores"]["epe"],
+                    "angular_error": ev["scores"]["angular_error"],
+                }
+            )
+    log.info("scoring copy-last, DIS and Farnebäck on %d test sequences", n_test)
+    base = evaluate_baselines(dataset, context, s.eval_batch_size)
+    for key, name in BASELINES.items():
+        b = base[key]
+        rows.append(
+            {
+                "name": name,
+                "key": key,
+                "kind": "baseline",
+                "parameters": 0,
+                "scores": b["scores"],
+                "eval_seconds": b.get("eval_seconds"),
+                **({"note": b["note"]} if "note" in b else {}),
+            }
+        )
+        if key == "oracle":
+            rows[-1].update(eps=b["eps"], wrong_pixels=b["wrong_pixels"])
+            continue  # its motion is the ground truth: EPE 0 by construction
+        flow_name = "zero motion (copy last frame)" if key == "copy-last" else name
+        b_scores = b["scores"]
+        flow_rows.append(
+            {
+                "name": flow_name,
+                "key": key,
+                "epe": None if b_scores is None else b_scores.get("epe"),
+                "angular_error": None if b_scores is None else b_scores.get("angular_error"),
+                **({"note": b["note"]} if "note" in b else {}),
+            }
+        )
+
+    log.info("drawing figure5.png and curves.png")
+    draw_figure5(out / "figure5.png", run_dirs, dataset, context, s.figure_sequences, device)
+    draw_curves(out / "curves.png", run_dirs, f"{command}")
+
+    report = {
+        "command": command,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "wall_seconds": time.monotonic() - t_start,
+        "machine": _machine(device),
+        "path": run_path.to_dict(),
+        "protocol": {
+            "recipe": s.recipe,
+            **{k: getattr(first, k) for k in RECIPES[s.recipe]},
+            "batch_size": first.batch_size,
+            "precision": first.precision,
+            "seed": first.seed,
+            "data": first.data,
+            "binarize": first.binarize,
+            "size": size,
+            "context": context,
+            "loss": first.loss,
+            "w_h": first.w_h,
+            "epoch_sequences": first.epoch_sequences,
+            "val_sequences": first.val_sequences,
+            "epochs": budget["epochs"],
+            "steps": budget["steps"],
+            "budget_minutes": s.budget_minutes,
+            "test_split": "test",
+            "test_seed": TEST_SEED,
+            "test_sequences": n_test,
+            "scored_frame": context + 1,
+            "checkpoint": "best by validation loss",
+            "tiny": s.tiny,
+            "score_only": s.score_only,
+        },
+        "rows": rows,
+        "flow": flow_rows,
+    }
+    atomic_write_text(out / "table1.json", json.dumps(report, indent=2) + "\n")
+    write_markdown(out / "table1.md", report)
+    return report

@@ -42,7 +42,7 @@ def _machine_of(last: dict, tc: dict) -> str:
     """The machines a run's steps ran on, from its checkpoint header's record; runs written
     before that record existed were trained where they are packed (or say so with
     --machine)."""
-    from vstm.reproduce import trained_on
+    from vstm.experiments.runs import trained_on
 
     if (last.get("trainer") or {}).get("machines"):
         return trained_on(last)

@@ -20,7 +20,10 @@ def _load(name: str):
 def test_gpu_session_cpu_tiny_packs_each_job(tmp_path):
     out = tmp_path / "out"
     args = ["--device", "cpu", "--tiny", "--out", str(out), "--threads", "1"]
-    assert _load("gpu_session").main([*args, "--skip", "flow-bf16,fclstm,convlstm,bench"]) == 0
+    assert (
+        _load("gpu_session").main([*args, "--skip", "flow-bf16,fclstm,convlstm,bench,cpu-bench"])
+        == 0
+    )
     session = json.loads((out / "session.json").read_text())
     assert {n: j["returncode"] for n, j in session["jobs"].items()} == {"flow-fp32": 0, "diag": 0}
     assert sorted(p.name for p in out.iterdir()) == [
@@ -62,11 +65,11 @@ def test_precision_compare_pairs_the_same_steps(tmp_path):
 def test_gpu_session_flow_long_continues_a_carried_run(tmp_path):
     first = tmp_path / "first"
     args = ["--device", "cpu", "--tiny", "--threads", "1"]
-    skip = "flow-fp32,fclstm,convlstm,diag,bench"
+    skip = "flow-fp32,fclstm,convlstm,diag,bench,cpu-bench"
     assert _load("gpu_session").main([*args, "--out", str(first), "--skip", skip]) == 0
     carried = first.parent / "gpu_session_work" / "flow-bf16" / "runs" / "ae-convlstm-flow"
     out = tmp_path / "second" / "out"
-    plan = ["--plan", "flow-long", "--resume-from", str(carried), "--skip", "bench"]
+    plan = ["--plan", "flow-long", "--resume-from", str(carried), "--skip", "bench,cpu-bench"]
     assert _load("gpu_session").main([*args, "--out", str(out), *plan]) == 0
     session = json.loads((out / "session.json").read_text())
     assert {n: j["returncode"] for n, j in session["jobs"].items()} == {

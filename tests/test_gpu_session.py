@@ -3,6 +3,7 @@ that a session lent a GPU only runs them)."""
 
 import importlib.util
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,31 @@ def test_gpu_session_cpu_tiny_packs_each_job(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "diag.tar", "flow-fp32.last.safetensors", "flow-fp32.tar", "session.json",
     ]  # fmt: skip
-    import tarfile
-
     with tarfile.open(out / "flow-fp32.tar") as tar:
         names = tar.getnames()
     assert "flow-fp32/table1.json" in names and "flow-fp32/log.txt" in names
     assert not any(n.endswith("last.safetensors") for n in names)  # optimiser state rides apart
+
+
+def _video(path: Path, n: int, h: int = 40, w: int = 56) -> None:
+    """A colour video: a textured square crossing a static background."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    bg = rng.integers(0, 120, (h, w, 3), dtype=np.uint8)
+    tex = rng.integers(100, 256, (12, 12, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=10)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        for t in range(n):
+            img = bg.copy()
+            x = (2 * t) % (w - 12)
+            img[12:24, x : x + 12] = tex
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
 
 
 def _fake_run(folder: Path, precision: str, offset: float) -> Path:
@@ -69,11 +89,15 @@ def test_gpu_session_flow_long_continues_a_carried_run(tmp_path):
     assert _load("gpu_session").main([*args, "--out", str(first), "--skip", skip]) == 0
     carried = first.parent / "gpu_session_work" / "flow-bf16" / "runs" / "ae-convlstm-flow"
     out = tmp_path / "second" / "out"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    _video(videos / "a.avi", 40)
     plan = ["--plan", "flow-long", "--resume-from", str(carried), "--skip", "bench,cpu-bench"]
+    plan += ["--video-data", str(videos)]
     assert _load("gpu_session").main([*args, "--out", str(out), *plan]) == 0
     session = json.loads((out / "session.json").read_text())
     assert {n: j["returncode"] for n, j in session["jobs"].items()} == {
-        "flow-resume": 0, "flow-cosine": 0,
+        "flow-resume": 0, "flow-cosine": 0, "figure6": 0,
     }  # fmt: skip
     work = out.parent / "gpu_session_work"
     resumed = json.loads(
@@ -83,6 +107,8 @@ def test_gpu_session_flow_long_continues_a_carried_run(tmp_path):
     assert [m["from_step"] for m in resumed["trainer"]["machines"]] == [0, 3]
     cosine = json.loads((work / "flow-cosine" / "table1.json").read_text())
     assert cosine["protocol"]["recipe"] == "fast-cosine"
+    with tarfile.open(out / "figure6.tar") as tar:
+        assert "figure6/figure6.png" in tar.getnames()
     assert {"flow-resume.last.safetensors", "flow-cosine.last.safetensors"} <= {
         p.name for p in out.iterdir()
     }

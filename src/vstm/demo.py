@@ -205,6 +205,22 @@ def _start_from_pretrained(out: Path) -> None:
     log.info("starting from the shipped weights %s%s/%s", pretrained.PREFIX, name, dataset)
 
 
+def _holds_current_pretrained(out: Path) -> bool:
+    """Whether ``out/best.safetensors`` is the shipped file of this version. A folder that holds
+    no training run of its own holds a copy of the shipped weights: an older version's copy (or
+    a damaged one) is replaced, so that an upgrade's demo shows the weights it ships."""
+    from vstm.models import pretrained
+
+    best = out / "best.safetensors"
+    if not best.is_file():
+        return False
+    entry = pretrained.find(*PRETRAINED)
+    same = pretrained.matches(best, entry)
+    if not same:
+        log.info("%s holds other weights than the shipped %s; replacing them", best, entry.key)
+    return same
+
+
 def run(args: argparse.Namespace) -> int:
     from vstm.io import check_output_dir
     from vstm.train.config import make_config
@@ -220,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
             "another --out (e.g. runs/demo-scratch)"
         )
     if not args.from_scratch and not trained_here:
-        if not (out / "best.safetensors").exists():
+        if not _holds_current_pretrained(out):
             _start_from_pretrained(out)
     elif trained_here:
         cfg = resume_config(out, {"max_minutes": args.minutes, "device": args.device})

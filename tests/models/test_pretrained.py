@@ -158,3 +158,12 @@ def test_demo_starts_from_the_shipped_weights(tmp_path, capsys):
     assert not (out / "last.safetensors").exists()  # nothing was trained
     # a from-scratch run is not mixed into the same folder
     assert main(["demo", "--out", str(out), "--from-scratch", "--minutes", "0.01"]) == 2
+    # an older version's copy of the shipped weights is replaced by this version's
+    best = out / "best.safetensors"
+    stale = bytearray(best.read_bytes())
+    stale[-1] ^= 1
+    best.write_bytes(bytes(stale))
+    capsys.readouterr()
+    assert main(["demo", "--out", str(out), "--score-sequences", "16", "--sequences", "1"]) == 0
+    entry = pretrained.find("ae-convlstm-flow", "moving-mnist")
+    assert pretrained.matches(best, entry)

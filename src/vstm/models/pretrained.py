@@ -32,6 +32,7 @@ __all__ = [
     "find",
     "format_listing",
     "is_pretrained",
+    "matches",
     "resolve",
 ]
 
@@ -111,12 +112,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def matches(path: Path, entry: PretrainedEntry) -> bool:
+    """Whether the file at ``path`` is the entry's file (same size and SHA-256)."""
+    return path.is_file() and path.stat().st_size == entry.bytes and _sha256(path) == entry.sha256
+
+
 def verified_path(entry: PretrainedEntry, root: Path | None = None) -> Path:
     """The entry's file, after checking it against the manifest's size and SHA-256."""
     path = (root or ROOT) / entry.file
     if not path.is_file():
         raise VstmError(f"pretrained weights {entry.key}: {path} is missing; reinstall vstm")
-    if path.stat().st_size != entry.bytes or _sha256(path) != entry.sha256:
+    if not matches(path, entry):
         raise VstmError(
             f"pretrained weights {entry.key}: {path} does not match its SHA-256 in the "
             "manifest (edited or corrupt); reinstall vstm"

@@ -237,14 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.device == "cpu":
             bench += ["--device", "cpu"]
         print(f"[{time.monotonic() - t0:6.1f}s] bench: {shlex.join(bench)}", flush=True)
-        (work / "bench").mkdir(exist_ok=True)
-        with open(work / "bench" / "log.txt", "w") as log:
-            try:
-                bench_rc = subprocess.run(
-                    bench, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=left
-                ).returncode
-            except subprocess.TimeoutExpired:
-                bench_rc = "timeout"
+        bench_rc = _run_logged(bench, work / "bench" / "log.txt", env, left)
     cpu_rc = None
     left = args.limit - (time.monotonic() - t0) - 30
     if "cpu-bench" not in args.skip and left > args.cpu_bench_seconds:
@@ -255,14 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.tiny:
             cpu.append("--quick")
         print(f"[{time.monotonic() - t0:6.1f}s] host CPU bench: {shlex.join(cpu)}", flush=True)
-        (work / "bench").mkdir(exist_ok=True)  # one tar for both benches: 8 files come back
-        with open(work / "bench" / "log_host_cpu.txt", "w") as log:
-            try:
-                cpu_rc = subprocess.run(
-                    cpu, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=left
-                ).returncode
-            except subprocess.TimeoutExpired:
-                cpu_rc = "timeout"
+        # the same folder as the GPU bench: one tar for both (8 files come back)
+        cpu_rc = _run_logged(cpu, work / "bench" / "log_host_cpu.txt", env, left)
     notes = []
     for name in [*procs, "bench"]:
         if (work / name).is_dir():
@@ -292,6 +279,18 @@ def main(argv: list[str] | None = None) -> int:
         tail = (work / name / "log.txt").read_text(errors="replace").splitlines()[-4:]
         print(f"--- {name}:", *tail, sep="\n  ")
     return 0
+
+
+def _run_logged(cmd: list[str], log: Path, env: dict, timeout: float) -> int | str:
+    """Run ``cmd`` with its output in ``log``; its exit status, or "timeout"."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        try:
+            return subprocess.run(
+                cmd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout
+            ).returncode
+        except subprocess.TimeoutExpired:
+            return "timeout"
 
 
 def _gpu_name(device: str) -> str | None:

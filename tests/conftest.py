@@ -11,3 +11,35 @@ import os  # noqa: E402
 import tempfile  # noqa: E402
 
 os.environ.setdefault("VSTM_CACHE_DIR", tempfile.mkdtemp(prefix="vstm-cache-"))
+
+
+def _write_video(path, n: int, seed: int = 0, h: int = 40, w: int = 56) -> None:
+    """A colour mpeg4 video of ``n`` frames (h x w): a textured square crossing a textured,
+    static background, 2 px per frame."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    bg = rng.integers(0, 120, (h, w, 3), dtype=np.uint8)
+    tex = rng.integers(100, 256, (12, 12, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=10)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"qscale": "2"}
+        for t in range(n):
+            img = bg.copy()
+            x = (2 * t) % (w - 12)
+            img[12:24, x : x + 12] = tex
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def write_video():
+    """``write_video(path, n, seed=0, h=40, w=56)``: a small moving-square test video."""
+    return _write_video

@@ -36,27 +36,6 @@ def test_gpu_session_cpu_tiny_packs_each_job(tmp_path):
     assert not any(n.endswith("last.safetensors") for n in names)  # optimiser state rides apart
 
 
-def _video(path: Path, n: int, h: int = 40, w: int = 56) -> None:
-    """A colour video: a textured square crossing a static background."""
-    import av
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    bg = rng.integers(0, 120, (h, w, 3), dtype=np.uint8)
-    tex = rng.integers(100, 256, (12, 12, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=10)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        for t in range(n):
-            img = bg.copy()
-            x = (2 * t) % (w - 12)
-            img[12:24, x : x + 12] = tex
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-
-
 def _fake_run(folder: Path, precision: str, offset: float) -> Path:
     folder.mkdir(parents=True)
     rows = [{"kind": "train", "step": s, "recon": 0.1 + offset + 1 / s, "frames_per_s": 100.0}
@@ -82,7 +61,7 @@ def test_precision_compare_pairs_the_same_steps(tmp_path):
     assert (out / "precision_compare.png").stat().st_size > 0
 
 
-def test_gpu_session_flow_long_continues_a_carried_run(tmp_path):
+def test_gpu_session_flow_long_continues_a_carried_run(tmp_path, write_video):
     first = tmp_path / "first"
     args = ["--device", "cpu", "--tiny", "--threads", "1"]
     skip = "flow-fp32,fclstm,convlstm,diag,bench,cpu-bench"
@@ -91,7 +70,7 @@ def test_gpu_session_flow_long_continues_a_carried_run(tmp_path):
     out = tmp_path / "second" / "out"
     videos = tmp_path / "videos"
     videos.mkdir()
-    _video(videos / "a.avi", 40)
+    write_video(videos / "a.avi", 40)
     plan = ["--plan", "flow-long", "--resume-from", str(carried), "--skip", "bench,cpu-bench"]
     plan += ["--video-data", str(videos)]
     assert _load("gpu_session").main([*args, "--out", str(out), *plan]) == 0

@@ -3,7 +3,6 @@
 import json
 import logging
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,34 +14,15 @@ from vstm.train.loop import build_datasets
 ROWS = ["model", "copy-last", "dis", "farneback", "dis-observed"]
 
 
-def _video(path, n: int, seed: int, h: int = 40, w: int = 56) -> None:
-    """A colour video: a textured square crossing a textured, static background."""
-    rng = np.random.default_rng(seed)
-    bg = rng.integers(0, 120, (h, w, 3), dtype=np.uint8)
-    tex = rng.integers(100, 256, (12, 12, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=10)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = {"qscale": "2"}
-        for t in range(n):
-            img = bg.copy()
-            x = (2 * t) % (w - 12)
-            img[12:24, x : x + 12] = tex
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-
-
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+def folder(tmp_path_factory, write_video):
     """A small HMDB-style tree: two class folders, three videos of different lengths."""
     d = tmp_path_factory.mktemp("videos")
     (d / "walk").mkdir()
     (d / "run").mkdir()
-    _video(d / "walk" / "a.avi", 60, 0)
-    _video(d / "walk" / "b.avi", 50, 1)
-    _video(d / "run" / "c.avi", 70, 2)
+    write_video(d / "walk" / "a.avi", 60, 0)
+    write_video(d / "walk" / "b.avi", 50, 1)
+    write_video(d / "run" / "c.avi", 70, 2)
     return d
 
 

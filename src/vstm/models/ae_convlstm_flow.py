@@ -39,11 +39,12 @@ class AEConvLSTMFlowConfig:
         delta: Huber threshold δ (paper: 1e-3).
         flow_impl: how Θ's two large convolutions run; same parameters and, up to float
             rounding, the same numbers. ``"auto"`` (default): the GEMM form
-            (:func:`vstm.nn.flow_head.conv2d_same_gemm`) on CPU, ``F.conv2d`` elsewhere;
-            ``"direct"``: always ``F.conv2d``; ``"gemm"``: always the GEMM form.
+            (:func:`vstm.ops.gemm.conv2d_same_gemm`) on CPU, ``F.conv2d`` elsewhere;
+            ``"direct"``: always ``F.conv2d``; ``"gemm"``: always the GEMM form
+            (:mod:`vstm.ops.select` decides).
         lstm_impl: how the ConvLSTM's gate convolution runs over a sequence in ``forward``
-            (:data:`vstm.nn.spectral.ConvImpl`). ``"auto"`` (default): through the FFT
-            (:func:`vstm.nn.spectral.spectral_conv2d`) on CPU for batches of 4 or more at
+            (:data:`vstm.ops.select.ConvImpl`). ``"auto"`` (default): through the FFT
+            (:func:`vstm.ops.spectral.spectral_conv2d`) on CPU for batches of 4 or more at
             frame sizes whose kernel spectrum is small (64x64: 137 MiB), ``F.conv2d``
             otherwise; ``"direct"``: always ``F.conv2d``; ``"fft"``: always the FFT.
             ``step`` always runs direct. Same parameters; the same numbers up to float

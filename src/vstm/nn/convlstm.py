@@ -1,4 +1,8 @@
-"""Convolutional LSTM memory (paper 3.2.1, eq. 1)."""
+"""Convolutional LSTM memory (paper 3.2.1, eq. 1).
+
+How the gate convolution is computed (``F.conv2d`` or the FFT of :mod:`vstm.ops.spectral`) is
+chosen by :mod:`vstm.ops.select`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import torch
 from torch import nn
 
 from vstm.errors import ShapeError, check_shape
-from vstm.nn.spectral import ConvImpl, KernelSpectrum, kernel_spectrum, spectral_conv2d, use_fft
+from vstm.ops.select import CONV_IMPLS, ConvImpl, sequence_spectrum, use_fft
+from vstm.ops.spectral import KernelSpectrum, spectral_conv2d
 
 __all__ = ["ConvLSTM", "ConvLSTMCell", "LSTMState"]
 
@@ -35,10 +40,10 @@ class ConvLSTMCell(nn.Module):
         hidden_channels: channels of h and c.
         kernel_size: odd kernel size used on both the input and the hidden path.
         impl: how the gate convolution runs when the caller passes :meth:`spectrum`'s result
-            (:data:`vstm.nn.spectral.ConvImpl`): ``"auto"`` (default) the FFT on CPU for
-            batches of 4 or more whose kernel spectrum is small, outside bf16 autocast,
-            ``"fft"`` always,
-            ``"direct"`` never. Same parameters and state dict either way.
+            (:data:`vstm.ops.select.ConvImpl`, decided by :func:`vstm.ops.select.use_fft`):
+            ``"auto"`` (default) the FFT on CPU for batches of 4 or more whose kernel
+            spectrum is small, outside bf16 autocast, ``"fft"`` always, ``"direct"`` never.
+            Same parameters and state dict either way.
 
     Shapes:
         x (B, in, H, W); state (h, c) each (B, hidden, H, W), or None for zeros.
@@ -68,7 +73,7 @@ class ConvLSTMCell(nn.Module):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"ConvLSTMCell: kernel_size must be odd, got {kernel_size}")
-        if impl not in ("direct", "fft", "auto"):
+        if impl not in CONV_IMPLS:
             raise ValueError(f"ConvLSTMCell: impl must be 'direct', 'fft' or 'auto', got {impl!r}")
         self.impl = impl
         self.in_channels = in_channels
@@ -101,7 +106,7 @@ class ConvLSTMCell(nn.Module):
 
         Asked at call time: ``"auto"`` answers False under 16-bit autocast (the direct
         convolution in bf16 beats the FFT, which runs in float32)."""
-        return use_fft(self.impl, self.conv, batch, height, width)
+        return use_fft(self.impl, self.conv.weight, batch, height, width)
 
     def spectrum(self, x: torch.Tensor) -> KernelSpectrum | None:
         """The gate kernel's spectrum for steps over inputs shaped like ``x`` (B, in, H, W).
@@ -109,9 +114,7 @@ class ConvLSTMCell(nn.Module):
         None when ``impl`` picks the direct convolution for this shape and device. Build it
         once per sequence (per forward pass: it follows the current weights).
         """
-        if not self.uses_fft(x.shape[0], x.shape[-2], x.shape[-1]):
-            return None
-        return kernel_spectrum(self.conv.weight, x.shape[-2], x.shape[-1])
+        return sequence_spectrum(self.impl, self.conv.weight, x.shape[0], x.shape[-2], x.shape[-1])
 
     def forward(
         self,

@@ -81,7 +81,8 @@ class AEConvLSTMFlow(VideoPredictor):
         Ỹ_{t+1} = D(warp(x_t, flow_t))   (B, C, H, W)
 
     ``forward`` runs E, Θ, the warp and D batched over all time steps and only the memory
-    step by step; ``step`` runs one frame and gives the same numbers.
+    step by step (:meth:`vstm.nn.ConvLSTMCell.run`); ``step`` runs one frame and gives the
+    same numbers.
 
     >>> import torch
     >>> model = AEConvLSTMFlow(AEConvLSTMFlowConfig())
@@ -126,12 +127,8 @@ class AEConvLSTMFlow(VideoPredictor):
         b, t = frames.shape[:2]
         x = self.encoder(frames.flatten(0, 1))  # (B*T, d, h, w)
         xs = x.unflatten(0, (b, t))  # (B, T, d, h, w)
-        spec = self.memory.spectrum(xs[:, 0])  # the gate kernel's FFT, or None (direct)
-        hs = []
-        for i in range(t):
-            state = self.memory(xs[:, i], state, spec)
-            hs.append(state[0])
-        h = torch.stack(hs, dim=1).flatten(0, 1)  # (B*T, d_m, h, w)
+        hs, state = self.memory.run(xs, state)  # (B, T, d_m, h, w); FFT or direct inside
+        h = hs.flatten(0, 1)  # (B*T, d_m, h, w)
         flow = self._flow(h)  # (B*T, 2, h, w)
         pred = self.decoder(warp(x, flow))  # (B*T, C, H, W)
         return Prediction(pred.unflatten(0, (b, t)), flow.unflatten(0, (b, t)), state)

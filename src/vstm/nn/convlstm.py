@@ -1,7 +1,7 @@
-"""Convolutional LSTM memory (paper 3.2.1, eq. 1).
+"""Convolutional LSTM memory (paper 3.2.1, eq. 1): the cell and its sequence runner.
 
 How the gate convolution is computed (``F.conv2d`` or the FFT of :mod:`vstm.ops.spectral`) is
-chosen by :mod:`vstm.ops.select`.
+chosen by :mod:`vstm.ops.select`; :meth:`ConvLSTMCell.run` takes that path over a sequence.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ class ConvLSTMCell(nn.Module):
         x (B, in, H, W); state (h, c) each (B, hidden, H, W), or None for zeros.
         Returns the new (h, c). Any H, W works; nothing is baked in.
 
-    A time loop that wants the FFT path computes the kernel's spectrum once and passes it to
-    every step::
+    :meth:`run` steps the cell over a sequence (B, T, in, H, W), through the FFT where
+    ``impl`` picks it: it computes the kernel's spectrum once and passes it to every step::
 
         spec = cell.spectrum(xs[:, 0])          # None when the direct path is chosen
         for t in range(T):
@@ -137,6 +137,33 @@ class ConvLSTMCell(nn.Module):
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
 
+    def run(
+        self, xs: torch.Tensor, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, LSTMState]:
+        """The cell over a sequence: every step's h, and the final state.
+
+        The gate kernel's spectrum, where ``impl`` picks the FFT for this batch and map size
+        (:meth:`spectrum`), is built once here and shared by all steps.
+
+        Args:
+            xs: (B, T, in, H, W).
+            state: (h, c) each (B, hidden, H, W) to continue a stream, or None for zeros.
+
+        Returns:
+            (h_seq (B, T, hidden, H, W), final state (h, c)).
+        """
+        check_shape("ConvLSTM: x", xs, "B,T,C,H,W")
+        if xs.shape[2] != self.in_channels:
+            raise ShapeError(
+                f"ConvLSTM: expected {self.in_channels} input channels, got {xs.shape[2]}"
+            )
+        spec = self.spectrum(xs[:, 0])
+        hs = []
+        for t in range(xs.shape[1]):
+            state = self(xs[:, t], state, spec)
+            hs.append(state[0])
+        return torch.stack(hs, dim=1), state
+
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}->{self.hidden_channels}, kernel={self.kernel_size}, "
@@ -145,7 +172,10 @@ class ConvLSTMCell(nn.Module):
 
 
 class ConvLSTM(nn.Module):
-    """A :class:`ConvLSTMCell` run over a sequence.
+    """A :class:`ConvLSTMCell` run over a sequence (:meth:`ConvLSTMCell.run`) as a module.
+
+    Models that keep the cell itself as a submodule (its parameters at ``<name>.conv``, as
+    their checkpoints have them) call :meth:`ConvLSTMCell.run` directly.
 
     Shapes:
         x (B, T, in, H, W) -> (h_seq (B, T, hidden, H, W), final state (h, c)).
@@ -170,14 +200,4 @@ class ConvLSTM(nn.Module):
     def forward(
         self, x: torch.Tensor, state: LSTMState | None = None
     ) -> tuple[torch.Tensor, LSTMState]:
-        check_shape("ConvLSTM: x", x, "B,T,C,H,W")
-        if x.shape[2] != self.cell.in_channels:
-            raise ShapeError(
-                f"ConvLSTM: expected {self.cell.in_channels} input channels, got {x.shape[2]}"
-            )
-        spec = self.cell.spectrum(x[:, 0])
-        hs = []
-        for t in range(x.shape[1]):
-            state = self.cell(x[:, t], state, spec)
-            hs.append(state[0])
-        return torch.stack(hs, dim=1), state
+        return self.cell.run(x, state)

@@ -9,6 +9,8 @@ module level run when A is imported; imports inside a function run when it is ca
   out; each exception names the change that removes it, and the test fails when an exception
   no longer exists, so that the list only shrinks.
 - ``vstm.nn`` (the paper's boxes) imports nothing from the layers above it.
+- ``vstm.ops`` (the fast kernels behind the boxes) is the bottom layer: it imports nothing from
+  vstm but its errors and type checks, so ``vstm.nn`` may import it and never the reverse.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ NN_MUST_NOT_IMPORT = (
     "vstm.models",
     "vstm.experiments",
 )
+
+OPS_MAY_IMPORT = ("vstm.errors", "vstm.typecheck")
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,7 @@ def test_the_walk_sees_the_package():
     assert {"vstm.nn", "vstm.models", "vstm.train", "vstm.cli"} <= {top(m) for m in MODULES}
     arrows = _arrows(lazy=False)
     assert ("vstm.models", "vstm.nn") in arrows and ("vstm.train", "vstm.models") in arrows
+    assert ("vstm.nn", "vstm.ops") in arrows
     assert ("vstm.cli", "vstm.inference") in _arrows(lazy=True)  # vstm/train/commands.py
     assert _cycles([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]) == [["a", "b", "c"]]
 
@@ -207,6 +212,22 @@ def test_nn_imports_nothing_from_the_layers_above():
         if top(imp.importer) == "vstm.nn" and top(imp.imported) in NN_MUST_NOT_IMPORT
     ]
     assert not bad, "vstm.nn (the paper's boxes) imports from above it:\n" + "\n".join(bad)
+
+
+def test_ops_imports_nothing_from_vstm_but_errors_and_type_checks():
+    bad = [
+        f"{imp.where}: {imp.imported}"
+        for imp in IMPORTS
+        if top(imp.importer) == "vstm.ops"
+        and top(imp.imported) not in ("vstm.ops", *OPS_MAY_IMPORT)
+    ]
+    assert not bad, "vstm.ops (the kernels at the bottom) imports from vstm:\n" + "\n".join(bad)
+
+
+def test_nn_may_import_ops_but_ops_never_nn():
+    arrows = _arrows(lazy=True)
+    assert ("vstm.nn", "vstm.ops") in arrows
+    assert ("vstm.ops", "vstm.nn") not in arrows, arrows["vstm.ops", "vstm.nn"]
 
 
 # vstm's own public API gathers names from its parts (DESIGN section 4); vstm.segment keeps the

@@ -6,7 +6,7 @@ One process measures, with the same thread setting:
    forward + backward (the ConvLSTM's fused gate convolution at 64x64 frames), by oneDNN's
    direct algorithm. Its GFLOP/s is the machine's practical limit for the model computed
    directly; the shipped model runs that convolution through the FFT in training
-   (:mod:`vstm.nn.spectral`), with fewer FLOPs than it is credited with here.
+   (:mod:`vstm.ops.spectral`), with fewer FLOPs than it is credited with here.
 2. **naive reference**: :class:`NaiveAEConvLSTMFlow`, the paper's model written plainly
    (per time step: E, eight separate gate convolutions, Θ by ``F.conv2d``, warp, D). It
    computes the same function as the shipped model (tests check it).
@@ -966,11 +966,11 @@ def format_markdown(res: dict, command: str) -> str:
     else:
         lines += [
             "- What is fast: Θ's two 15x15 convolutions (64->2, 2->2) run as GEMMs "
-            '(`vstm.nn.flow_head.conv2d_same_gemm`, `flow_impl="auto"` on CPU; '
+            '(`vstm.ops.gemm.conv2d_same_gemm`, `flow_impl="auto"` on CPU; '
             "`--model-option flow_impl=direct` turns it off). oneDNN's direct algorithm runs "
             "these few-channel shapes at a few GFLOP/s, so 3% of the FLOPs took about a third of "
             "a training step. The ConvLSTM's fused gate convolution (the peak convolution "
-            'itself) runs through the FFT over a sequence (`vstm.nn.spectral`, `lstm_impl="auto"`'
+            'itself) runs through the FFT over a sequence (`vstm.ops.spectral`, `lstm_impl="auto"`'
             ": on CPU for batches of 4 or more while the kernel's spectrum stays under 160 MiB, "
             "i.e. up to about 96x96 frames; `--model-option lstm_impl=direct` turns it off): one "
             "complex 80x256 matrix product per frequency bin, about 15x fewer FLOPs than the "

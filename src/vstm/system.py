@@ -16,7 +16,7 @@ into a :class:`PrecisionChoice` for ``precision="auto"``:
 
 The decision never reads the CPU's model name. Under bf16 autocast the ConvLSTM's
 ``lstm_impl="auto"`` picks the direct convolution (the FFT path runs in fp32 and loses there);
-in fp32 on a CPU it keeps the FFT (:func:`vstm.nn.spectral.use_fft`).
+in fp32 on a CPU it keeps the FFT (:func:`vstm.ops.select.use_fft`).
 
 Tests replace the probe and the measurement: every function takes ``caps=`` and ``measure=``.
 
@@ -58,7 +58,6 @@ __all__ = [
     "machine_info",
     "measure_bf16_speedup",
     "probe",
-    "reduced_precision_autocast",
     "warn_if_slow_bf16",
 ]
 
@@ -338,7 +337,7 @@ class PrecisionChoice:
 
     def memory_conv(self, lstm_impl: str | None = "auto") -> str | None:
         """The ConvLSTM's gate convolution in training on this path, for ``lstm_impl``
-        (None: the model has no ConvLSTM). ``auto`` as :func:`vstm.nn.spectral.use_fft`
+        (None: the model has no ConvLSTM). ``auto`` as :func:`vstm.ops.select.use_fft`
         decides it for training batches of 4 or more at 64x64."""
         if lstm_impl is None:
             return None
@@ -419,10 +418,3 @@ def autocast(device: torch.device | str, precision: str):
     if precision == "bf16":
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def reduced_precision_autocast(device_type: str) -> bool:
-    """Whether autocast to a 16-bit type is on for ``device_type`` right now (at call time)."""
-    if not torch.is_autocast_enabled(device_type):
-        return False
-    return torch.get_autocast_dtype(device_type) in (torch.bfloat16, torch.float16)

@@ -1,4 +1,5 @@
-"""The fused ConvLSTM cell against a slow reference with eight separate convolutions."""
+"""The fused ConvLSTM cell against a slow reference with eight separate convolutions, and its
+sequence runner on either gate convolution (``impl``)."""
 
 import torch
 import torch.nn.functional as F
@@ -64,3 +65,27 @@ def test_zero_state_built_from_input():
     cell = ConvLSTMCell(2, 3, 3).double()
     h, _c = cell(torch.rand(1, 2, 5, 9, dtype=torch.float64))
     assert h.dtype == torch.float64 and h.shape == (1, 3, 5, 9)
+
+
+def test_convlstm_sequence_fft_equals_direct_forward_and_backward():
+    torch.manual_seed(3)
+    lstm = ConvLSTM(3, 8, 5, impl="fft")
+    xs = torch.rand(2, 4, 3, 10, 12, requires_grad=True)
+    g = torch.randn(2, 4, 8, 10, 12)
+    results = []
+    for impl in ("fft", "direct"):
+        lstm.cell.impl = impl
+        hs, _ = lstm(xs)
+        results.append((hs, *torch.autograd.grad((hs * g).sum(), [xs, *lstm.parameters()])))
+    for a, b in zip(*results, strict=True):
+        assert (a - b).abs().max() <= 1e-5 * max(1.0, b.abs().max().item())
+
+
+def test_runs_in_float32_under_bf16_autocast():
+    torch.manual_seed(7)
+    cell = ConvLSTMCell(3, 4, 5, impl="fft")
+    x = torch.rand(4, 3, 8, 8)
+    ref, _ = cell(x, None, cell.spectrum(x))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        h, _ = cell(x, None, cell.spectrum(x))
+    assert (h.float() - ref).abs().max() <= 1e-5

@@ -10,7 +10,7 @@ import torch
 from vstm.errors import VstmError
 from vstm.models.base import Prediction, VideoPredictor
 from vstm.nn import ConvLSTMCell, LSTMState, SpatialDecoder, SpatialEncoder
-from vstm.nn.spectral import KernelSpectrum
+from vstm.ops.spectral import KernelSpectrum
 
 __all__ = ["AEConvLSTM", "AEConvLSTMConfig", "AEConvLSTMState"]
 
@@ -30,7 +30,7 @@ class AEConvLSTMConfig:
         enc_kernel, lstm_kernel, dec_kernel: kernel sizes of E, both ConvLSTMs (input and hidden
             paths), and D.
         lstm_impl: how the ConvLSTMs' gate convolutions run over a sequence in ``forward``
-            (:data:`vstm.nn.spectral.ConvImpl`; ``"auto"`` uses the FFT on CPU where it pays,
+            (:data:`vstm.ops.select.ConvImpl`; ``"auto"`` uses the FFT on CPU where it pays,
             ``"direct"`` turns it off). Same parameters; ``step`` always runs direct.
     """
 

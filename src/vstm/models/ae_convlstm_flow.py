@@ -39,11 +39,12 @@ class AEConvLSTMFlowConfig:
         delta: Huber threshold δ (paper: 1e-3).
         flow_impl: how Θ's two large convolutions run; same parameters and, up to float
             rounding, the same numbers. ``"auto"`` (default): the GEMM form
-            (:func:`vstm.nn.flow_head.conv2d_same_gemm`) on CPU, ``F.conv2d`` elsewhere;
-            ``"direct"``: always ``F.conv2d``; ``"gemm"``: always the GEMM form.
+            (:func:`vstm.ops.gemm.conv2d_same_gemm`) on CPU, ``F.conv2d`` elsewhere;
+            ``"direct"``: always ``F.conv2d``; ``"gemm"``: always the GEMM form
+            (:mod:`vstm.ops.select` decides).
         lstm_impl: how the ConvLSTM's gate convolution runs over a sequence in ``forward``
-            (:data:`vstm.nn.spectral.ConvImpl`). ``"auto"`` (default): through the FFT
-            (:func:`vstm.nn.spectral.spectral_conv2d`) on CPU for batches of 4 or more at
+            (:data:`vstm.ops.select.ConvImpl`). ``"auto"`` (default): through the FFT
+            (:func:`vstm.ops.spectral.spectral_conv2d`) on CPU for batches of 4 or more at
             frame sizes whose kernel spectrum is small (64x64: 137 MiB), ``F.conv2d``
             otherwise; ``"direct"``: always ``F.conv2d``; ``"fft"``: always the FFT.
             ``step`` always runs direct. Same parameters; the same numbers up to float
@@ -80,7 +81,8 @@ class AEConvLSTMFlow(VideoPredictor):
         Ỹ_{t+1} = D(warp(x_t, flow_t))   (B, C, H, W)
 
     ``forward`` runs E, Θ, the warp and D batched over all time steps and only the memory
-    step by step; ``step`` runs one frame and gives the same numbers.
+    step by step (:meth:`vstm.nn.ConvLSTMCell.run`); ``step`` runs one frame and gives the
+    same numbers.
 
     >>> import torch
     >>> model = AEConvLSTMFlow(AEConvLSTMFlowConfig())
@@ -125,12 +127,8 @@ class AEConvLSTMFlow(VideoPredictor):
         b, t = frames.shape[:2]
         x = self.encoder(frames.flatten(0, 1))  # (B*T, d, h, w)
         xs = x.unflatten(0, (b, t))  # (B, T, d, h, w)
-        spec = self.memory.spectrum(xs[:, 0])  # the gate kernel's FFT, or None (direct)
-        hs = []
-        for i in range(t):
-            state = self.memory(xs[:, i], state, spec)
-            hs.append(state[0])
-        h = torch.stack(hs, dim=1).flatten(0, 1)  # (B*T, d_m, h, w)
+        hs, state = self.memory.run(xs, state)  # (B, T, d_m, h, w); FFT or direct inside
+        h = hs.flatten(0, 1)  # (B*T, d_m, h, w)
         flow = self._flow(h)  # (B*T, 2, h, w)
         pred = self.decoder(warp(x, flow))  # (B*T, C, H, W)
         return Prediction(pred.unflatten(0, (b, t)), flow.unflatten(0, (b, t)), state)

@@ -1,4 +1,8 @@
-"""Convolutional LSTM memory (paper 3.2.1, eq. 1)."""
+"""Convolutional LSTM memory (paper 3.2.1, eq. 1): the cell and its sequence runner.
+
+How the gate convolution is computed (``F.conv2d`` or the FFT of :mod:`vstm.ops.spectral`) is
+chosen by :mod:`vstm.ops.select`; :meth:`ConvLSTMCell.run` takes that path over a sequence.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import torch
 from torch import nn
 
 from vstm.errors import ShapeError, check_shape
-from vstm.nn.spectral import ConvImpl, KernelSpectrum, kernel_spectrum, spectral_conv2d, use_fft
+from vstm.ops.select import CONV_IMPLS, ConvImpl, sequence_spectrum, use_fft
+from vstm.ops.spectral import KernelSpectrum, spectral_conv2d
 
 __all__ = ["ConvLSTM", "ConvLSTMCell", "LSTMState"]
 
@@ -35,17 +40,17 @@ class ConvLSTMCell(nn.Module):
         hidden_channels: channels of h and c.
         kernel_size: odd kernel size used on both the input and the hidden path.
         impl: how the gate convolution runs when the caller passes :meth:`spectrum`'s result
-            (:data:`vstm.nn.spectral.ConvImpl`): ``"auto"`` (default) the FFT on CPU for
-            batches of 4 or more whose kernel spectrum is small, outside bf16 autocast,
-            ``"fft"`` always,
-            ``"direct"`` never. Same parameters and state dict either way.
+            (:data:`vstm.ops.select.ConvImpl`, decided by :func:`vstm.ops.select.use_fft`):
+            ``"auto"`` (default) the FFT on CPU for batches of 4 or more whose kernel
+            spectrum is small, outside bf16 autocast, ``"fft"`` always, ``"direct"`` never.
+            Same parameters and state dict either way.
 
     Shapes:
         x (B, in, H, W); state (h, c) each (B, hidden, H, W), or None for zeros.
         Returns the new (h, c). Any H, W works; nothing is baked in.
 
-    A time loop that wants the FFT path computes the kernel's spectrum once and passes it to
-    every step::
+    :meth:`run` steps the cell over a sequence (B, T, in, H, W), through the FFT where
+    ``impl`` picks it: it computes the kernel's spectrum once and passes it to every step::
 
         spec = cell.spectrum(xs[:, 0])          # None when the direct path is chosen
         for t in range(T):
@@ -68,7 +73,7 @@ class ConvLSTMCell(nn.Module):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"ConvLSTMCell: kernel_size must be odd, got {kernel_size}")
-        if impl not in ("direct", "fft", "auto"):
+        if impl not in CONV_IMPLS:
             raise ValueError(f"ConvLSTMCell: impl must be 'direct', 'fft' or 'auto', got {impl!r}")
         self.impl = impl
         self.in_channels = in_channels
@@ -101,7 +106,7 @@ class ConvLSTMCell(nn.Module):
 
         Asked at call time: ``"auto"`` answers False under 16-bit autocast (the direct
         convolution in bf16 beats the FFT, which runs in float32)."""
-        return use_fft(self.impl, self.conv, batch, height, width)
+        return use_fft(self.impl, self.conv.weight, batch, height, width)
 
     def spectrum(self, x: torch.Tensor) -> KernelSpectrum | None:
         """The gate kernel's spectrum for steps over inputs shaped like ``x`` (B, in, H, W).
@@ -109,9 +114,7 @@ class ConvLSTMCell(nn.Module):
         None when ``impl`` picks the direct convolution for this shape and device. Build it
         once per sequence (per forward pass: it follows the current weights).
         """
-        if not self.uses_fft(x.shape[0], x.shape[-2], x.shape[-1]):
-            return None
-        return kernel_spectrum(self.conv.weight, x.shape[-2], x.shape[-1])
+        return sequence_spectrum(self.impl, self.conv.weight, x.shape[0], x.shape[-2], x.shape[-1])
 
     def forward(
         self,
@@ -134,6 +137,33 @@ class ConvLSTMCell(nn.Module):
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
 
+    def run(
+        self, xs: torch.Tensor, state: LSTMState | None = None
+    ) -> tuple[torch.Tensor, LSTMState]:
+        """The cell over a sequence: every step's h, and the final state.
+
+        The gate kernel's spectrum, where ``impl`` picks the FFT for this batch and map size
+        (:meth:`spectrum`), is built once here and shared by all steps.
+
+        Args:
+            xs: (B, T, in, H, W).
+            state: (h, c) each (B, hidden, H, W) to continue a stream, or None for zeros.
+
+        Returns:
+            (h_seq (B, T, hidden, H, W), final state (h, c)).
+        """
+        check_shape("ConvLSTM: x", xs, "B,T,C,H,W")
+        if xs.shape[2] != self.in_channels:
+            raise ShapeError(
+                f"ConvLSTM: expected {self.in_channels} input channels, got {xs.shape[2]}"
+            )
+        spec = self.spectrum(xs[:, 0])
+        hs = []
+        for t in range(xs.shape[1]):
+            state = self(xs[:, t], state, spec)
+            hs.append(state[0])
+        return torch.stack(hs, dim=1), state
+
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}->{self.hidden_channels}, kernel={self.kernel_size}, "
@@ -142,7 +172,10 @@ class ConvLSTMCell(nn.Module):
 
 
 class ConvLSTM(nn.Module):
-    """A :class:`ConvLSTMCell` run over a sequence.
+    """A :class:`ConvLSTMCell` run over a sequence (:meth:`ConvLSTMCell.run`) as a module.
+
+    Models that keep the cell itself as a submodule (its parameters at ``<name>.conv``, as
+    their checkpoints have them) call :meth:`ConvLSTMCell.run` directly.
 
     Shapes:
         x (B, T, in, H, W) -> (h_seq (B, T, hidden, H, W), final state (h, c)).
@@ -167,14 +200,4 @@ class ConvLSTM(nn.Module):
     def forward(
         self, x: torch.Tensor, state: LSTMState | None = None
     ) -> tuple[torch.Tensor, LSTMState]:
-        check_shape("ConvLSTM: x", x, "B,T,C,H,W")
-        if x.shape[2] != self.cell.in_channels:
-            raise ShapeError(
-                f"ConvLSTM: expected {self.cell.in_channels} input channels, got {x.shape[2]}"
-            )
-        spec = self.cell.spectrum(x[:, 0])
-        hs = []
-        for t in range(x.shape[1]):
-            state = self.cell(x[:, t], state, spec)
-            hs.append(state[0])
-        return torch.stack(hs, dim=1), state
+        return self.cell.run(x, state)

@@ -18,41 +18,26 @@ of the backward pass, a few channels at a time.
 Exactness: the same numbers as ``F.conv2d`` up to float32 rounding of the transforms (relative
 error ~1e-6, tested against the direct convolution forward and backward, and by float64
 gradcheck). Under autocast the transforms run in float32.
+
+Whether a convolution takes this path is decided in :mod:`vstm.ops.select`, not here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from vstm.errors import ShapeError
-from vstm.system import reduced_precision_autocast
 
 __all__ = [
-    "ConvImpl",
     "KernelSpectrum",
     "fft_length",
     "kernel_spectrum",
     "spectral_conv2d",
     "spectrum_bytes",
-    "use_fft",
 ]
-
-ConvImpl = Literal["direct", "fft", "auto"]
-"""How the ConvLSTM's gate convolution runs over a sequence: ``"direct"``
-(``torch.nn.functional.conv2d``), ``"fft"`` (:func:`spectral_conv2d`), ``"auto"`` (see
-:func:`use_fft`)."""
-
-AUTO_MAX_SPECTRUM_BYTES = 160 * 2**20
-"""``auto`` uses the FFT only while the kernel's spectrum stays this small (137 MiB for the paper
-model at 64x64 frames; at 128x128 it would be 437 MiB and the direct path is used)."""
-
-AUTO_MIN_BATCH = 4
-"""``auto`` uses the FFT only for at least this many sequences: at batch 1 the per-bin products
-are matrix-vector products that stream the whole spectrum from memory at every step."""
 
 
 BATCH_CHUNK = 32
@@ -311,27 +296,3 @@ def spectral_conv2d(
         if bias is not None:
             y = y + bias.to(real).view(1, -1, 1, 1)
         return y
-
-
-def use_fft(impl: ConvImpl, conv: torch.nn.Conv2d, batch: int, height: int, width: int) -> bool:
-    """Whether ``impl`` takes the FFT path for ``conv`` over ``batch`` maps of H x W.
-
-    ``"auto"``: for a CPU-resident kernel of 5x5 or more, at least :data:`AUTO_MIN_BATCH`
-    maps and a spectrum of at most :data:`AUTO_MAX_SPECTRUM_BYTES`, outside 16-bit autocast.
-    GPUs keep cuDNN. Under bf16 (or fp16) autocast, checked at call time, the direct
-    convolution runs in the reduced type while the transforms would stay in fp32, so ``auto``
-    takes the direct path there (issue 11: 144 against 67 frames/s on an AMX CPU).
-    """
-    if impl == "direct":
-        return False
-    if impl == "fft":
-        return True
-    co, ci, k, _ = conv.weight.shape
-    device_type = conv.weight.device.type
-    return (
-        device_type == "cpu"
-        and not reduced_precision_autocast(device_type)
-        and batch >= AUTO_MIN_BATCH
-        and k >= 5
-        and spectrum_bytes(ci, co, height, width, k) <= AUTO_MAX_SPECTRUM_BYTES
-    )

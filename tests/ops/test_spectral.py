@@ -1,13 +1,11 @@
-"""The FFT convolution against F.conv2d (the reference), forward, backward and in the models."""
+"""The FFT convolution against F.conv2d (the reference), forward and backward."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from vstm.errors import ShapeError
-from vstm.models import AEConvLSTM, AEConvLSTMConfig, AEConvLSTMFlow, AEConvLSTMFlowConfig
-from vstm.nn import ConvLSTM, ConvLSTMCell
-from vstm.nn.spectral import fft_length, kernel_spectrum, spectral_conv2d, use_fft
+from vstm.ops.spectral import fft_length, kernel_spectrum, spectral_conv2d
 
 
 def test_fft_length_is_even_and_5_smooth():
@@ -28,7 +26,7 @@ def test_forward_matches_direct_convolution(n, ci, co, h, w, k):
 
 
 def test_large_batch_goes_through_in_chunks_with_the_same_numbers(monkeypatch):
-    import vstm.nn.spectral as spectral
+    import vstm.ops.spectral as spectral
 
     monkeypatch.setattr(spectral, "BATCH_CHUNK", 3)
     torch.manual_seed(9)
@@ -87,79 +85,6 @@ def test_wrong_map_size_names_both_shapes():
         spectral_conv2d(torch.randn(1, 3, 8, 9), spec)
     with pytest.raises(ShapeError, match="k odd"):
         kernel_spectrum(torch.randn(2, 3, 4, 4), 8, 8)
-
-
-def test_auto_picks_fft_only_where_it_pays():
-    conv = ConvLSTMCell(16, 64, 7).conv
-    assert use_fft("auto", conv, 16, 32, 32)  # the paper model at 64x64, batch 16
-    assert not use_fft("auto", conv, 1, 32, 32)  # streaming: matrix-vector products
-    assert not use_fft("auto", conv, 16, 64, 64)  # 128x128 frames: a 437 MiB spectrum
-    assert not use_fft("auto", ConvLSTMCell(4, 8, 3).conv, 16, 32, 32)  # small kernels
-    assert not use_fft("direct", conv, 16, 32, 32)
-    assert use_fft("fft", conv, 1, 32, 32)
-
-
-def test_convlstm_sequence_fft_equals_direct_forward_and_backward():
-    torch.manual_seed(3)
-    lstm = ConvLSTM(3, 8, 5, impl="fft")
-    xs = torch.rand(2, 4, 3, 10, 12, requires_grad=True)
-    g = torch.randn(2, 4, 8, 10, 12)
-    results = []
-    for impl in ("fft", "direct"):
-        lstm.cell.impl = impl
-        hs, _ = lstm(xs)
-        results.append((hs, *torch.autograd.grad((hs * g).sum(), [xs, *lstm.parameters()])))
-    for a, b in zip(*results, strict=True):
-        assert (a - b).abs().max() <= 1e-5 * max(1.0, b.abs().max().item())
-
-
-@pytest.mark.parametrize(
-    "model",
-    [
-        lambda impl: AEConvLSTMFlow(
-            AEConvLSTMFlowConfig(hidden_channels=8, flow_kernel=5, lstm_impl=impl)
-        ),
-        lambda impl: AEConvLSTM(AEConvLSTMConfig(hidden_channels=8, lstm_impl=impl)),
-    ],
-)
-def test_models_give_the_same_predictions_and_gradients_with_either_path(model):
-    torch.manual_seed(4)
-    frames = torch.rand(2, 3, 1, 16, 16)
-    outs = []
-    for impl in ("fft", "direct"):
-        torch.manual_seed(5)
-        m = model(impl)
-        out = m(frames)
-        loss = out.pred.square().mean() + (0 if out.flow is None else out.flow.square().mean())
-        outs.append((out.pred, *torch.autograd.grad(loss, list(m.parameters()), allow_unused=True)))
-    for a, b in zip(*outs, strict=True):
-        if b is None:
-            continue
-        assert (a - b).abs().max() <= 1e-5 * max(1.0, b.abs().max().item())
-
-
-def test_forward_with_fft_equals_streaming_steps():
-    torch.manual_seed(6)
-    model = AEConvLSTMFlow(AEConvLSTMFlowConfig(hidden_channels=8, flow_kernel=5, lstm_impl="fft"))
-    model.flow.conv3.weight.data.normal_()  # a non-zero flow, so the warp matters
-    frames = torch.rand(2, 4, 1, 16, 16)
-    with torch.no_grad():
-        out = model(frames)
-        state = None
-        for t in range(4):
-            pred, flow, state = model.step(frames[:, t], state)
-            assert (pred - out.pred[:, t]).abs().max() <= 1e-5
-            assert (flow - out.flow[:, t]).abs().max() <= 1e-5
-
-
-def test_runs_in_float32_under_bf16_autocast():
-    torch.manual_seed(7)
-    cell = ConvLSTMCell(3, 4, 5, impl="fft")
-    x = torch.rand(4, 3, 8, 8)
-    ref, _ = cell(x, None, cell.spectrum(x))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        h, _ = cell(x, None, cell.spectrum(x))
-    assert (h.float() - ref).abs().max() <= 1e-5
 
 
 def test_frozen_kernel_gets_no_gradient_and_input_still_does():

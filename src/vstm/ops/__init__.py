@@ -1,0 +1,39 @@
+"""Fast kernels behind the paper's boxes (DESIGN section 3), chosen in one place.
+
+- :mod:`vstm.ops.spectral`: same-padded convolution through the FFT, for the ConvLSTM's 7x7
+  gate convolution over a sequence (:func:`kernel_spectrum` once, :func:`spectral_conv2d` at
+  every step).
+- :mod:`vstm.ops.gemm`: same-padded convolution as a few large matrix products, for Θ's
+  few-channel 15x15 layers (:func:`conv2d_same_gemm`).
+- :mod:`vstm.ops.select`: which of them, or ``F.conv2d``, computes a given convolution
+  (``lstm_impl``, ``flow_impl``); :mod:`vstm.nn` asks here and decides nothing itself.
+
+Every kernel computes ``F.conv2d(x, weight, bias, padding=k // 2)`` (stride 1, odd k) up to
+float rounding. This package imports nothing from the rest of vstm but its errors.
+"""
+
+from vstm.ops.gemm import conv2d_same_gemm
+from vstm.ops.select import (
+    ConvImpl,
+    FlowImpl,
+    reduced_precision_autocast,
+    same_conv2d,
+    sequence_spectrum,
+    use_fft,
+    use_gemm,
+)
+from vstm.ops.spectral import KernelSpectrum, kernel_spectrum, spectral_conv2d
+
+__all__ = [
+    "ConvImpl",
+    "FlowImpl",
+    "KernelSpectrum",
+    "conv2d_same_gemm",
+    "kernel_spectrum",
+    "reduced_precision_autocast",
+    "same_conv2d",
+    "sequence_spectrum",
+    "spectral_conv2d",
+    "use_fft",
+    "use_gemm",
+]

@@ -3,7 +3,7 @@ from PIL import Image
 
 from vstm.cli import main
 from vstm.data import MovingMNIST
-from vstm.data.commands import preview_image
+from vstm.viz.figures import preview_image
 
 
 def _colourful(img: np.ndarray) -> float:

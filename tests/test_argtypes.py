@@ -1,12 +1,12 @@
-"""vstm.argtypes: the flag checkers every command shares, and the one --model-option reader."""
+"""vstm.cli.argtypes: the flag checkers every command shares, and the one --model-option reader."""
 
 import argparse
 
 import pytest
 
 from vstm import VstmError
-from vstm.argtypes import parse_option
 from vstm.cli import build_parser
+from vstm.cli.argtypes import parse_option
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ module level run when A is imported; imports inside a function run when it is ca
 - ``vstm.nn`` (the paper's boxes) imports nothing from the layers above it.
 - ``vstm.ops`` (the fast kernels behind the boxes) is the bottom layer: it imports nothing from
   vstm but its errors and type checks, so ``vstm.nn`` may import it and never the reverse.
+- ``vstm.cli`` (the command line) is the top: nothing but ``vstm/__main__.py`` imports it, and
+  argparse is imported nowhere else.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ KNOWN_LAZY_EXCEPTIONS: dict[tuple[str, str], str] = {
 NN_MUST_NOT_IMPORT = (
     "vstm.train",
     "vstm.cli",
-    "vstm.reproduce",
     "vstm.bench",
     "vstm.segment",
     "vstm.data",
@@ -61,15 +62,8 @@ MODULES = {_module_name(p): p for p in sorted(SRC.rglob("*.py"))}
 
 
 def top(module: str) -> str:
-    """vstm.train.loop -> vstm.train; vstm -> vstm; vstm.data.commands -> vstm.cli.
-
-    A sub-package's ``commands`` module is the command line of DESIGN section 3 that has not
-    moved into a ``vstm/cli/`` package yet: it counts as part of ``vstm.cli``.
-    """
-    parts = module.split(".")
-    if len(parts) == 3 and parts[2] == "commands":
-        return "vstm.cli"
-    return ".".join(parts[:2])
+    """vstm.train.loop -> vstm.train; vstm -> vstm; vstm.cli.train -> vstm.cli."""
+    return ".".join(module.split(".")[:2])
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -178,7 +172,7 @@ def test_the_walk_sees_the_package():
     arrows = _arrows(lazy=False)
     assert ("vstm.models", "vstm.nn") in arrows and ("vstm.train", "vstm.models") in arrows
     assert ("vstm.nn", "vstm.ops") in arrows
-    assert ("vstm.cli", "vstm.inference") in _arrows(lazy=True)  # vstm/train/commands.py
+    assert ("vstm.cli", "vstm.inference") in _arrows(lazy=True)  # vstm/cli/predict.py
     assert _cycles([("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]) == [["a", "b", "c"]]
 
 
@@ -228,6 +222,34 @@ def test_nn_may_import_ops_but_ops_never_nn():
     arrows = _arrows(lazy=True)
     assert ("vstm.nn", "vstm.ops") in arrows
     assert ("vstm.ops", "vstm.nn") not in arrows, arrows["vstm.ops", "vstm.nn"]
+
+
+def test_nothing_but_main_imports_the_command_line():
+    # the library never calls its own command line; ``python -m vstm`` (vstm/__main__.py) does
+    bad = [
+        f"{imp.where}: {imp.imported}"
+        for imp in IMPORTS
+        if top(imp.imported) == "vstm.cli"
+        and top(imp.importer) != "vstm.cli"
+        and imp.importer != "vstm.__main__"
+    ]
+    assert not bad, "the library imports vstm.cli:\n" + "\n".join(bad)
+    assert any(imp.importer == "vstm.__main__" for imp in IMPORTS)  # the walk sees it
+
+
+def test_argparse_is_imported_only_by_the_command_line():
+    # flags are parsed in vstm.cli and turned into calls; the library takes plain arguments
+    bad = []
+    for name, path in MODULES.items():
+        if top(name) == "vstm.cli":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            if any(n == "argparse" or n.startswith("argparse.") for n in names):
+                bad.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert not bad, "argparse outside vstm.cli:\n" + "\n".join(bad)
 
 
 # vstm's own public API gathers names from its parts (DESIGN section 4); vstm.segment keeps the

@@ -1,11 +1,11 @@
-"""``vstm demo``: the paper's model on Moving MNIST, drawn: from the shipped weights at once,
-or trained from scratch for a few minutes (``--from-scratch``).
+"""The demo (``vstm demo``): the paper's model on Moving MNIST, drawn: from the shipped weights
+at once, or trained from scratch for a few minutes (``from_scratch``).
 
 By default the demo starts from the AE-ConvLSTM-flow weights this project trained and ships
 inside the package (``pretrained:ae-convlstm-flow/moving-mnist``): it copies them into the
 run folder as ``best.safetensors``, scores them on held-out test sequences (BCE, and the
 learned motion's end-point error beside zero motion) and draws them. With
-``--from-scratch`` it trains the same architecture for ``--minutes`` instead.
+``from_scratch`` it trains the same architecture for ``minutes`` instead.
 
 Leaves in the run folder: ``best.safetensors`` (and, when trained, ``last.safetensors``),
 ``figure5.png`` (the paper's Figure 5 layout on held-out test sequences), ``predictions.mp4``
@@ -16,16 +16,16 @@ only redraws when training is complete).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 import torch
 
-from vstm.argtypes import positive_float, positive_int
 from vstm.errors import VstmError
 from vstm.io import atomic_path, atomic_write_text
+
+__all__ = ["DEMO_SETTINGS", "PRETRAINED", "draw", "prepare_run", "score"]
 
 log = logging.getLogger("vstm.demo")
 
@@ -49,35 +49,6 @@ paper's configuration."""
 
 PRETRAINED = ("ae-convlstm-flow", "moving-mnist")
 """The shipped weights the demo starts from."""
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
-    p.add_argument(
-        "--from-scratch",
-        action="store_true",
-        help="train from random weights for --minutes instead of using the shipped weights",
-    )
-    p.add_argument(
-        "--minutes",
-        type=positive_float,
-        default=4.0,
-        help="training budget with --from-scratch (default 4)",
-    )
-    p.add_argument(
-        "--score-sequences",
-        type=positive_int,
-        default=256,
-        help="held-out test sequences scored (default 256)",
-    )
-    p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16"],
-        default="auto",
-        help="training precision with --from-scratch (default auto: the machine's fastest path)",
-    )
-    p.add_argument("--sequences", type=positive_int, default=4, help="test sequences drawn")
 
 
 def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> dict[str, Path]:
@@ -221,47 +192,41 @@ def _holds_current_pretrained(out: Path) -> bool:
     return same
 
 
-def run(args: argparse.Namespace) -> int:
-    from vstm.io import check_output_dir
+def prepare_run(
+    out: Path,
+    *,
+    from_scratch: bool = False,
+    minutes: float = 4.0,
+    device: str = "auto",
+    precision: str = "auto",
+) -> None:
+    """Put the demo's checkpoint into the run folder ``out``: copy the shipped weights (unless
+    ``out`` holds this version's copy already), or, with ``from_scratch``, train for
+    ``minutes`` (a from-scratch run already in ``out`` continues).
+    :func:`score` and :func:`draw` take it from there.
+
+    Raises:
+        VstmError: ``from_scratch`` into a folder that holds an earlier demo's shipped weights.
+    """
     from vstm.train.config import make_config
     from vstm.train.loop import resume_config, train
 
-    if args.score_sequences < 1:
-        raise VstmError(f"--score-sequences must be at least 1, got {args.score_sequences}")
-    out = check_output_dir(args.out, "--out")
     trained_here = (out / "last.safetensors").exists()
-    if args.from_scratch and not trained_here and (out / "best.safetensors").exists():
+    if from_scratch and not trained_here and (out / "best.safetensors").exists():
         raise VstmError(
             f"{out} holds the shipped weights of an earlier demo; give --from-scratch "
             "another --out (e.g. runs/demo-scratch)"
         )
-    if not args.from_scratch and not trained_here:
+    if not from_scratch and not trained_here:
         if not _holds_current_pretrained(out):
             _start_from_pretrained(out)
     elif trained_here:
-        cfg = resume_config(out, {"max_minutes": args.minutes, "device": args.device})
+        cfg = resume_config(out, {"max_minutes": minutes, "device": device})
         log.info("continuing the demo run in %s", out)
         train(cfg, resume=True)
     else:
         cfg = make_config(
             DEMO_SETTINGS,
-            {
-                "out": str(out),
-                "max_minutes": args.minutes,
-                "device": args.device,
-                "precision": args.precision,
-            },
+            {"out": str(out), "max_minutes": minutes, "device": device, "precision": precision},
         )
         train(cfg)
-    scores = score(out, args.score_sequences)
-    print(
-        f"held-out test ({args.score_sequences} sequences, frame 11 from 1..10): "
-        f"BCE {scores['bce']:.4f} (copy last frame {scores['copy_last_bce']:.4f}), "
-        f"motion EPE {scores['epe']:.2f} px (zero motion {scores['zero_motion_epe']:.2f} px)"
-    )
-    paths = draw(out, args.sequences)
-    print(f"checkpoint: {out / 'best.safetensors'}")
-    for what, p in paths.items():
-        print(f"{what}: {p}")
-    print(f"next: vstm predict --checkpoint {out / 'best.safetensors'} YOUR_VIDEO.mp4 --out out/")
-    return 0

@@ -19,6 +19,8 @@ __all__ = [
     "EvalResult",
     "copy_last_predictor",
     "copy_last_rollout",
+    "evaluate_checkpoint",
+    "evaluate_checkpoint_rollout",
     "evaluate_predictor",
     "evaluate_rollout",
     "model_predictor",
@@ -169,6 +171,67 @@ def moving_mnist_scores(
         )
 
 
+def evaluate_checkpoint(
+    model: VideoPredictor,
+    header: dict,
+    checkpoint: str,
+    *,
+    data: str | None = None,
+    context: int = 10,
+    num: int = 1000,
+    batch_size: int = 32,
+    seed: int = 0,
+    binarize: bool | None = None,
+    mnist_dir: str | None = None,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    short_hint: str | None = None,
+) -> dict:
+    """Next-frame metrics of a loaded checkpoint beside copy-last-frame (``vstm eval``).
+
+    ``data``, ``binarize`` and ``mnist_dir`` default to the checkpoint's training settings
+    (binarisation only where it means something: Moving MNIST or a ``.npy``); frame ``context``
+    of each sequence is predicted from the frames before it; at most ``num`` sequences.
+    ``short_hint`` is added to the error when the clips are too short for ``context``.
+
+    Returns ``{"data", "binarize", "results": {predictor: metrics}}``, the checkpoint's model
+    first (named by ``header["model"]``), then ``"copy-last-frame"``.
+    """
+    from torch.utils.data import DataLoader, Subset
+
+    from vstm.data import build_dataset, canonical_data, is_moving_mnist
+    from vstm.inference import inherited_settings, model_outputs
+
+    tc = inherited_settings(header, checkpoint)
+    data = canonical_data(data or tc.get("data", "moving-mnist"))
+    mnist_like = is_moving_mnist(data) or str(data).lower().endswith(".npy")
+    if binarize is None:  # inherited from the checkpoint, only where it means something
+        binarize = bool(tc.get("binarize", False)) and mnist_like
+    # else the user's choice; build_dataset says if it does not apply
+    ds = build_dataset(
+        data,
+        split="test",
+        seq_len=context + 1,
+        channels=model.in_channels,
+        size=tc.get("size"),
+        binarize=binarize,
+        num_sequences=num,
+        seed=seed,
+        mnist_dir=mnist_dir or tc.get("mnist_dir"),
+        short_hint=short_hint,
+    )
+    if not is_moving_mnist(data) and len(ds) > num:
+        ds = Subset(ds, range(num))
+    rows = {}
+    with torch.no_grad():
+        loader = DataLoader(ds, batch_size=batch_size)
+        rows[header["model"]] = evaluate_predictor(
+            model_predictor(model, model_outputs(header), precision), loader, context, device
+        )
+        rows["copy-last-frame"] = evaluate_predictor(copy_last_predictor, loader, context, device)
+    return {"data": data, "binarize": binarize, "results": rows}
+
+
 # ------------------------------------------------------------------- multi-frame (10 -> 10)
 OPENSTL_SSIM = {"data_range": 2.0, "window": "uniform", "win_size": 7, "sample_covariance": True}
 """The options of :func:`vstm.metrics.ssim` that reproduce OpenSTL's SSIM.
@@ -273,6 +336,70 @@ def evaluate_rollout(
     result["per_step"] = {k: (sums[k] / n).tolist() for k in names}
     result.update(sequences=n, context=context, horizon=horizon)
     return result
+
+
+def evaluate_checkpoint_rollout(
+    model: VideoPredictor,
+    header: dict,
+    checkpoint: str,
+    protocol: str,
+    *,
+    data: str | None = None,
+    num: int = 1000,
+    batch_size: int = 32,
+    seed: int = 0,
+    binarize: bool = False,
+    mnist_dir: str | None = None,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+) -> dict:
+    """Closed-loop K -> N forecasts of a loaded checkpoint beside copy-last-frame, scored with
+    OpenSTL's metrics (``vstm eval --protocol 10to10``; ``protocol`` names a :data:`PROTOCOLS`
+    entry).
+
+    ``data`` defaults to Moving MNIST (not to the training data) and the frames are binarised
+    only when asked: OpenSTL's targets are grey frames in [0, 1]. Returns ``{"data",
+    "binarize", "context", "horizon", "results": {predictor: metrics}}``, the checkpoint's
+    model first.
+    """
+    from torch.utils.data import DataLoader, Subset
+
+    from vstm.data import build_dataset, is_moving_mnist
+    from vstm.inference import inherited_settings, model_outputs
+
+    context, horizon = PROTOCOLS[protocol]
+    tc = inherited_settings(header, checkpoint)
+    data = data or "moving-mnist"
+    ds = build_dataset(
+        data,
+        split="test",
+        seq_len=context + horizon,
+        channels=model.in_channels,
+        size=tc.get("size"),
+        binarize=binarize,
+        num_sequences=num,
+        seed=seed,
+        mnist_dir=mnist_dir or tc.get("mnist_dir"),
+    )
+    if not is_moving_mnist(data) and len(ds) > num:
+        ds = Subset(ds, range(num))
+    loader = DataLoader(ds, batch_size=batch_size)
+    predictors = {
+        header["model"]: model_rollout_predictor(model, model_outputs(header), precision),
+        "copy-last-frame": copy_last_rollout,
+    }
+    with torch.no_grad():
+        rows = {
+            name: evaluate_rollout(p, loader, context, horizon, device)
+            for name, p in predictors.items()
+        }
+    return {
+        "data": data,
+        "binarize": binarize,
+        "context": context,
+        "horizon": horizon,
+        "results": rows,
+    }
 
 
 def plot_rollout_curves(path, rows: dict[str, dict]) -> None:

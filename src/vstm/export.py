@@ -33,7 +33,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from vstm.argtypes import positive_int
 from vstm.errors import VstmError
 from vstm.models import VideoPredictor, build_model
 
@@ -41,6 +40,7 @@ __all__ = [
     "STATE_NAMES",
     "OnnxStep",
     "StreamingStep",
+    "check_export",
     "export_onnx",
     "onnxruntime_session",
     "verify_onnx",
@@ -57,6 +57,9 @@ STATE_NAMES: dict[str, list[str]] = {
 """The flat state inputs of each exportable model, in order."""
 
 MIN_OPSET = 16  # GridSample
+
+TOLERANCE = 1e-4
+"""The largest difference between onnxruntime and PyTorch that :func:`check_export` accepts."""
 
 
 def _flatten(state: Any) -> list[torch.Tensor]:
@@ -241,6 +244,27 @@ def verify_onnx(path: str | Path, model: VideoPredictor, frames: torch.Tensor) -
     return {"max_abs_diff": worst, "steps": int(frames.shape[1])}
 
 
+def check_export(
+    path: str | Path, model: VideoPredictor, height: int = 64, width: int = 64
+) -> dict[str, Any]:
+    """:func:`verify_onnx` of an exported step on 5 steps of 2 random frames (seed 0) of
+    ``height`` x ``width`` (AE-fcLSTM: its fixed frame size).
+
+    Returns:
+        verify_onnx's result and ``"ok"``: the difference is at most :data:`TOLERANCE`.
+    """
+    h, w = (
+        (model.config.frame_height, model.config.frame_width)
+        if model.name == "ae-fclstm"
+        else (height, width)
+    )
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(2, 5, model.in_channels, h, w, generator=g)
+    r: dict[str, Any] = dict(verify_onnx(path, model, frames))
+    r["ok"] = r["max_abs_diff"] <= TOLERANCE
+    return r
+
+
 def onnx_stream_times(
     path: str | Path,
     model: VideoPredictor,
@@ -263,53 +287,3 @@ def onnx_stream_times(
         if r:
             times.append(time.perf_counter() - t0)
     return times
-
-
-# ------------------------------------------------------------------------------ command line
-def add_arguments(p) -> None:
-    a = p.add_argument
-    a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
-    a("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
-    a("--height", type=positive_int, default=64, help="example frame height traced (default 64)")
-    a("--width", type=positive_int, default=64, help="example frame width traced (default 64)")
-    a("--opset", type=positive_int, default=17, help=f"ONNX opset (>= {MIN_OPSET}; default 17)")
-    a("--no-verify", action="store_true", help="skip the onnxruntime vs PyTorch check")
-
-
-def run(args) -> int:
-    """``vstm export``: write the streaming step as ONNX and check it against PyTorch."""
-    from vstm.inference import check_writable_dir
-    from vstm.train.checkpoint import load_checkpoint
-
-    out = Path(args.onnx)
-    if out.is_dir():
-        raise VstmError(f"--onnx {out}: is a folder; give a file name such as step.onnx")
-    check_writable_dir(out.parent if str(out.parent) else Path("."), flag="--onnx folder")
-    model, _header = load_checkpoint(args.checkpoint)
-    info = export_onnx(model, out, args.height, args.width, args.opset)
-    shape = "any frame size" if info["dynamic"] else "fixed frame size"
-    print(
-        f"wrote {out}: inputs ({', '.join(info['inputs'])}) -> outputs "
-        f"({', '.join(info['outputs'])}), opset {info['opset']}, {shape}"
-    )
-    if not args.no_verify:
-        h, w = (
-            (model.config.frame_height, model.config.frame_width)
-            if model.name == "ae-fclstm"
-            else (args.height, args.width)
-        )
-        g = torch.Generator().manual_seed(0)
-        frames = torch.rand(2, 5, model.in_channels, h, w, generator=g)
-        r = verify_onnx(out, model, frames)
-        verdict = "ok" if r["max_abs_diff"] <= 1e-4 else "LARGER THAN 1e-4"
-        print(
-            f"onnxruntime vs PyTorch over {r['steps']} steps: max abs difference "
-            f"{r['max_abs_diff']:.2e} ({verdict})"
-        )
-        if r["max_abs_diff"] > 1e-4:
-            out.unlink(missing_ok=True)
-            raise VstmError(
-                f"the exported step differs from PyTorch by {r['max_abs_diff']:.2e} > 1e-4; "
-                "nothing written (report this with the checkpoint)"
-            )
-    return 0

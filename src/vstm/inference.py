@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from vstm.errors import VstmError
 from vstm.models import VideoPredictor, to_probabilities
 
-__all__ = ["PredictResult", "model_outputs", "predict_video"]
+__all__ = ["PredictResult", "inherited_settings", "model_outputs", "predict_video"]
 
 log = logging.getLogger("vstm.predict")
 
@@ -39,6 +39,20 @@ def model_outputs(header: dict[str, Any]) -> str:
     if not tc:
         return "logits"
     return "logits" if make_config(tc).resolved_loss() == "bce" else "values"
+
+
+def inherited_settings(header: dict[str, Any], path: str) -> dict[str, Any]:
+    """The training settings that evaluation and prediction take from a checkpoint's header
+    (``data``, ``size``, ``binarize``, ``mnist_dir``, where present), type-checked: a damaged
+    header is a one-line error, not a crash deep in the data code."""
+    from vstm.typecheck import check_value
+
+    tc = header.get("train_config") or {}
+    hints = {"data": str, "size": int | None, "binarize": bool, "mnist_dir": str | None}
+    out = {k: check_value(f"checkpoint {path}", k, hints[k], tc[k]) for k in hints if k in tc}
+    if out.get("size") is not None and out["size"] < 1:
+        raise VstmError(f"checkpoint {path}: size must be positive, got {out['size']}")
+    return out
 
 
 def _resize_short_side(frame: torch.Tensor, size: int) -> torch.Tensor:

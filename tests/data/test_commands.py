@@ -2,8 +2,6 @@ import numpy as np
 from PIL import Image
 
 from vstm.cli import main
-from vstm.data import MovingMNIST
-from vstm.data.commands import preview_image
 
 
 def _colourful(img: np.ndarray) -> float:
@@ -20,15 +18,6 @@ def test_preview_moving_mnist_draws_frames_and_motion(tmp_path, capsys):
     assert _colourful(img) > 0.01  # motion drawn in colour
     text = capsys.readouterr().out
     assert "MovingMNIST(split='train'" in text and "px/frame" in text
-
-
-def test_preview_image_layout():
-    items = [MovingMNIST("test", num_sequences=2, seq_len=3, size=32)[i] for i in range(2)]
-    img, norm = preview_image(items)
-    grey_only, zero = preview_image([{"frames": it["frames"]} for it in items])
-    assert norm > 0 and zero == 0.0
-    assert img.shape[0] > 2 * grey_only.shape[0] - 20  # a motion row under every sequence
-    assert _colourful(img) > 0.01 and _colourful(grey_only) == 0.0
 
 
 def test_preview_video(tmp_path, square_video, capsys):

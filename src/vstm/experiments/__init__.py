@@ -7,5 +7,5 @@
 - :mod:`vstm.experiments.runs`: the run-folder protocol the training experiments share
   (train, resume or skip a run under a budget; refuse a run of another protocol).
 
-The command line that calls them is ``vstm reproduce`` (:mod:`vstm.reproduce`).
+The command line that calls them is ``vstm reproduce`` (:mod:`vstm.cli.reproduce`).
 """

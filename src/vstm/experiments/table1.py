@@ -24,7 +24,7 @@ Writes into ``OUT``:
 Running it again skips models whose budget is spent (``runs/<model>/reproduce.json``) and
 resumes unfinished ones from ``last.safetensors`` (:mod:`vstm.experiments.runs`); test
 scores are cached per checkpoint in ``runs/<model>/test_eval.json``. The command line is
-``vstm reproduce table1`` (:mod:`vstm.reproduce`).
+``vstm reproduce table1`` (:mod:`vstm.cli.reproduce`).
 """
 
 from __future__ import annotations

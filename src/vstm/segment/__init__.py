@@ -6,8 +6,9 @@
   predictor; and the paper's boxes in :mod:`vstm.nn.propagation`: the sampler S (labels
   warped along AE-ConvLSTM-flow's flow) and the merge block M of Figure 7;
 - :mod:`~vstm.segment.data`: labelled Moving MNIST and the CamVid layout;
-- :mod:`~vstm.segment.task`, :mod:`~vstm.segment.train`, :mod:`~vstm.segment.evaluate`:
-  loss, training loop, Table 2; :mod:`~vstm.segment.commands`: ``vstm segment``.
+- :mod:`~vstm.segment.task`, :mod:`~vstm.segment.train`, :mod:`~vstm.segment.evaluate`,
+  :mod:`~vstm.segment.predict`: loss, training loop, Table 2, label videos (the command
+  line, ``vstm segment``, is :mod:`vstm.cli.segment`).
 
 >>> import torch
 >>> from vstm.segment import propagate_labels

@@ -15,6 +15,7 @@ without dense ground truth, the fraction of all pixels whose label changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -23,11 +24,19 @@ from torch.utils.data import DataLoader
 from vstm.segment.metrics import confusion_matrix, flip_counts, scores_from_confusion
 
 __all__ = [
+    "DISPLAY",
+    "CheckpointsEval",
     "SegEval",
+    "evaluate_checkpoints",
     "evaluate_segmenters",
+    "format_report",
     "format_table2",
+    "row_names",
     "segmenter_rows",
 ]
+
+DISPLAY = {"segnet": "SegNet", "segnet-flow": "SegNet-flow"}
+"""The paper's spelling of each segmenter, for table rows."""
 
 
 @dataclass
@@ -182,3 +191,193 @@ def format_table2(
         cells = "".join(f"{v:>{n}.1f}" for v, n in zip(vals, cw, strict=True))
         lines.append(f"{model:<{w}}" + cells)
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ checkpoints (vstm segment eval)
+def row_names(headers: list[dict], paths: list[str]) -> list[str]:
+    """A table row name per checkpoint: the model's display name, and the run folder's name
+    beside it when two checkpoints are of one model."""
+    names = [DISPLAY.get(h["model"], h["model"]) for h in headers]
+    if len(set(names)) < len(names):  # two runs of one model: tell them apart by folder
+        names = [
+            f"{n} ({Path(p).resolve().parent.name})" for n, p in zip(names, paths, strict=True)
+        ]
+    return names
+
+
+@dataclass
+class CheckpointsEval:
+    """Segmenter checkpoints scored on one test set (:func:`evaluate_checkpoints`)."""
+
+    checkpoints: list[str]
+    headers: list[dict]
+    names: list[str]
+    """The table row of each checkpoint (:func:`row_names`)."""
+    models: dict[str, nn.Module]
+    """Row name -> model, in the order of ``checkpoints``."""
+    dataset: object
+    label_set: object
+    """The :class:`~vstm.segment.data.LabelSet` of the test set."""
+    data: str
+    seq_len: int
+    mnist: bool
+    """Labelled Moving MNIST (the truth is known on every frame)."""
+    results: dict[str, SegEval]
+    summaries: dict[str, dict]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.label_set.names)
+
+    @property
+    def sequences(self) -> int:
+        return next(iter(self.results.values())).sequences
+
+    @property
+    def where(self) -> str:
+        return f"{self.sequences} test clips of {self.seq_len} frames of {self.data}"
+
+    def to_json(self) -> dict:
+        """All numbers, with the checkpoints, the test set and each run's training seconds."""
+        return {
+            "checkpoints": self.checkpoints,
+            "data": self.data,
+            "seq_len": self.seq_len,
+            "sequences": self.sequences,
+            "classes": self.classes,
+            "results": self.summaries,
+            "train_seconds": {
+                n: h["trainer"].get("train_seconds")
+                for n, h in zip(self.names, self.headers, strict=True)
+            },
+        }
+
+
+def evaluate_checkpoints(
+    checkpoints: list[str],
+    *,
+    data: str | None = None,
+    split: str = "test",
+    classes: str | None = None,
+    num: int = 256,
+    seq_len: int | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+    device: torch.device | str = "cpu",
+) -> CheckpointsEval:
+    """Table 2 of segmenter checkpoints on the same test clips (``vstm segment eval``).
+
+    The test set is the one the first checkpoint was trained on, unless ``data`` (and
+    ``classes``, ``seq_len``) say otherwise; every checkpoint must have been trained on the same
+    data (size, channels, binarisation) and segment as many classes as the test set has.
+    ``split`` and ``classes`` apply to CamVid; ``num`` and ``seed`` to Moving MNIST.
+
+    Raises:
+        VstmError: checkpoints trained on different data, or a class count that does not fit.
+    """
+    from vstm.data.names import BUILTIN_DATA, canonical_data
+    from vstm.errors import VstmError
+    from vstm.segment.data import build_seg_dataset, label_set_of
+    from vstm.segment.train import load_segmenter, parse_size
+
+    loaded = [load_segmenter(c, map_location=device) for c in checkpoints]
+    headers = [h for _, h in loaded]
+    tc = headers[0].get("train_config") or {}
+    for c, h in zip(checkpoints[1:], headers[1:], strict=True):
+        other = h.get("train_config") or {}
+        for k in ("data", "size", "channels", "binarize"):
+            if other.get(k) != tc.get(k):
+                raise VstmError(
+                    f"checkpoint {c} was trained with {k}={other.get(k)!r}, the first with "
+                    f"{tc.get(k)!r}; compare checkpoints trained on the same data"
+                )
+    data = data or tc.get("data", "moving-mnist")
+    seq_len = seq_len or tc.get("seq_len", 10)
+    mnist = canonical_data(data) in BUILTIN_DATA
+    ds = build_seg_dataset(
+        data,
+        split="test" if mnist else split,
+        seq_len=seq_len,
+        num_sequences=num,
+        seed=seed,
+        size=parse_size(tc.get("size")),
+        channels=loaded[0][0].in_channels,
+        binarize=tc.get("binarize", True),
+        mnist_dir=tc.get("mnist_dir"),
+        dense=True,
+        frame_step=tc.get("frame_step", 1),
+        classes=classes or tc.get("classes"),
+    )
+    label_set = label_set_of(ds)
+    for (m, _), c in zip(loaded, checkpoints, strict=True):
+        k = m.num_classes
+        if k != label_set.num_classes:
+            raise VstmError(
+                f"checkpoint {c} segments {k} classes but the data has "
+                f"{label_set.num_classes}; evaluate on the data it was trained on"
+            )
+    names = row_names(headers, checkpoints)
+    models = {n: m for n, (m, _) in zip(names, loaded, strict=True)}
+    results = evaluate_segmenters(models, ds, label_set.num_classes, batch_size, device)
+    summaries = {row: r.summary(list(label_set.names)) for row, r in results.items()}
+    return CheckpointsEval(
+        checkpoints=list(checkpoints),
+        headers=headers,
+        names=names,
+        models=models,
+        dataset=ds,
+        label_set=label_set,
+        data=data,
+        seq_len=seq_len,
+        mnist=mnist,
+        results=results,
+        summaries=summaries,
+    )
+
+
+def format_report(ev: CheckpointsEval, markdown: bool = False) -> str:
+    """Table 2 on the labelled frames (and on all frames for Moving MNIST), temporal
+    consistency and, for SegNet-flow on Moving MNIST, the flow's end-point error; as plain
+    text or Markdown."""
+    summaries, classes, where = ev.summaries, ev.classes, ev.where
+    nan = float("nan")
+    if markdown:
+        md = [f"Labelled frames ({where}), accuracy in %:", ""]
+        md.append(format_table2(summaries, classes, "labelled", markdown=True))
+        if ev.mnist:
+            md += ["", f"All frames ({where}):", ""]
+            md.append(format_table2(summaries, classes, "all", markdown=True))
+        md += [
+            "",
+            "| model | label flips where truth is stable (%) | all pixels (%) |",
+            "|---|---|---|",
+        ]
+        for row, s in summaries.items():
+            md.append(
+                f"| {row} | {100 * s.get('flip_rate', nan):.3f} | "
+                f"{100 * s.get('raw_flip_rate', nan):.3f} |"
+            )
+        for row, s in summaries.items():
+            if "flow_epe" in s:
+                md.append(
+                    f"\n{row}: flow end-point error on digit pixels {s['flow_epe']:.3f} px "
+                    f"(zero flow: {s['zero_flow_epe']:.3f} px)."
+                )
+        return "\n".join(md) + "\n"
+    text = [f"Labelled frames (the last of each clip; {where}), accuracy in %:"]
+    text.append(format_table2(summaries, classes, "labelled"))
+    if ev.mnist:
+        text += ["", f"All frames ({where}):", format_table2(summaries, classes, "all")]
+    text += ["", "Temporal consistency (label flips between consecutive frames, %):"]
+    text.append(f"{'model':<34}{'where truth is stable':>24}{'all pixels':>14}")
+    for row, s in summaries.items():
+        stable = 100.0 * s.get("flip_rate", nan)
+        raw = 100.0 * s.get("raw_flip_rate", nan)
+        text.append(f"{row:<34}{stable:>24.3f}{raw:>14.3f}")
+    for row, s in summaries.items():
+        if "flow_epe" in s:
+            text.append(
+                f"{row}: flow end-point error on digit pixels {s['flow_epe']:.3f} px "
+                f"(zero flow: {s['zero_flow_epe']:.3f} px)"
+            )
+    return "\n".join(text)

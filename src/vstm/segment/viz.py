@@ -9,7 +9,7 @@ import torch
 
 from vstm.segment.data import LabelSet
 
-__all__ = ["figure8", "flip_rate_plot", "label_panels", "legend"]
+__all__ = ["figure8", "flip_rate_plot", "label_panels", "legend", "write_figure8"]
 
 
 def _zoom(img: np.ndarray, k: int) -> np.ndarray:
@@ -109,3 +109,29 @@ def flip_rate_plot(path: str | os.PathLike, rates: dict[str, list[float]], title
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
+
+
+def write_figure8(
+    path: str | os.PathLike,
+    models: dict[str, torch.nn.Module],
+    dataset,
+    label_set: LabelSet,
+    rows: int,
+    device: torch.device | str = "cpu",
+) -> None:
+    """Figure 8 of ``models`` (column title -> segmenter) on the labelled (last) frame of the
+    first ``rows`` clips of ``dataset``, written as a PNG (enlarged twice up to 64 px)."""
+    from vstm.segment.evaluate import segmenter_rows
+    from vstm.viz import save_png
+
+    items = [dataset[i] for i in range(min(rows, len(dataset)))]
+    frames = torch.stack([it["frames"] for it in items]).to(device)  # (N, T, C, H, W)
+    labels = torch.stack([it["labels"] for it in items])  # (N, T, H, W)
+    preds: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for name, m in models.items():
+            for row, p in segmenter_rows(name, m, frames)[0].items():
+                if not row.endswith("(SegNet branch)"):
+                    preds[row] = p[:, -1].cpu()
+    zoom = 2 if frames.shape[-1] <= 64 else 1
+    save_png(path, figure8(frames[:, -1].cpu(), labels[:, -1], preds, label_set, zoom=zoom))

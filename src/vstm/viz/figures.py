@@ -1,11 +1,12 @@
-"""Figures laid out like the paper's: Figure 5 (inputs | truth | predictions | flow)."""
+"""Figures laid out like the paper's: Figure 5 (inputs | truth | predictions | flow); the
+preview grid of data set items (``vstm data preview``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["figure5", "sequence_panels"]
+__all__ = ["figure5", "preview_image", "sequence_panels"]
 
 
 def figure5(
@@ -75,3 +76,37 @@ def sequence_panels(
         titles = ["input t", "predicted t+1"] + (["motion t->t+1"] if motion is not None else [])
         out.append(image_grid(rows, col_titles=titles))
     return out
+
+
+def _zoom(img: np.ndarray, k: int) -> np.ndarray:
+    return img if k == 1 else img.repeat(k, axis=0).repeat(k, axis=1)
+
+
+def preview_image(items: list[dict[str, torch.Tensor]], zoom: int = 1) -> tuple[np.ndarray, float]:
+    """The preview grid of data set items: uint8 (H, W, 3) and the motion colour scale.
+
+    Each item adds a row of its frames (T, C, H, W); an item with ``"motion"``
+    (T-1, 2, H, W) and ``"mask"`` adds a row of motion colours under frames 0..T-2 (motion
+    from t to t+1 sits under frame t), unknown (masked-out) pixels black, and the colour wheel
+    under the last frame. All motion shares one scale, returned (pixels per frame at full
+    colour; 0.0 if there is no motion).
+    """
+    from vstm.viz import color_wheel_legend, flow_to_color, image_grid, to_uint8_image
+
+    motions = [it["motion"] for it in items if "motion" in it]
+    norm = max((float(m.norm(dim=-3).max()) for m in motions), default=0.0)
+    rows: list[list[np.ndarray]] = []
+    titles: list[str] = []
+    for i, it in enumerate(items):
+        frames = it["frames"]  # (T, C, H, W)
+        rows.append([_zoom(to_uint8_image(f), zoom) for f in frames])
+        titles.append(f"#{i}")
+        if "motion" in it:
+            m = it["motion"].clone()  # (T-1, 2, H, W)
+            m[~it["mask"].expand_as(m)] = float("nan")  # undefined: black
+            colours = flow_to_color(m, max_norm=norm if norm > 0 else 1.0)  # (T-1, H, W, 3)
+            h = frames.shape[-2]
+            rows.append([_zoom(c, zoom) for c in colours] + [_zoom(color_wheel_legend(h), zoom)])
+            titles.append("motion")
+    cols = [f"t={t}" for t in range(max(len(r) for r in rows))]
+    return image_grid(rows, col_titles=cols, row_titles=titles), norm

@@ -7,16 +7,10 @@ fetches real sample videos with the system package manager (the one explicit dow
 from __future__ import annotations
 
 import argparse
-import logging
 
-import numpy as np
-import torch
+from vstm.cli.argtypes import data_name, nonnegative_int, positive_int
 
-from vstm.argtypes import data_name, nonnegative_int, positive_int
-
-__all__ = ["add_arguments", "preview_image", "run", "run_fetch", "run_preview"]
-
-log = logging.getLogger(__name__)
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,48 +65,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fe.add_argument("dir", help="folder to write the files into (created if needed)")
 
 
-def _zoom(img: np.ndarray, k: int) -> np.ndarray:
-    return img if k == 1 else img.repeat(k, axis=0).repeat(k, axis=1)
-
-
-def preview_image(items: list[dict[str, torch.Tensor]], zoom: int = 1) -> tuple[np.ndarray, float]:
-    """The preview grid of data set items: uint8 (H, W, 3) and the motion colour scale.
-
-    Each item adds a row of its frames (T, C, H, W); an item with ``"motion"``
-    (T-1, 2, H, W) and ``"mask"`` adds a row of motion colours under frames 0..T-2 (motion
-    from t to t+1 sits under frame t), unknown (masked-out) pixels black, and the colour wheel
-    under the last frame. All motion shares one scale, returned (pixels per frame at full
-    colour; 0.0 if there is no motion).
-    """
-    from vstm.viz import color_wheel_legend, flow_to_color, image_grid, to_uint8_image
-
-    motions = [it["motion"] for it in items if "motion" in it]
-    norm = max((float(m.norm(dim=-3).max()) for m in motions), default=0.0)
-    rows: list[list[np.ndarray]] = []
-    titles: list[str] = []
-    for i, it in enumerate(items):
-        frames = it["frames"]  # (T, C, H, W)
-        rows.append([_zoom(to_uint8_image(f), zoom) for f in frames])
-        titles.append(f"#{i}")
-        if "motion" in it:
-            m = it["motion"].clone()  # (T-1, 2, H, W)
-            m[~it["mask"].expand_as(m)] = float("nan")  # undefined: black
-            colours = flow_to_color(m, max_norm=norm if norm > 0 else 1.0)  # (T-1, H, W, 3)
-            h = frames.shape[-2]
-            rows.append([_zoom(c, zoom) for c in colours] + [_zoom(color_wheel_legend(h), zoom)])
-            titles.append("motion")
-    cols = [f"t={t}" for t in range(max(len(r) for r in rows))]
-    return image_grid(rows, col_titles=cols, row_titles=titles), norm
-
-
 def run(args: argparse.Namespace) -> int:
     """Dispatch ``vstm data ACTION``."""
     if args.data_command == "fetch":
-        return run_fetch(args)
-    return run_preview(args)
+        return _run_fetch(args)
+    return _run_preview(args)
 
 
-def run_fetch(args: argparse.Namespace) -> int:
+def _run_fetch(args: argparse.Namespace) -> int:
     """``vstm data fetch DATASET DIR``: fetch the data set and list the files written."""
     from vstm.data.fetch import fetch
 
@@ -121,12 +81,13 @@ def run_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_preview(args: argparse.Namespace) -> int:
+def _run_preview(args: argparse.Namespace) -> int:
     """``vstm data preview``: write sample sequences of ``--data`` to ``--out``."""
     from vstm.data import build_dataset, is_moving_mnist
     from vstm.errors import VstmError
     from vstm.io import check_output_file
     from vstm.viz import save_png
+    from vstm.viz.figures import preview_image
 
     check_output_file(args.out, "--out")
     if args.num < 1:

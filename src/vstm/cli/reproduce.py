@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from vstm.argtypes import nonnegative_int, positive_float, positive_int
+from vstm.cli.argtypes import nonnegative_int, positive_float, positive_int
 from vstm.errors import VstmError
 from vstm.experiments.table1 import (
     DEFAULT_EPOCHS,

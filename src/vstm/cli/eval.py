@@ -1,0 +1,139 @@
+"""``vstm eval``: next-frame metrics of a checkpoint, or a K -> N closed-loop protocol."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from vstm.cli.argtypes import data_name, nonnegative_int, positive_int
+from vstm.cli.options import add_inference_precision, inference_precision
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    a("--checkpoint", required=True, help="a .safetensors checkpoint (or a run folder)")
+    a(
+        "--data",
+        type=data_name,
+        help="moving-mnist or a path (default: the data the model was trained on)",
+    )
+    a("--mnist-dir", help="folder with MNIST IDX files")
+    a(
+        "--context",
+        type=positive_int,
+        default=10,
+        help="K: context frames before the scored frame",
+    )
+    a("--num", type=positive_int, default=1000, help="test sequences (Moving MNIST; default 1000)")
+    a("--batch-size", type=positive_int, default=32)
+    a("--seed", type=nonnegative_int, default=0, help="seed of the Moving MNIST test set")
+    a("--binarize", action="store_true", default=None, help="binarise (default: as trained)")
+    a("--device", default="auto")
+    add_inference_precision(a)
+    a("--json", help="also write the results as JSON to this file")
+    a(
+        "--protocol",
+        choices=["next-frame", "10to10"],
+        default="next-frame",
+        help="next-frame (default: frame K from frames <K) or 10to10: OpenSTL's Moving MNIST "
+        "10 -> 10 closed-loop forecast (MSE/MAE summed per frame, its SSIM and PSNR)",
+    )
+    a("--curve", help="10to10: write the per-step error curves (MSE, SSIM) to this PNG")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vstm.evaluate import evaluate_checkpoint
+    from vstm.io import atomic_write_text, check_output_file
+    from vstm.train.checkpoint import load_checkpoint
+    from vstm.train.distributed import resolve_device
+
+    if args.json:
+        check_output_file(args.json, "--json")
+    device = resolve_device(args.device)
+    path = inference_precision(args, device)
+    precision = path.precision
+    model, header = load_checkpoint(args.checkpoint, map_location=device)
+    if args.protocol != "next-frame":
+        return _run_protocol(args, model, header, device, precision)
+    res = evaluate_checkpoint(
+        model,
+        header,
+        args.checkpoint,
+        data=args.data,
+        context=args.context,
+        num=args.num,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        binarize=args.binarize,
+        mnist_dir=args.mnist_dir,
+        device=device,
+        precision=precision,
+        short_hint=f"use a smaller --context (a clip is context + 1 = {args.context + 1} frames)",
+    )
+    rows, data = res["results"], res["data"]
+    cols = ["bce", "mse", "psnr", "ssim", "epe", "angular_error"]
+    cols = [c for c in cols if any(c in r for r in rows.values())]
+    print(f"{'predictor':<20}" + "".join(f"{c:>14}" for c in cols))
+    for name, r in rows.items():
+        print(f"{name:<20}" + "".join(f"{r.get(c, float('nan')):>14.5f}" for c in cols))
+    print(f"({rows[header['model']]['sequences']} sequences of {data}, context {args.context})")
+    print(path.describe(None))
+    if args.json:
+        result = {
+            "checkpoint": str(args.checkpoint),
+            "data": data,
+            "context": args.context,
+            "binarize": res["binarize"],
+            "precision": precision,
+            "results": rows,
+        }
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _run_protocol(args: argparse.Namespace, model, header: dict, device, precision: str) -> int:
+    """``vstm eval --protocol 10to10``: closed-loop K -> N forecasts, OpenSTL's metrics."""
+    from vstm.evaluate import evaluate_checkpoint_rollout, plot_rollout_curves
+    from vstm.io import atomic_write_text
+
+    r = evaluate_checkpoint_rollout(
+        model,
+        header,
+        args.checkpoint,
+        args.protocol,
+        data=args.data,
+        num=args.num,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        binarize=bool(args.binarize),
+        mnist_dir=args.mnist_dir,
+        device=device,
+        precision=precision,
+    )
+    rows, data = r["results"], r["data"]
+    cols = ["mse", "mae", "ssim", "psnr"]
+    print(f"{'predictor':<20}" + "".join(f"{c:>12}" for c in cols))
+    for name, row in rows.items():
+        print(f"{name:<20}" + "".join(f"{row[c]:>12.4f}" for c in cols))
+    first = rows[header["model"]]
+    print(
+        f"({first['sequences']} sequences of {data}, {r['context']} -> {r['horizon']} closed "
+        "loop; MSE/MAE summed over each frame's pixels, OpenSTL's SSIM and PSNR)"
+    )
+    print(f"path: {'bf16 autocast' if precision == 'bf16' else 'fp32'}")
+    if args.curve:
+        plot_rollout_curves(args.curve, rows)
+    if args.json:
+        result = {
+            "checkpoint": str(args.checkpoint),
+            "protocol": args.protocol,
+            "data": data,
+            "binarize": r["binarize"],
+            "precision": precision,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "results": rows,
+        }
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    return 0

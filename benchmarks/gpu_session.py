@@ -8,7 +8,8 @@ one command that has been tried on CPU first (``--device cpu --tiny``, see
     python benchmarks/gpu_session.py --out $OUT --minutes 5.5 --deadline 470
     python benchmarks/gpu_session.py --device cpu --tiny --out /tmp/x     # the CPU check
     python benchmarks/gpu_session.py --plan flow-long --resume-from .gpu_carry/ae-convlstm-flow \
-        --minutes 7 --epochs 20 --out $OUT     # continue the flow model; fast-cosine beside it
+        --video-data .gpu_carry/videos --minutes 5.5 --epochs 10 --skip bench --out $OUT \
+        --deadline 450 --limit 570     # continue the flow model; fast-cosine and figure6 beside it
 
 Jobs run at once, each its own process (the models are small: one alone leaves most of the GPU
 idle between kernel launches):
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "--resume-from and, beside it, the fast-cosine recipe from scratch for --epochs",
     )
     p.add_argument("--resume-from", type=Path, help="flow-long: a run folder to continue")
-    p.add_argument("--epochs", type=int, default=20, help="flow-long: fast-cosine's epochs")
+    p.add_argument("--epochs", type=int, default=12, help="flow-long: fast-cosine's epochs")
     p.add_argument(
         "--video-data",
         type=Path,

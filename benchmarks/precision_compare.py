@@ -20,8 +20,11 @@ import datetime
 import json
 import math
 import shlex
+import statistics
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from vstm.io import atomic_write_text
 from vstm.train.metrics_log import read_metrics
@@ -59,9 +62,8 @@ def paired(a: dict[int, float], b: dict[int, float], windows: int) -> list[dict]
         if len(part) < 3:
             continue
         d = [b[s] - a[s] for s in part]
-        mean = sum(d) / len(d)
-        sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1))
-        level = sum(a[s] for s in part) / len(part)
+        mean, sd = statistics.fmean(d), statistics.stdev(d)
+        level = statistics.fmean(a[s] for s in part)
         out.append(
             {
                 "steps": [part[0], part[-1]],
@@ -84,12 +86,10 @@ def draw(path: Path, fp32: dict, bf16: dict, smooth: int) -> None:
     fig, ax = plt.subplots(1, 1, figsize=(7, 4))
     for name, run, colour in (("fp32", fp32, "tab:blue"), ("bf16", bf16, "tab:orange")):
         steps = sorted(run["train"])
-        vals = [run["train"][s] for s in steps]
         k = max(1, smooth)
-        sm = [
-            sum(vals[max(0, i - k + 1) : i + 1]) / len(vals[max(0, i - k + 1) : i + 1])
-            for i in range(len(vals))
-        ]
+        cum = np.cumsum([0.0] + [run["train"][s] for s in steps])
+        lo = np.maximum(np.arange(1, len(cum)) - k, 0)  # trailing mean of up to k points
+        sm = (cum[1:] - cum[lo]) / (np.arange(1, len(cum)) - lo)
         ax.plot(steps, sm, color=colour, lw=1, label=f"{name} train (mean of {k} logs)")
         vs = sorted(run["val"])
         ax.plot(

@@ -2,33 +2,16 @@
 
 import json
 
-import av
 import numpy as np
 import pytest
 
 from vstm.cli import main
 
 
-def _colour_video(path, n: int = 100, h: int = 40, w: int = 56) -> None:
-    rng = np.random.default_rng(0)
-    tex = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=10)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        for t in range(n):
-            img = np.full((h, w, 3), (30, 60, 90), np.uint8)
-            x = (2 * t) % (w - 12)
-            img[10:22, x : x + 12] = tex
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-
-
 @pytest.fixture(scope="module")
-def colour_video(tmp_path_factory):
+def colour_video(tmp_path_factory, write_video):
     path = tmp_path_factory.mktemp("video") / "street.avi"
-    _colour_video(path)
+    write_video(path, 100)
     return path
 
 

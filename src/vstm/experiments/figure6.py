@@ -37,21 +37,14 @@ import torch
 from vstm import metrics
 from vstm.errors import VstmError
 from vstm.experiments.runs import checkpoint_of, train_model
+from vstm.experiments.table1 import RECIPES
 from vstm.io import atomic_write_text
 
 __all__ = ["FIGURE6_RECIPE", "Figure6Settings", "heldout_clips", "run_figure6", "score_clips"]
 
 log = logging.getLogger("vstm.figure6")
 
-FIGURE6_RECIPE: dict[str, Any] = {
-    "loss": "mse",
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "lr_decay": 0.9,
-    "decay_every": 5,
-    "clip": 1.0,
-    "flow_lr_scale": 0.1,
-}
+FIGURE6_RECIPE: dict[str, Any] = {"loss": "mse", **RECIPES["fast"]}
 """Training recipe: MSE (the paper's loss on real video) with the ``fast`` optimiser recipe
 of ``vstm reproduce table1`` (Adam 1e-3, Θ at a tenth of the rate)."""
 

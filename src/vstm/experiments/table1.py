@@ -91,6 +91,15 @@ BASELINES: dict[str, str] = {
 }
 """Rows the paper never had, scored on the same test set."""
 
+_FAST: dict[str, Any] = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "lr_decay": 0.9,
+    "decay_every": 5,
+    "clip": 1.0,
+    "flow_lr_scale": 0.1,
+}
+
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {
         "optimizer": "rmsprop",
@@ -100,24 +109,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "clip": 1.0,
         "flow_lr_scale": 1.0,
     },
-    "fast": {
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "lr_decay": 0.9,
-        "decay_every": 5,
-        "clip": 1.0,
-        "flow_lr_scale": 0.1,
-    },
-    "fast-cosine": {
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "lr_decay": 0.9,
-        "decay_every": 5,
-        "schedule": "cosine",
-        "warmup_steps": 300,
-        "clip": 1.0,
-        "flow_lr_scale": 0.1,
-    },
+    "fast": dict(_FAST),
+    "fast-cosine": {**_FAST, "schedule": "cosine", "warmup_steps": 300},
 }
 """Optimiser recipes; one of them for every model of a run. ``paper``: section 4 (RMSprop
 from 1e-4, x0.9 every 5 epochs, element-wise gradient clipping, one rate for every layer).

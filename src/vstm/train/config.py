@@ -67,14 +67,17 @@ class TrainConfig:
             so a training clip holds ``context + 1`` frames.
         batch_size: the global batch (split evenly over DDP ranks).
         epochs / steps: stop after this many epochs, or after this many optimiser steps if set.
-        epoch_sequences: sequences per epoch of the (endless) Moving MNIST generator.
+        epoch_sequences: sequences per epoch of the (endless) Moving MNIST generator, and
+            on any data the unit of the step schedule's decay (on a finite video set an
+            epoch is one pass over its clips, which can be a few steps).
         val_sequences: size of the validation set (held out from training sequences) used to
             choose ``best.safetensors``.
         loss: ``"bce"`` (with logits; the paper's choice for binary Moving MNIST), ``"mse"``,
             or ``"auto"``: bce on moving-mnist, mse on real video.
         w_h / delta: weight and threshold of the Huber smoothness penalty (eq. 2, 4).
         lr, lr_decay, decay_every: RMSprop learning rate, multiplied by ``lr_decay`` every
-            ``decay_every`` epochs (paper: 1e-4, 0.9, 5).
+            ``decay_every`` x ``epoch_sequences`` training sequences, i.e. every
+            ``decay_every`` epochs of Moving MNIST (paper: 1e-4, 0.9, 5).
         schedule: ``"step"`` (the paper's decay above) or ``"cosine"``: from ``lr`` down to
             ``lr / 100`` along half a cosine over the run's total steps (``steps``, or
             ``epochs`` times the steps per epoch: size it to the budget with ``--steps``).

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -109,15 +110,39 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
 
         auto = cfg.frame_cache == "auto"
         video["cache_dir"] = default_cache_dir() if auto else cfg.frame_cache
-    full = build_dataset(cfg.data, split="train", seed=cfg.seed, **common, **video)
-    n = len(full)
-    n_val = min(cfg.val_sequences, n // 10)
-    val_idx = set(range(0, n, n // n_val)[:n_val]) if n_val else set()
-    if n - len(val_idx) < 1:
-        raise VstmError(f"data {cfg.data}: only {n} clip(s) of {seq_len} frames; need more")
-    train = Subset(full, [i for i in range(n) if i not in val_idx])
-    val = Subset(full, sorted(val_idx))
-    return train, val, False
+    # Training clips start at every (subsampled) frame: seq_len times more distinct
+    # clips than non-overlapping ones. Validation takes evenly spread clips, and no
+    # training clip shares a frame with one of them.
+    full = build_dataset(cfg.data, split="train", seed=cfg.seed, stride=1, **common, **video)
+    train_idx, val_idx = split_overlapping(full, cfg.val_sequences)
+    if not train_idx:
+        raise VstmError(f"data {cfg.data}: only {len(full)} clip(s) of {seq_len} frames; need more")
+    return Subset(full, train_idx), Subset(full, val_idx), False
+
+
+def split_overlapping(clips: Dataset, max_val: int) -> tuple[list[int], list[int]]:
+    """(train, validation) clip indices of a video data set whose clips may overlap.
+
+    Validation: at most ``max_val`` clips, and a tenth of the clips that fit side by side
+    without overlap, spread evenly over all ``n``; training: every clip that shares no
+    source frame with a validation clip. Data sets without ``clip_source``/``clip_start``
+    (clips that share no frames) split by index alone.
+    """
+    n = len(clips)
+    source = getattr(clips, "clip_source", None)
+    start = getattr(clips, "clip_start", None)
+    per_clip = max(1, getattr(clips, "seq_len", 1) // getattr(clips, "stride", 1))
+    side_by_side = (n - 1) // per_clip + 1 if n else 0
+    n_val = min(max_val, side_by_side // 10)
+    val = sorted(set(range(0, n, max(1, n // n_val))[:n_val])) if n_val else []
+    if source is None or start is None or not val:
+        chosen = set(val)
+        return [i for i in range(n) if i not in chosen], val
+    span = (clips.seq_len - 1) * clips.frame_step  # last frame - first frame of a clip
+    free = np.ones(n, dtype=bool)
+    for i in val:
+        free &= ~((source == source[i]) & (np.abs(start - start[i]) <= span))
+    return np.flatnonzero(free).tolist(), val
 
 
 class _GlobalBatches(torch.utils.data.Sampler):
@@ -329,8 +354,15 @@ class Trainer:
         return self.step // self.steps_per_epoch
 
     def lr_at(self, step: int) -> float:
-        """The learning rate of optimiser step ``step`` (0-based), see :func:`lr_at`."""
-        return lr_at(self.cfg, step, self.steps_per_epoch, self.total_steps)
+        """The learning rate of optimiser step ``step`` (0-based), see :func:`lr_at`.
+
+        The step schedule decays every ``decay_every`` x ``epoch_sequences`` training
+        sequences, on any data: on a finite data set an epoch (one pass) can be a few
+        steps, and counting the decay in passes would drive the rate to zero within
+        minutes (a 54-clip video folder: 6 steps per pass).
+        """
+        schedule_epoch = max(1, self.cfg.epoch_sequences // self.cfg.batch_size)
+        return lr_at(self.cfg, step, schedule_epoch, self.total_steps)
 
     # ---------------------------------------------------------------- files (rank 0)
     def _write_json_line(self, row: dict) -> None:

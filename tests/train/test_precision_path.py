@@ -64,6 +64,20 @@ def test_resume_keeps_the_recorded_path(tmp_path, machine):
     assert again["steps"] == 2
 
 
+def test_a_bf16_run_resumed_where_bf16_is_emulated_continues_in_fp32(tmp_path, machine, caplog):
+    machine(AMX)
+    out = tmp_path / "run"
+    assert _train(out)["precision"] == "bf16"  # auto on AMX (one tiny step)
+    machine(AVX2)  # e.g. a GPU run carried to an AVX2 CPU: emulated bf16 is ~50x slower
+    with caplog.at_level(logging.WARNING, logger="vstm"):
+        assert main(["train", "--resume", str(out), "--steps", "2"]) == 0
+    again = json.loads((out / "config.json").read_text())
+    assert again["precision"] == "fp32" and again["path"]["machine_class"] == "avx2"
+    assert any("without native bf16" in r.getMessage() for r in caplog.records)
+    machines = json.loads((out / "last.json").read_text())["trainer"]["machines"]
+    assert [m["precision"] for m in machines] == ["bf16", "fp32"]
+
+
 def test_auto_is_the_default_and_resolves_to_bf16_on_amx(machine):
     # resolution only: a bf16 training step is emulated, and slow, on CPUs without bf16
     from vstm.train.config import make_config

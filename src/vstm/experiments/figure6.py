@@ -176,7 +176,9 @@ def _train_or_resume(s: Figure6Settings) -> tuple[Path, dict[str, Any]]:
     """Train (or resume) the run in ``OUT/run``; its best checkpoint and the record."""
     cfg = _train_config(s)
     budget = {"steps": cfg.steps, "budget_minutes": s.minutes, "epochs": None}
-    record = train_model(cfg, budget)
+    # The command has no --precision: each start takes the machine's fastest path, so a run
+    # begun in bf16 on a GPU continues in fp32 on a CPU (trainer.machines records both).
+    record = train_model(cfg, budget, skip=("precision",))
     return checkpoint_of(Path(cfg.out)), record
 
 

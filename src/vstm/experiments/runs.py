@@ -109,13 +109,16 @@ def scored_as_is(cfg: TrainConfig) -> dict[str, Any]:
     return record
 
 
-def train_model(cfg: TrainConfig, budget: dict[str, Any]) -> dict[str, Any]:
+def train_model(
+    cfg: TrainConfig, budget: dict[str, Any], skip: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Train ``cfg``'s model into ``cfg.out``, resuming or skipping what earlier runs did.
 
     Args:
         cfg: the model's TrainConfig (e.g. :func:`vstm.experiments.table1.protocol_config`).
         budget: ``{"epochs", "steps", "budget_minutes"}`` as asked; a run folder whose
             ``reproduce.json`` records the same budget is finished and skipped.
+        skip: protocol keys a resumed run may change (see :func:`_check_protocol`).
 
     Returns:
         the run's ``reproduce.json`` record: budget, ``finished``, ``wall_seconds``.
@@ -127,7 +130,7 @@ def train_model(cfg: TrainConfig, budget: dict[str, Any]) -> dict[str, Any]:
     header = read_json(run_dir / "last.json")
     resumable = (run_dir / "last.safetensors").is_file() and header is not None
     if resumable:
-        _check_protocol(run_dir, header, cfg)
+        _check_protocol(run_dir, header, cfg, skip)
     record = read_json(marker) or {}
     if resumable and record.get("finished") and record.get("budget") == budget:
         log.info("%s: finished earlier (%s); skipping its training", cfg.model, marker)

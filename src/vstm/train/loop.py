@@ -201,7 +201,10 @@ def _lstm_impl(cfg: TrainConfig) -> str | None:
 def _resolve_path(cfg: TrainConfig, device: torch.device, run_dir: Path | None) -> PrecisionChoice:
     """The run's precision (``auto`` resolved for ``device``; a resumed run's recorded choice).
 
-    Emulated bf16 is ~50x slower than fp32 (issue 7): forcing it there warns.
+    A resumed run keeps its recorded path, on any machine, except where ``auto`` chose bf16
+    and this machine does not compute bf16 natively (a run begun on a GPU, resumed on an
+    AVX2 CPU): there ``auto`` is resolved again, since emulated bf16 is ~50x slower than
+    fp32. Forcing bf16 there (``--precision bf16``) warns.
     """
     if run_dir is not None:
         try:
@@ -209,6 +212,11 @@ def _resolve_path(cfg: TrainConfig, device: torch.device, run_dir: Path | None) 
         except (OSError, json.JSONDecodeError, AttributeError):
             recorded = None
         if isinstance(recorded, dict) and recorded.get("precision") == cfg.precision:
+            if recorded.get("requested") == "auto" and recorded["precision"] == "bf16":
+                here = choose_precision("auto", device)
+                if here.precision != "bf16":
+                    log.warning("resumed on a machine without native bf16: %s", here.reason)
+                    return here
             with contextlib.suppress(TypeError, KeyError):
                 return PrecisionChoice.from_dict(recorded)
     return choose_precision(cfg.precision, device)

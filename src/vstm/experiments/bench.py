@@ -21,8 +21,8 @@ One process measures, with the same thread setting:
 
 Training FLOPs are 3x the forward FLOPs of :func:`vstm.info.flops_per_frame` (a forward and
 a backward that costs two forwards). Every PyTorch time is taken by
-:class:`torch.utils.benchmark.Timer` (:func:`measure`): the median of about ``repeats`` runs after
-``warmup`` runs that are not counted (and the Timer's own block-size run).
+:class:`torch.utils.benchmark.Timer` (:func:`measure`): the median of about ``repeats`` runs
+after ``warmup`` runs that are not counted.
 
 :func:`run_bench` returns the results as a dict; :func:`write_results` writes them as JSON and
 as the Markdown report of :func:`vstm.experiments.markdown.bench_markdown`.
@@ -201,13 +201,14 @@ def measure(fn: Callable[[], Any], repeats: int, warmup: int, label: str = "") -
     """Time ``fn()`` with :class:`torch.utils.benchmark.Timer` at torch's current thread count.
 
     ``warmup`` calls run first, uncounted. With ``repeats`` 1, the last of them is
-    ``Timer.blocked_autorange``'s block-size call and one timed call follows. Otherwise the last
-    two warm-up calls (two at least) are a first Timer measurement that sizes the second:
-    ``blocked_autorange`` times calls until they add up to ``repeats - 0.5`` of the first's,
-    after its own uncounted block-size call. That is ``repeats`` timed calls when the time is
-    steady, one more or fewer when it drifts (``len(m.times)`` says how many). A call faster
-    than about 10 ms is timed in blocks of several (each entry of ``m.times`` is then a block's
-    mean per call). The Timer waits for queued accelerator work before it reads the clock.
+    ``Timer.blocked_autorange``'s block-size call and one timed call follows. Otherwise the
+    last three warm-up calls (three at least) are Timer calls: a first measurement (its
+    block-size call and one block) sizes the second, which times calls after its own
+    block-size call until they add up to ``repeats - 0.5`` of the first's: ``repeats`` timed
+    calls when the time is steady, more or fewer when it drifts (``len(m.times)`` says how
+    many). A call faster than about 10 ms is timed in blocks of several (each entry of
+    ``m.times`` is then a block's mean per call). The Timer waits for queued accelerator work
+    before it reads the clock.
 
     Returns:
         the :class:`torch.utils.benchmark.Measurement`: ``median`` (s per call) and ``times``.
@@ -221,9 +222,9 @@ def measure(fn: Callable[[], Any], repeats: int, warmup: int, label: str = "") -
         for _ in range(warmup - 1):
             fn()
         return timer.blocked_autorange(min_run_time=0.0)  # block-size call, then one block
-    for _ in range(warmup - 2):
+    for _ in range(warmup - 3):
         fn()
-    sizing = timer.blocked_autorange(min_run_time=0.0)  # the last two warm-up calls
+    sizing = timer.blocked_autorange(min_run_time=0.0)  # two of the last three warm-up calls
     block = sizing.median * sizing.number_per_run  # seconds per block
     return timer.blocked_autorange(min_run_time=(repeats - 0.5) * block)
 
@@ -471,7 +472,8 @@ class BenchSettings:
 
     Attributes:
         batch, frames, size: the main setting (clips of ``frames`` + 1 square frames).
-        repeats, warmup, naive_repeats: timed runs (medians reported) and uncounted runs.
+        repeats, warmup, naive_repeats: timed runs (medians reported) and uncounted runs
+            (with more than one timed run, three uncounted at least: :func:`measure`).
         train_warmup: uncounted training steps: the first steps of a process run slower
             while the memory allocator settles (~3 steps at batch 16).
         threads: torch intra-op threads; None keeps torch's default.
@@ -493,7 +495,7 @@ class BenchSettings:
     frames: int = 10
     size: int = 64
     repeats: int = 5
-    warmup: int = 1
+    warmup: int = 3
     train_warmup: int = 3
     naive_repeats: int = 3
     threads: int | None = None

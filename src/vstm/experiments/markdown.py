@@ -71,7 +71,7 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
         f"Paper model (AE-ConvLSTM-flow, 1,035,071 parameters), {cfg['size']}x{cfg['size']}, "
         f"batch {cfg['batch']}, {cfg['frames']} frames per clip, fp32 unless said. Forward: "
         f"{res['gflop_per_frame_forward']:.3f} GFLOP/frame; training counts 3x. Times are medians "
-        f"of {cfg['repeats']} runs ({cfg['naive_repeats']} for the naive reference) after "
+        f"of about {cfg['repeats']} runs ({cfg['naive_repeats']} for the naive reference) after "
         f"{cfg['train_warmup']} uncounted training steps ({cfg['warmup']} run(s) elsewhere).",
         "",
         "| measurement | frames/s | GFLOP/s | fraction of peak |",

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import torch
 
-from vstm.bench import BenchConfig, format_markdown, run_bench, write_results
 from vstm.errors import VstmError
+from vstm.experiments.bench import BenchSettings, run_bench, write_results
+from vstm.experiments.markdown import bench_markdown
 
 
-def config(args: argparse.Namespace) -> BenchConfig:
+def config(args: argparse.Namespace) -> BenchSettings:
     """The benchmark settings for ``args`` (--quick on CPU shrinks further: it is a check)."""
     over: dict = {
         "device": args.device,
@@ -38,11 +39,11 @@ def config(args: argparse.Namespace) -> BenchConfig:
     if args.repeats:
         over["repeats"] = args.repeats
     if not args.quick:
-        return BenchConfig(**over)
+        return BenchSettings(**over)
     over["scaling"] = False
     if torch.device(args.device).type == "cpu":  # the check that the script runs, kept short
         over.update(size=32, stream_sizes=[(32, 32), (32, 48)], bf16=False, threads=1)
-    return BenchConfig.quick(**over)
+    return BenchSettings.quick(**over)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run_bench(cfg, progress=lambda s: print(f"[gpu-bench] {s}", file=sys.stderr, flush=True))
     out = Path(args.out)
     write_results(res, command, out / "bench_gpu.json", out / "bench_gpu.md")
-    print(format_markdown(res, command))
+    print(bench_markdown(res, command))
     summary = {k: res["summary"][k] for k in ("train_fps", "stream_fps_64", "stream_fps_176x144")}
     print(json.dumps({"device": res["machine"].get("gpu", "cpu"), **summary}))
     return 0

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vstm import bench as bench_mod
 from vstm import build_model
-from vstm.bench import NaiveAEConvLSTMFlow, curves_match
 from vstm.cli import main
+from vstm.experiments import bench as bench_mod
+from vstm.experiments.bench import NaiveAEConvLSTMFlow, curves_match
 
 KEYS = [
     "peak_gflops",

@@ -1,7 +1,7 @@
 """The package layout of DESIGN section 3, checked on the source text (no vstm module is run).
 
 An arrow A -> B means a module of A imports a module of B. A and B are top-level parts of vstm
-(``vstm.nn``, ``vstm.bench``, ...; ``vstm`` alone is the package's ``__init__``). Imports at
+(``vstm.nn``, ``vstm.viz``, ...; ``vstm`` alone is the package's ``__init__``). Imports at
 module level run when A is imported; imports inside a function run when it is called (lazy).
 
 - At import time the arrows form no cycle.
@@ -35,7 +35,6 @@ KNOWN_LAZY_EXCEPTIONS: dict[tuple[str, str], str] = {
 NN_MUST_NOT_IMPORT = (
     "vstm.train",
     "vstm.cli",
-    "vstm.bench",
     "vstm.segment",
     "vstm.data",
     "vstm.models",
@@ -270,3 +269,38 @@ def test_public_names_are_defined_in_their_own_part(name):
         if (inspect.isfunction(obj) or inspect.isclass(obj)) and home and top(home) != name:
             foreign.append(f"{attr} (from {home})")
     assert not foreign, f"{name} re-exports: {', '.join(foreign)}"
+
+
+VIZ_MUST_NOT_IMPORT = (
+    "vstm.experiments",
+    "vstm.train",
+    "vstm.cli",
+    "vstm.segment",
+    "vstm.models",
+)
+
+
+def test_viz_draws_what_it_is_given():
+    # figures take tensors and rows; the experiments load checkpoints and logs and pass them in
+    bad = [
+        f"{imp.where}: {imp.imported}"
+        for imp in IMPORTS
+        if top(imp.importer) == "vstm.viz" and top(imp.imported) in VIZ_MUST_NOT_IMPORT
+    ]
+    assert not bad, "vstm.viz imports from the layers that call it:\n" + "\n".join(bad)
+
+
+def test_markdown_reports_only_format():
+    # vstm.experiments.markdown turns results dicts into text: no vstm module, no torch
+    path = MODULES["vstm.experiments.markdown"]
+    bad = [imp.where for imp in IMPORTS if imp.importer == "vstm.experiments.markdown"]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        bad += [
+            f"{path.relative_to(SRC)}:{node.lineno}" for n in names if n.split(".")[0] == "torch"
+        ]
+    assert not bad, (
+        "vstm.experiments.markdown imports more than the standard library:\n" + "\n".join(bad)
+    )

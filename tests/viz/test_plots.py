@@ -22,3 +22,16 @@ def test_plot_curves_bad_series(tmp_path):
     with pytest.raises(VstmError, match="no data"):
         plot_curves(tmp_path / "c.png", {}, "x", "y")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_draw_curves_two_panels_and_an_empty_run(tmp_path):
+    from vstm.viz.plots import draw_curves
+
+    train = [{"step": s, "elapsed_s": 2.0 * s, "recon": 1.0 / s} for s in range(1, 41)]
+    val = [{"step": 20, "val_loss": 0.1}, {"step": 40, "val_loss": 0.05}]
+    p = tmp_path / "curves.png"
+    draw_curves(p, {"AE-Conv": (train, val, 4), "AE-fcLSTM": ([], [], 4)}, "title")
+    img = np.asarray(Image.open(p))
+    assert img.shape[1] > img.shape[0] > 100 and img.std() > 0
+    draw_curves(tmp_path / "none.png", {"AE-Conv": ([], [], 1)}, "no rows yet")  # says so
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["curves.png", "none.png"]

@@ -1,4 +1,4 @@
-"""``vstm bench``: throughput and FLOP utilisation on this machine (:mod:`vstm.bench`)."""
+"""``vstm bench``: throughput and FLOP utilisation here (:mod:`vstm.experiments.bench`)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """``vstm bench``: measure, print the report, write --json / --markdown."""
-    from vstm.bench import BenchConfig, format_markdown, run_bench, write_results
+    from vstm.experiments.bench import BenchSettings, run_bench, write_results
+    from vstm.experiments.markdown import bench_markdown
 
     over = {
         k: v
@@ -80,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
         over["scaling"] = False
     if args.no_bf16:
         over["bf16"] = False
-    cfg = BenchConfig.quick(**over) if args.quick else BenchConfig(**over)
+    cfg = BenchSettings.quick(**over) if args.quick else BenchSettings(**over)
     command = getattr(args, "command_line", None) or _command_line(args)
     res = run_bench(cfg, progress=lambda s: print(f"[bench] {s}", file=sys.stderr, flush=True))
     write_results(res, command, args.json, args.markdown)
-    print(format_markdown(res, command))
+    print(bench_markdown(res, command))
     return 0

@@ -21,6 +21,10 @@ Writes into ``OUT``:
   prediction, the true motion and AE-ConvLSTM-flow's flow);
 - ``curves.png``: every model's training and validation loss against training time.
 
+The pictures are drawn by :mod:`vstm.viz` (:func:`~vstm.viz.figures.draw_figure5`,
+:func:`~vstm.viz.plots.draw_curves`) from what :func:`figure5_panels` and
+:func:`learning_curves` gather; the Markdown is :func:`vstm.experiments.markdown.table1_markdown`.
+
 Running it again skips models whose budget is spent (``runs/<model>/reproduce.json``) and
 resumes unfinished ones from ``last.safetensors`` (:mod:`vstm.experiments.runs`); test
 scores are cached per checkpoint in ``runs/<model>/test_eval.json``. The command line is
@@ -32,7 +36,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import math
 import os
 import platform
 import time
@@ -45,6 +48,7 @@ import torch
 
 from vstm.errors import VstmError
 from vstm.evaluate import TEST_SEED
+from vstm.experiments.markdown import table1_markdown
 from vstm.experiments.runs import checkpoint_of, read_json, scored_as_is, train_model, trained_on
 from vstm.io import atomic_write_text, check_output_dir
 
@@ -58,16 +62,15 @@ __all__ = [
     "PROTOCOL",
     "RECIPES",
     "Table1Settings",
-    "draw_curves",
-    "draw_figure5",
     "evaluate_baselines",
     "evaluate_model",
+    "figure5_panels",
     "heldout_test_set",
     "last_frame_predictor",
+    "learning_curves",
     "oracle_scores",
     "protocol_config",
     "run_table1",
-    "write_markdown",
 ]
 
 log = logging.getLogger("vstm.reproduce")
@@ -505,27 +508,22 @@ def _evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dic
 
 
 # -------------------------------------------------------------------------------- figures
-def draw_figure5(
-    path: Path,
-    run_dirs: dict[str, Path],
-    dataset,
-    context: int,
-    sequences: int,
-    device: torch.device,
-    zoom: int = 2,
-) -> None:
-    """Figure 5: last 4 inputs | truth t+1 | each model's prediction | true motion | flow.
+def figure5_panels(
+    run_dirs: dict[str, Path], dataset, context: int, sequences: int, device: torch.device
+) -> dict[str, Any]:
+    """What Figure 5 shows for the first ``sequences`` test sequences: the keyword arguments
+    of :func:`vstm.viz.figures.draw_figure5`.
 
-    The first ``sequences`` test sequences, frames enlarged ``zoom`` times (nearest).
+    Returns:
+        ``context`` (N, K, C, H, W) input frames, ``truth`` (N, C, H, W) frame K+1,
+        ``predictions``: each model's paper name -> its (N, C, H, W) frame K+1 as
+        probabilities, ``motion``: the last flow model's (N, 2, H, W) motion K -> K+1 at image
+        resolution (None without one), ``truth_motion``: the true (N, 2, H, W) motion.
     """
-    import torch.nn.functional as F
-
     from vstm.inference import model_outputs
     from vstm.metrics import flow_to_motion
     from vstm.models import to_probabilities
     from vstm.train.checkpoint import load_checkpoint
-    from vstm.viz import save_png
-    from vstm.viz.figures import figure5
 
     n = min(sequences, len(dataset))
     items = [dataset[i] for i in range(n)]
@@ -542,93 +540,33 @@ def draw_figure5(
         if out.flow is not None:
             scale = frames.shape[-1] // out.flow.shape[-1]
             motion = flow_to_motion(out.flow[:, -1].float().cpu(), scale=scale)
-
-    def big(x: torch.Tensor) -> torch.Tensor:  # (N, ..., H, W) -> (N, ..., zH, zW)
-        lead = x.shape[:-2]
-        y = F.interpolate(x.reshape(-1, 1, *x.shape[-2:]), scale_factor=zoom, mode="nearest")
-        return y.reshape(*lead, *y.shape[-2:])
-
-    # colour scale: the true motion's largest speed, so that it reads at full colour and a
-    # learned flow that overshoots it shows darkened rather than washing the truth out
-    true_max = float(truth_motion.norm(dim=1).max()) or None
-    image = figure5(
-        big(frames[:, :context]),
-        big(frames[:, context]),
-        {k: big(v) for k, v in preds.items()},
-        None if motion is None else big(motion),
-        big(truth_motion),
-        max_norm=true_max,
-    )
-    save_png(path, image)
+    return {
+        "context": frames[:, :context],
+        "truth": frames[:, context],
+        "predictions": preds,
+        "motion": motion,
+        "truth_motion": truth_motion,
+    }
 
 
-def _curve_rows(run_dir: Path) -> tuple[list[dict], list[dict]]:
+def learning_curves(
+    run_dirs: dict[str, Path],
+) -> dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], int]]:
+    """Each model's paper name -> (train rows, validation rows, batch size) from its run
+    folder: the ``runs`` of :func:`vstm.viz.plots.draw_curves`."""
     from vstm.train.metrics_log import read_metrics
 
-    return read_metrics(run_dir, "train"), read_metrics(run_dir, "val")
-
-
-def draw_curves(path: Path, run_dirs: dict[str, Path], title: str) -> None:
-    """Learning curves of every model from its ``metrics.jsonl``, in two panels.
-
-    Left: the training reconstruction BCE (per pixel, mean over the next-frame predictions
-    of a clip; thin: as logged, thick: moving average) against training sequences seen, log-log,
-    the axis on which a power-law slope can be read off and extrapolated. Right: the
-    validation loss (the same clips' loss plus w_H H on held-out train-pool sequences) against
-    training minutes (optimiser steps only), the axis of a ``--budget-minutes`` run.
-    """
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from vstm.io import atomic_path
-
-    fig = Figure(figsize=(11.0, 4.2), dpi=100)
-    FigureCanvasAgg(fig)
-    ax_t, ax_v = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    drawn = False
-    for model_name, run_dir in run_dirs.items():
-        train, val = _curve_rows(run_dir)
-        if not train:
-            continue
-        label = PAPER_TABLE1[model_name][0]
-        batch = (read_json(run_dir / "config.json") or {}).get("batch_size", 1)
-        seqs = np.array([r["step"] for r in train], dtype=float) * batch
-        minutes = np.array([r["elapsed_s"] for r in train]) / 60.0
-        recon = np.array([r["recon"] for r in train])
-        k = max(1, len(recon) // 20)  # moving average over ~5% of the run
-        (line,) = ax_t.plot(seqs, recon, alpha=0.35, linewidth=0.8)
-        ax_t.plot(
-            seqs[k - 1 :],
-            np.convolve(recon, np.ones(k) / k, mode="valid"),
-            color=line.get_color(),
-            label=label,
+    return {
+        PAPER_TABLE1[m][0]: (
+            read_metrics(d, "train"),
+            read_metrics(d, "val"),
+            (read_json(d / "config.json") or {}).get("batch_size", 1),
         )
-        if val:
-            steps = np.array([r["step"] for r in train], dtype=float)
-            vx = np.interp([r["step"] for r in val], steps, minutes)
-            ax_v.plot(vx, [r["val_loss"] for r in val], marker="o", label=label)
-        drawn = True
-    ax_t.set_title("training BCE (per pixel, all next-frame predictions)", fontsize=10)
-    ax_t.set_xlabel("training sequences seen")
-    ax_v.set_title("validation loss (BCE + w_H H)", fontsize=10)
-    ax_v.set_xlabel("training minutes (optimiser steps)")
-    for ax in (ax_t, ax_v):
-        ax.grid(True, which="both", alpha=0.3)
-        if drawn:
-            ax.set_yscale("log")
-            ax.legend()
-        else:  # e.g. runs shorter than one log interval: say so rather than fail
-            ax.text(0.5, 0.5, "no training rows logged", ha="center", transform=ax.transAxes)
-    if drawn:
-        ax_t.set_xscale("log")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+        for m, d in run_dirs.items()
+    }
 
 
-# -------------------------------------------------------------------------------- tables
+# ------------------------------------------------------------------------------- machine
 def _machine(device: torch.device) -> dict[str, Any]:
     from vstm.system import cpu_model
 
@@ -643,147 +581,6 @@ def _machine(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
-
-
-def _schedule_text(p: dict[str, Any]) -> str:
-    """The recipe's learning-rate schedule in words."""
-    if p.get("schedule", "step") == "cosine":
-        text = "cosine decay to lr/100 over the run"
-    else:
-        text = f"x{p['lr_decay']:g} every {p['decay_every']} epochs"
-    if p.get("warmup_steps"):
-        text = f"{p['warmup_steps']}-step linear warm-up, then {text}"
-    return text
-
-
-def _fmt(value: Any, spec: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return format(value, spec)
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min"
-
-
-def _oracle_note(rows: list[dict[str, Any]]) -> list[str]:
-    oracle = next((r for r in rows if r["key"] == "oracle" and r.get("scores")), None)
-    if oracle is None:
-        return []
-    bce = oracle["scores"]["bce"]
-    floor = "below" if bce < PAPER_TABLE1["ae-convlstm-flow"][2] else "above"
-    return [
-        f"- Oracle: frame t warped by the generator's true motion (each digit's 28x28 layer "
-        "moves rigidly) with the model's own bilinear sampler; "
-        f"{100 * oracle['wrong_pixels']:.2f}% of its pixels are wrong (overlapping digits), "
-        "and its probabilities are clipped to "
-        f"[{oracle['eps']:.4f}, {1 - oracle['eps']:.4f}] for its BCE (that rate: the clip that "
-        "minimises its BCE; MSE, SSIM and PSNR score the warped frame itself). It is the best "
-        "a predictor that only warps frame t can do with one flow per "
-        f"pixel and no knowledge of where it errs; its BCE {bce:.4f} is {floor} the paper's "
-        f"0.0439 for AE-ConvLSTM-flow. A model that outputs soft probabilities where it is "
-        "unsure can go below it.",
-    ]
-
-
-def write_markdown(path: Path, report: dict[str, Any]) -> None:
-    """``table1.md``: the protocol, Table 1 beside the paper, and the flow table."""
-    p, m = report["protocol"], report["machine"]
-    budget = []
-    if p["budget_minutes"] is not None:
-        budget.append(f"{p['budget_minutes']:g} wall-clock minutes per model")
-    if p["epochs"] is not None:
-        budget.append(f"at most {p['epochs']} epochs of {p['epoch_sequences']:,} sequences")
-    if p["steps"] is not None:
-        budget.append(f"{p['steps']} steps")
-    if p.get("score_only"):
-        budget = ["as each run received it (scored with --score-only; see Train min and Steps)"]
-    gpu = f", {m['gpu']}" if "gpu" in m else ""
-    train_wall = sum(r.get("wall_seconds") or 0.0 for r in report["rows"])
-    eval_wall = sum(r.get("eval_seconds") or 0.0 for r in report["rows"])
-    lines = [
-        "# Table 1 under one protocol",
-        "",
-        f"Command: `{report['command']}`",
-        "",
-        f"- Date: {report['date']}. Wall-clock: training {_minutes(train_wall)} (all models, "
-        f"validation and checkpoints included), test evaluation {_minutes(eval_wall)} (all "
-        f"rows); this invocation of the command {_minutes(report['wall_seconds'])}.",
-        f"- {'Scored on' if p.get('score_only') else 'Machine'}: {m['cpu']}, {m['cpu_cores']} "
-        f"cores ({m['torch_threads']} torch threads){gpu}; device {m['device']}; torch "
-        f"{m['torch']}, Python {m['python']}"
-        + (" (each model's training machine: column Trained on)." if p.get("score_only") else "."),
-        f"- Budget: {'; '.join(budget) or 'none'}.",
-        f"- Data: binarised Moving MNIST, {p['size']}x{p['size']}, 2 digits; training "
-        f"sequences from the train digit pool (seed {p['seed']}, the same for every model), "
-        f"{p['context']} frames in, BCE with logits on each of the {p['context']} next-frame "
-        f"predictions of a clip.",
-        f"- Recipe `{p['recipe']}`: {p['optimizer']} lr {p['lr']:g}, {_schedule_text(p)}, "
-        f"element-wise gradient clip {p['clip']:g}, "
-        f"Θ's rate x{p.get('flow_lr_scale', 1.0):g}, batch {p['batch_size']}, "
-        f"{p['precision']}; the same for every model.",
-        f"- Test: {p['test_sequences']:,} sequences from the test digit pool (seed "
-        f"{p['test_seed']}), scoring frame {p['context'] + 1} given frames 1..{p['context']}; "
-        "each model's best checkpoint by validation loss. BCE is per pixel in nats (the "
-        'paper\'s "test error"); a predictor that outputs hard 0/1 pixels pays ~16 nats per '
-        "wrong pixel, so compare the classical rows on MSE, SSIM and PSNR.",
-        *_oracle_note(report["rows"]),
-        "",
-        "| Architecture | Params (ours) | Params (paper) | BCE (ours) | Test error (paper) "
-        "| MSE | SSIM | PSNR dB | Train min | Steps | Frames seen | Trained on | Eval s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
-    ]
-    for r in report["rows"]:
-        s = r.get("scores") or {}
-        if r["kind"] == "baseline" and r.get("scores") is None:
-            lines.append(f"| {r['name']} | {r['note']} |" + " |" * 11)
-            continue
-        train_min = None if r.get("train_seconds") is None else r["train_seconds"] / 60
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    r["name"],
-                    _fmt(r.get("parameters"), ","),
-                    _fmt(r.get("paper_parameters"), ","),
-                    _fmt(s.get("bce"), ".4f"),
-                    _fmt(r.get("paper_test_error"), ".4f"),
-                    _fmt(s.get("mse"), ".4f"),
-                    _fmt(s.get("ssim"), ".3f"),
-                    _fmt(s.get("psnr"), ".2f"),
-                    _fmt(train_min, ".1f"),
-                    _fmt(r.get("steps"), ","),
-                    _fmt(r.get("frames_seen"), ","),
-                    r.get("trained_on") or "",
-                    _fmt(r.get("eval_seconds"), ".0f"),
-                ]
-            )
-            + " |"
-        )
-    lines += [
-        "",
-        "Flow accuracy: the motion of frame t's content from t to t+1 (t = frame "
-        f"{p['context']}) against the generator's ground truth, on the digit pixels of frame t. "
-        "AE-ConvLSTM-flow's motion is minus its flow, upsampled x2 (it is predicted before "
-        "frame t+1 is seen); DIS and Farnebäck measure t-1 -> t and assume constant velocity.",
-        "",
-        "| Motion t -> t+1 | EPE (px) | Angular error (deg) |",
-        "|---|--:|--:|",
-    ]
-    for f in report["flow"]:
-        if f.get("epe") is None and f.get("note"):
-            lines.append(f"| {f['name']} | {f['note']} | |")
-        else:
-            lines.append(
-                f"| {f['name']} | {_fmt(f.get('epe'), '.3f')} | "
-                f"{_fmt(f.get('angular_error'), '.2f')} |"
-            )
-    lines += [
-        "",
-        "Files: `table1.json` (these numbers and the full protocol), `figure5.png`, `curves.png`.",
-        "",
-    ]
-    atomic_write_text(path, "\n".join(lines))
 
 
 # ----------------------------------------------------------------------------------- main
@@ -933,8 +730,14 @@ def run_table1(s: Table1Settings) -> dict[str, Any]:
         )
 
     log.info("drawing figure5.png and curves.png")
-    draw_figure5(out / "figure5.png", run_dirs, dataset, context, s.figure_sequences, device)
-    draw_curves(out / "curves.png", run_dirs, f"{command}")
+    from vstm.viz.figures import draw_figure5
+    from vstm.viz.plots import draw_curves
+
+    draw_figure5(
+        out / "figure5.png",
+        **figure5_panels(run_dirs, dataset, context, s.figure_sequences, device),
+    )
+    draw_curves(out / "curves.png", learning_curves(run_dirs), command)
 
     report = {
         "command": command,
@@ -971,5 +774,6 @@ def run_table1(s: Table1Settings) -> dict[str, Any]:
         "flow": flow_rows,
     }
     atomic_write_text(out / "table1.json", json.dumps(report, indent=2) + "\n")
-    write_markdown(out / "table1.md", report)
+    paper_best = PAPER_TABLE1["ae-convlstm-flow"][2]
+    atomic_write_text(out / "table1.md", table1_markdown(report, paper_best))
     return report

@@ -3,10 +3,12 @@ preview grid of data set items (``vstm data preview``)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
-__all__ = ["figure5", "preview_image", "sequence_panels"]
+__all__ = ["draw_figure5", "figure5", "preview_image", "sequence_panels"]
 
 
 def figure5(
@@ -56,6 +58,50 @@ def figure5(
             row.append(flow_to_color(motion[n], max_norm=norm))
         rows.append(row)
     return image_grid(rows, col_titles=titles)
+
+
+def draw_figure5(
+    path: str | os.PathLike,
+    context: torch.Tensor,
+    truth: torch.Tensor,
+    predictions: dict[str, torch.Tensor],
+    motion: torch.Tensor | None,
+    truth_motion: torch.Tensor,
+    zoom: int = 2,
+) -> None:
+    """Figure 5 as a PNG: last 4 inputs | truth t+1 | each prediction | true motion | flow.
+
+    Args:
+        path: the PNG to write (atomically).
+        context: (N, K, C, H, W) input frames in [0, 1].
+        truth: (N, C, H, W) ground-truth frame t+1.
+        predictions: column title -> (N, C, H, W) predicted frame t+1 in [0, 1].
+        motion: (N, 2, H, W) a model's motion t -> t+1 at image resolution, or None.
+        truth_motion: (N, 2, H, W) the true motion t -> t+1.
+        zoom: every picture enlarged this many times (nearest neighbour).
+
+    The colour scale is the true motion's largest speed, so that it reads at full colour and
+    a learned flow that overshoots it shows darkened rather than washing the truth out.
+    """
+    import torch.nn.functional as F
+
+    from vstm.viz import save_png
+
+    def big(x: torch.Tensor) -> torch.Tensor:  # (N, ..., H, W) -> (N, ..., zH, zW)
+        lead = x.shape[:-2]
+        y = F.interpolate(x.reshape(-1, 1, *x.shape[-2:]), scale_factor=zoom, mode="nearest")
+        return y.reshape(*lead, *y.shape[-2:])
+
+    true_max = float(truth_motion.norm(dim=1).max()) or None
+    image = figure5(
+        big(context),
+        big(truth),
+        {k: big(v) for k, v in predictions.items()},
+        None if motion is None else big(motion),
+        big(truth_motion),
+        max_norm=true_max,
+    )
+    save_png(path, image)
 
 
 def sequence_panels(

@@ -1,4 +1,5 @@
-"""Throughput and FLOP utilisation on this machine (``vstm bench``).
+"""Throughput and FLOP utilisation on this machine: :func:`run_bench` with
+:class:`BenchSettings` (the command line is ``vstm bench``, :mod:`vstm.cli.bench`).
 
 One process measures, with the same thread setting:
 
@@ -19,8 +20,12 @@ One process measures, with the same thread setting:
    the same thread count, at the same sizes and block length as PyTorch's streaming.
 
 Training FLOPs are 3x the forward FLOPs of :func:`vstm.info.flops_per_frame` (a forward and
-a backward that costs two forwards). Every time is the median of ``repeats`` runs after
-``warmup`` runs that are not counted.
+a backward that costs two forwards). Every PyTorch time is taken by
+:class:`torch.utils.benchmark.Timer` (:func:`measure`): the median of about ``repeats`` runs
+after ``warmup`` runs that are not counted.
+
+:func:`run_bench` returns the results as a dict; :func:`write_results` writes them as JSON and
+as the Markdown report of :func:`vstm.experiments.markdown.bench_markdown`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ import os
 import resource
 import statistics
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -40,6 +44,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.benchmark import Measurement, Timer
 
 from vstm.models import AEConvLSTMFlow, AEConvLSTMFlowConfig, Prediction, VideoPredictor
 from vstm.nn import SpatialDecoder, SpatialEncoder, warp
@@ -53,10 +58,13 @@ from vstm.system import (
 )
 
 __all__ = [
-    "BenchConfig",
+    "BenchSettings",
     "NaiveAEConvLSTMFlow",
-    "format_markdown",
+    "curves_match",
+    "measure",
+    "onnx_available",
     "run_bench",
+    "write_results",
 ]
 
 log = logging.getLogger("vstm.bench")
@@ -100,7 +108,6 @@ over the bound that the measured conv peak allows (every FLOP at the peak rate).
 CPUs without AMX have no targets of their own; they get the AVX2 ones."""
 
 
-# ------------------------------------------------------------------ machine
 # ------------------------------------------------------------------ naive reference
 class NaiveAEConvLSTMFlow(VideoPredictor):
     """The paper's model written out plainly: the reference the shipped model is measured against.
@@ -190,23 +197,36 @@ class NaiveAEConvLSTMFlow(VideoPredictor):
 
 
 # ------------------------------------------------------------------ timing
-def _sync() -> None:
-    """Wait for queued CUDA work (a no-op on CPU-only runs)."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
+def measure(fn: Callable[[], Any], repeats: int, warmup: int, label: str = "") -> Measurement:
+    """Time ``fn()`` with :class:`torch.utils.benchmark.Timer` at torch's current thread count.
 
+    ``warmup`` calls run first, uncounted. With ``repeats`` 1, the last of them is
+    ``Timer.blocked_autorange``'s block-size call and one timed call follows. Otherwise the
+    last three warm-up calls (three at least) are Timer calls: a first measurement (its
+    block-size call and one block) sizes the second, which times calls after its own
+    block-size call until they add up to ``repeats - 0.5`` of the first's: ``repeats`` timed
+    calls when the time is steady, more or fewer when it drifts (``len(m.times)`` says how
+    many). A call faster than about 10 ms is timed in blocks of several (each entry of
+    ``m.times`` is then a block's mean per call). The Timer waits for queued accelerator work
+    before it reads the clock.
 
-def _times(fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
+    Returns:
+        the :class:`torch.utils.benchmark.Measurement`: ``median`` (s per call) and ``times``.
+
+    >>> m = measure(lambda: sum(range(100_000)), repeats=3, warmup=1)
+    >>> m.median > 0 and len(m.times) >= 1
+    True
+    """
+    timer = Timer(stmt="fn()", globals={"fn": fn}, label=label, num_threads=torch.get_num_threads())
+    if repeats <= 1:
+        for _ in range(warmup - 1):
+            fn()
+        return timer.blocked_autorange(min_run_time=0.0)  # block-size call, then one block
+    for _ in range(warmup - 3):
         fn()
-    out = []
-    for _ in range(repeats):
-        _sync()
-        t0 = time.perf_counter()
-        fn()
-        _sync()
-        out.append(time.perf_counter() - t0)
-    return out
+    sizing = timer.blocked_autorange(min_run_time=0.0)  # two of the last three warm-up calls
+    block = sizing.median * sizing.number_per_run  # seconds per block
+    return timer.blocked_autorange(min_run_time=(repeats - 0.5) * block)
 
 
 def _autocast(precision: str, device: torch.device | str = "cpu"):
@@ -240,9 +260,9 @@ def bench_peak(
         conv.zero_grad(set_to_none=True)
         conv(x).backward(gy)
 
-    times = _times(run, repeats, warmup)
+    m = measure(run, repeats, warmup, "peak conv")
+    times, med = m.times, m.median
     flops = 3 * (2 * batch * 256 * size * size * 80 * 49 + batch * 256 * size * size)
-    med = statistics.median(times)
     return {
         "gflops": flops / med / 1e9,
         "seconds": med,
@@ -287,8 +307,8 @@ def bench_train(
         opt.step()
         losses.append(parts.total.item())
 
-    times = _times(step, repeats, warmup)
-    med = statistics.median(times)
+    m = measure(step, repeats, warmup, "training step")
+    times, med = m.times, m.median
     fps = batch * frames / med
     flops = _fwd_flops(model, height, width) if flops is None else flops
     return {
@@ -306,13 +326,19 @@ def bench_train(
 
 @torch.inference_mode()
 def bench_infer(
-    model: VideoPredictor, batch: int, frames: int, height: int, width: int, repeats: int, warmup
+    model: VideoPredictor,
+    batch: int,
+    frames: int,
+    height: int,
+    width: int,
+    repeats: int,
+    warmup: int,
 ) -> dict:
     """``model(frames)`` without gradients over a (batch, frames) clip: frames per second."""
     model.eval()
     clip = torch.rand(batch, frames, model.in_channels, height, width, device=_device_of(model))
-    times = _times(lambda: model(clip), repeats, warmup)
-    med = statistics.median(times)
+    m = measure(lambda: model(clip), repeats, warmup, "inference")
+    times, med = m.times, m.median
     model.train()
     return {"fps": batch * frames / med, "seconds": med, "times": times}
 
@@ -340,8 +366,8 @@ def bench_stream(
             for t in range(steps):
                 _pred, _flow, state = model.step(clip[t], state)
 
-    times = _times(run, repeats, warmup)
-    med = statistics.median(times)
+    m = measure(run, repeats, warmup, "streaming block")
+    times, med = m.times, m.median
     model.train()
     return {"fps": steps / med, "ms_per_frame": 1e3 * med / steps, "times": times}
 
@@ -440,12 +466,14 @@ def bench_loss_curves(
 
 # ------------------------------------------------------------------ the whole benchmark
 @dataclass
-class BenchConfig:
-    """What ``vstm bench`` runs. ``quick()`` is the under-a-minute version for tests.
+class BenchSettings:
+    """What :func:`run_bench` measures (``vstm bench``'s flags). ``quick()`` is the
+    under-a-minute version for tests.
 
     Attributes:
         batch, frames, size: the main setting (clips of ``frames`` + 1 square frames).
-        repeats, warmup, naive_repeats: timed runs (medians reported) and uncounted runs.
+        repeats, warmup, naive_repeats: timed runs (medians reported) and uncounted runs
+            (with more than one timed run, three uncounted at least: :func:`measure`).
         train_warmup: uncounted training steps: the first steps of a process run slower
             while the memory allocator settles (~3 steps at batch 16).
         threads: torch intra-op threads; None keeps torch's default.
@@ -467,7 +495,7 @@ class BenchConfig:
     frames: int = 10
     size: int = 64
     repeats: int = 5
-    warmup: int = 1
+    warmup: int = 3
     train_warmup: int = 3
     naive_repeats: int = 3
     threads: int | None = None
@@ -497,7 +525,7 @@ class BenchConfig:
         return AEConvLSTMFlowConfig(flow_impl=self.flow_impl, lstm_impl=self.lstm_impl)
 
     @classmethod
-    def quick(cls, **kw) -> BenchConfig:
+    def quick(cls, **kw) -> BenchSettings:
         base = dict(
             batch=2,
             frames=3,
@@ -525,8 +553,18 @@ def _memory_path(
         return "fft" if model.memory.uses_fft(batch, height // 2, width // 2) else "direct"
 
 
-def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict:
-    """Run every measurement of the module docstring; returns the results as a dict."""
+def run_bench(cfg: BenchSettings, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every measurement of the module docstring under ``cfg``.
+
+    ``progress`` receives a line as each part starts (default: the ``vstm.bench`` logger).
+
+    Returns:
+        the results: ``machine``, ``config`` (``cfg`` as a dict), ``path`` (the chosen
+        precision path), ``peak``, ``train``, ``fp32_train``, ``naive_train``, ``infer``,
+        ``stream`` (per size), optional ``stream_onnx``, ``bf16_train``, ``bf16_curves``,
+        ``scaling_size`` and ``scaling_length``, memory and load figures, and ``summary`` (the
+        flat keys of the JSON and the target verdicts); :func:`write_results` writes them.
+    """
     report = progress or (lambda s: log.info(s))
     load_log: list[list] = []
 
@@ -753,241 +791,16 @@ def _verdicts(targets: dict[str, float], values: dict[str, Any]) -> dict[str, di
     return verdict
 
 
-# ------------------------------------------------------------------ report
-def _f(x: float | None, nd: int = 1) -> str:
-    return "n/a" if x is None else f"{x:,.{nd}f}"
+def write_results(
+    res: dict[str, Any],
+    command: str,
+    json_path: str | os.PathLike | None = None,
+    md_path: str | os.PathLike | None = None,
+) -> None:
+    """Write :func:`run_bench`'s results as JSON (flat summary keys at the top level, details
+    below) and as the Markdown report (:func:`vstm.experiments.markdown.bench_markdown`)."""
+    from vstm.experiments.markdown import bench_markdown
 
-
-def _label(r: dict) -> str:
-    """ "bf16 autocast, direct memory" and the like, for a training measurement."""
-    prec = "bf16 autocast" if r.get("precision") == "bf16" else "fp32"
-    return f"{prec}, {r['memory_path']} memory" if r.get("memory_path") else prec
-
-
-def _caps_line(m: dict) -> str:
-    caps = m.get("capabilities") or {}
-    flags = ", ".join(caps.get("cpu_flags", [])) or "none of amx/avx512/avx2 reported"
-    cuda = caps.get("cuda_device")
-    gpu = f"; CUDA {cuda} (bf16: {'yes' if caps.get('cuda_bf16') else 'no'})" if cuda else ""
-    return f"CPU flags {flags}{gpu}"
-
-
-def _path_line(res: dict) -> str:
-    p = res.get("path") or {}
-    prec = "bf16 autocast" if p.get("precision") == "bf16" else "fp32"
-    memory = f", {p['memory_conv']}" if p.get("memory_conv") else ""
-    return f"{prec}{memory} ({p.get('reason', 'not recorded')})"
-
-
-def format_markdown(res: dict, command: str) -> str:
-    """docs/results/bench.md: command, machine, results, targets, scaling."""
-    m, sm = res["machine"], res["summary"]
-    cfg = res["config"]
-    lines = [
-        "# Speed on this machine",
-        "",
-        f"Command: `{command}`  ",
-        f"Date: {m['date']}  ",
-        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, ISA {m['isa']}, native bf16: "
-        f"{'yes' if m['bf16_native'] else 'no'}; torch {m['torch']}, {m['threads']} threads  ",
-        *([f"GPU: {m['gpu']}  "] if m.get("gpu") else []),
-        f"Capabilities: {_caps_line(m)}; machine class **{sm.get('machine_class', 'other')}**  ",
-        f"Chosen path (`--precision {cfg.get('precision', 'auto')}`): {_path_line(res)}  ",
-        f"Load average (1, 5, 15 min): {m['load_average']} at the start, "
-        f"{m['load_average_end']} at the end; highest 1-minute load at the start of a "
-        f"measurement: {max(x[1] for x in res['load_log'])}"
-        + (
-            " (this process alone accounts for about its thread count)"
-            if m["idle"]
-            else " (**other jobs were running: the numbers are taken under load**)"
-        ),
-        "",
-        f"Paper model (AE-ConvLSTM-flow, 1,035,071 parameters), {cfg['size']}x{cfg['size']}, "
-        f"batch {cfg['batch']}, {cfg['frames']} frames per clip, fp32 unless said. Forward: "
-        f"{res['gflop_per_frame_forward']:.3f} GFLOP/frame; training counts 3x. Times are medians "
-        f"of {cfg['repeats']} runs ({cfg['naive_repeats']} for the naive reference) after "
-        f"{cfg['train_warmup']} uncounted training steps ({cfg['warmup']} run(s) elsewhere).",
-        "",
-        "| measurement | frames/s | GFLOP/s | fraction of peak |",
-        "|---|---:|---:|---:|",
-        f"| peak: conv 7x7 80->256 at 32x32, batch {res['peak']['batch']}, fwd+bwd (median of "
-        f"{_f(res['peak']['gflops_before'])} before and {_f(res['peak']['gflops_after'])} after "
-        f"the training runs) | | {_f(sm['peak_gflops'])} | 1.00 |",
-        f"| vstm training ({_label(res['train'])}) | {_f(sm['train_fps'], 2)} | "
-        f"{_f(sm['train_gflops'])} | {sm['train_frac_peak']:.2f} |",
-        f"| naive reference training (fp32) | {_f(sm['naive_train_fps'], 2)} | "
-        f"{_f(sm['naive_train_gflops'])} | {sm['naive_frac_peak']:.2f} |",
-    ]
-    if res.get("fp32_train") is not None and res["fp32_train"] is not res["train"]:
-        f32 = res["fp32_train"]
-        lines.append(
-            f"| vstm training ({_label(f32)}) | {_f(f32['fps'], 2)} | {_f(f32['gflops'])} | "
-            f"{f32['gflops'] / sm['peak_gflops']:.2f} |"
-        )
-    if sm.get("bf16_train_fps") is not None and res["bf16_train"].get("fps") != sm["train_fps"]:
-        bf = res["bf16_train"]
-        lines.append(
-            f"| vstm training (bf16 autocast; {bf['setting']}) | {_f(sm['bf16_train_fps'], 2)} | "
-            f"{_f(bf['gflops'])} | {bf['gflops'] / sm['peak_gflops']:.2f} |"
-        )
-    lines.append(
-        f"| vstm inference, batch {cfg['batch']} (no gradients) | {_f(sm['infer_fps'])} | | |"
-    )
-    for k, v in res["stream"].items():
-        lines.append(
-            f"| streaming `model.step`, batch 1, {k} ({v.get('precision', 'fp32')}) | "
-            f"{_f(v['fps'])} | | |"
-        )
-    for k, v in (res.get("stream_onnx") or {}).items():
-        lines.append(f"| streaming step in onnxruntime, batch 1, {k} (fp32) | {_f(v['fps'])} | | |")
-    spread = {
-        "peak": res["peak"]["times"],
-        "training": res["train"]["times"],
-        "naive": res["naive_train"]["times"],
-        **{f"streaming {k}": v["times"] for k, v in res["stream"].items()},
-        **{f"onnxruntime {k}": v["times"] for k, v in (res.get("stream_onnx") or {}).items()},
-    }
-    lines += [
-        "",
-        "Spread of the timed runs (slowest / fastest; near 1.0 on an undisturbed machine): "
-        + ", ".join(f"{k} {max(v) / min(v):.2f}" for k, v in spread.items())
-        + ".",
-    ]
-    bounds = ", ".join(f"{v['fps_at_peak']:.0f} frames/s at {k}" for k, v in res["stream"].items())
-    train_bound = sm["peak_gflops"] / (3 * res["gflop_per_frame_forward"])
-    lines += [
-        "",
-        f"Bounds: if every FLOP ran at the measured conv peak, training would reach "
-        f"{train_bound:.1f} frames/s and streaming {bounds}.",
-    ]
-    lines += [
-        "",
-        "Peak resident memory after the training measurement on the chosen path: "
-        f"{_f(sm['peak_rss_mb'], 0)} MiB "
-        f"(whole benchmark process: {_f(res['peak_rss_mb_process'], 0)} MiB).",
-        "",
-        "## Targets",
-        "",
-        "| target | wanted | measured | met |",
-        "|---|---:|---:|---|",
-    ]
-    names = {
-        "train_frac_peak": "training throughput / conv peak",
-        "train_speedup_vs_naive": "training speed-up over the naive reference",
-        "bf16_speedup_vs_naive": "bf16 training speed-up over the naive fp32 reference",
-        "stream_fps_64": "streaming frames/s, 64x64 (fp32)",
-        "stream_fps_176x144": "streaming frames/s, 176x144 (fp32)",
-        "peak_rss_mb": f"peak RSS, training batch {cfg['batch']}, {cfg['frames']} frames (MiB)",
-    }
-    for key, v in sm["targets"].items():
-        op = "<=" if key == "peak_rss_mb" else ">="
-        met = {True: "yes", False: "**no**", None: "n/a"}[v["met"]]
-        lines.append(f"| {names[key]} | {op} {v['target']:g} | {_f(v['value'], 2)} | {met} |")
-    mt = sm.get("machine_targets")
-    if mt:
-        names11 = {
-            "train_speedup_vs_naive": f"training ({sm['train_precision']}, the chosen path) "
-            "speed-up over the naive fp32 reference",
-            "stream_fps_64": f"streaming frames/s, 64x64 ({sm['stream_precision']})",
-            "stream_fps_176x144": f"streaming frames/s, 176x144 ({sm['stream_precision']})",
-            "stream_frac_bound_64": "streaming 64x64 / its bound at the conv peak",
-            "stream_frac_bound_176x144": "streaming 176x144 / its bound at the conv peak",
-            "peak_rss_mb": names["peak_rss_mb"],
-        }
-        lines += [
-            "",
-            f"## Targets for this machine class: {mt['class']}",
-            "",
-            "| target | wanted | measured | met |",
-            "|---|---:|---:|---|",
-        ]
-        for key, v in mt["targets"].items():
-            op = "<=" if key == "peak_rss_mb" else ">="
-            met = {True: "yes", False: "**no**", None: "n/a"}[v["met"]]
-            lines.append(
-                f"| {names11.get(key, key)} | {op} {v['target']:g} | {_f(v['value'], 2)} | {met} |"
-            )
-    if "bf16_curves" in res:
-        c = res["bf16_curves"]
-        lines += [
-            "",
-            f"bf16 vs fp32 loss curves ({c['setting']}): largest relative gap "
-            f"{c['max_rel_gap']:.3%}; last-10 mean differs by {c['tail_diff']:.2e} against a "
-            f"noise level of {c['noise']:.2e}: {'match' if c['match'] else '**differ**'}.",
-        ]
-    if "scaling_size" in res:
-        sc = res["scaling_size"]
-        base = sc["rows"][0]
-        lines += [
-            "",
-            f"## Cost per frame against frame size (training batch {sc['batch']}, "
-            f"{sc['frames']} frames; streaming batch 1)",
-            "",
-            "| frame (WxH) | GFLOP/frame fwd | memory conv (train) | training ms/frame | "
-            "training GFLOP/s | streaming ms/frame | cost / 64x64 (train) | FLOPs / 64x64 |",
-            "|---|---:|---|---:|---:|---:|---:|---:|",
-        ]
-        for r in sc["rows"]:
-            lines.append(
-                f"| {r['size']} | {r['gflop_per_frame']:.2f} | {r['train_memory_path']} | "
-                f"{r['train_ms_per_frame']:.0f} | "
-                f"{r['train_gflops']:.1f} | {r['stream_ms_per_frame']:.1f} | "
-                f"{r['train_ms_per_frame'] / base['train_ms_per_frame']:.2f} | "
-                f"{r['gflop_per_frame'] / base['gflop_per_frame']:.2f} |"
-            )
-        sl = res["scaling_length"]
-        lines += [
-            "",
-            f"## Cost per frame against sequence length (training, batch {sl['batch']}, "
-            f"{sl['size']}x{sl['size']})",
-            "",
-            "| frames per clip | memory conv | training ms/frame | training GFLOP/s |",
-            "|---:|---|---:|---:|",
-        ]
-        for r in sl["rows"]:
-            lines.append(
-                f"| {r['frames']} | {r['train_memory_path']} | {r['train_ms_per_frame']:.0f} | "
-                f"{r['train_gflops']:.1f} |"
-            )
-    lines += ["", "## Notes", ""]
-    if m.get("gpu"):
-        lines += [
-            "- On the GPU every convolution goes to cuDNN (`lstm_impl` and `flow_impl` `auto` "
-            "choose the direct form there); fp32 convolutions use TF32 (PyTorch's default for "
-            "cuDNN). At the small batches of `--quick` a step is a few hundred small kernels, "
-            "so the numbers measure launch overhead more than the GPU's arithmetic: the "
-            "ratios to the conv peak and to the naive reference are not the GPU's capacity.",
-            "- The CPU columns (ISA, bf16) describe the GPU machine's host processor, which "
-            "only generates data here.",
-        ]
-    else:
-        lines += [
-            "- What is fast: Θ's two 15x15 convolutions (64->2, 2->2) run as GEMMs "
-            '(`vstm.ops.gemm.conv2d_same_gemm`, `flow_impl="auto"` on CPU; '
-            "`--model-option flow_impl=direct` turns it off). oneDNN's direct algorithm runs "
-            "these few-channel shapes at a few GFLOP/s, so 3% of the FLOPs took about a third of "
-            "a training step. The ConvLSTM's fused gate convolution (the peak convolution "
-            'itself) runs through the FFT over a sequence (`vstm.ops.spectral`, `lstm_impl="auto"`'
-            ": on CPU for batches of 4 or more while the kernel's spectrum stays under 160 MiB, "
-            "i.e. up to about 96x96 frames; `--model-option lstm_impl=direct` turns it off): one "
-            "complex 80x256 matrix product per frequency bin, about 15x fewer FLOPs than the "
-            "direct 7x7 convolution, so training GFLOP/s, counted in the direct algorithm's "
-            "FLOPs as everywhere here, can exceed the measured peak. Streaming (`model.step`, "
-            "batch 1) keeps the direct convolution.",
-            f"- bf16: this CPU {'has' if m['bf16_native'] else 'has no'} native bf16 "
-            f"(ISA {m['isa']}); without it oneDNN emulates bf16 and `vstm train --precision "
-            "bf16` warns.",
-        ]
-    lines.append(
-        "- The naive reference (`vstm.bench.NaiveAEConvLSTMFlow`) is the same function written "
-        "plainly: per time step E, eight gate convolutions, Θ by `F.conv2d`, warp, D; "
-        "`tests/test_bench.py` checks it against the model, forward and gradients."
-    )
-    return "\n".join(lines) + "\n"
-
-
-def write_results(res: dict, command: str, json_path=None, md_path=None) -> None:
-    """Write the JSON (flat summary keys at the top level, details below) and the Markdown."""
     if json_path:
         payload = {**res["summary"], "command": command, "machine": res["machine"]}
         payload["details"] = {k: v for k, v in res.items() if k not in ("summary", "machine")}
@@ -995,4 +808,4 @@ def write_results(res: dict, command: str, json_path=None, md_path=None) -> None
         Path(json_path).write_text(json.dumps(payload, indent=2) + "\n")
     if md_path:
         Path(md_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(md_path).write_text(format_markdown(res, command))
+        Path(md_path).write_text(bench_markdown(res, command))

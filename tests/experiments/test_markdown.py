@@ -1,0 +1,31 @@
+"""vstm.experiments.markdown renders committed results again, from their JSON alone (no
+measurement, no training): the reports' sections and tables come back."""
+
+import json
+from pathlib import Path
+
+from vstm.experiments.markdown import bench_markdown, table1_markdown
+from vstm.experiments.table1 import PAPER_TABLE1
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
+
+
+def test_bench_markdown_from_the_committed_json():
+    # --json keeps the summary flat at the top level and the rest under "details"
+    payload = json.loads((RESULTS / "bench.json").read_text())
+    summary = {k: v for k, v in payload.items() if k not in ("command", "machine", "details")}
+    res = {**payload["details"], "machine": payload["machine"], "summary": summary}
+    text = bench_markdown(res, payload["command"])
+    assert text.startswith(f"# Speed on this machine\n\nCommand: `{payload['command']}`")
+    assert "\n## Targets\n" in text and "\n## Notes\n" in text
+    assert "| naive reference training (fp32) |" in text
+    assert "`vstm.experiments.bench.NaiveAEConvLSTMFlow`" in text
+
+
+def test_table1_markdown_from_the_committed_json():
+    report = json.loads((RESULTS / "table1_shipped.json").read_text())
+    text = table1_markdown(report, PAPER_TABLE1["ae-convlstm-flow"][2])
+    assert text.startswith("# Table 1 under one protocol\n")
+    assert f"Command: `{report['command']}`" in text
+    assert sum(line.startswith("| AE-") for line in text.splitlines()) >= len(report["rows"]) - 4
+    assert "| Motion t -> t+1 | EPE (px) | Angular error (deg) |" in text

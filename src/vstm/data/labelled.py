@@ -186,9 +186,9 @@ def _color(value, where: str) -> Color:
 
 def load_label_set(path: str | os.PathLike) -> LabelSet:
     """Read a class list (JSON, or TOML with the same keys; see the module docstring)."""
-    from vstm.train.config import load_config_file
+    from vstm.io import read_settings_file
 
-    values = load_config_file(path)  # .json, .toml or .yaml; one-line errors
+    values = read_settings_file(path, "class list")  # .json, .toml or .yaml; one-line errors
     classes = values.get("classes")
     if not isinstance(classes, list) or len(classes) < 2:
         raise VstmError(

@@ -6,9 +6,7 @@ The final values are saved with every run as ``DIR/config.json`` and inside ever
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any, Literal
 
 from vstm.data.names import MOVING_MNIST, canonical_data
 from vstm.errors import VstmError
+from vstm.io import read_settings_file
 from vstm.typecheck import check_value
 
 __all__ = [
@@ -356,32 +355,6 @@ def make_config(*layers: dict[str, Any]) -> TrainConfig:
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file into a dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise VstmError(f"config file {path} does not exist; pass the path of a .toml or .yaml")
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    try:
-        if path.suffix == ".toml":
-            values = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError as e:
-                raise VstmError(
-                    f"config file {path} is YAML but PyYAML is not installed; "
-                    "pip install 'vstm[yaml]' or use TOML"
-                ) from e
-            values = yaml.safe_load(text) or {}
-        elif path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            raise VstmError(f"config file {path}: unknown format; use .toml, .yaml or .json")
-    except Exception as e:  # every parser's own error type (TOML, JSON, YAML, bad UTF-8)
-        if isinstance(e, VstmError):
-            raise
-        msg = (str(e).splitlines() or [type(e).__name__])[0]
-        raise VstmError(f"config file {path} could not be parsed: {msg}") from e
-    if not isinstance(values, dict):
-        raise VstmError(f"config file {path} must hold a table of key = value pairs")
+    values = read_settings_file(path, "config file")
     values.pop("path", None)  # a run's config.json records its resolved path there
     return values

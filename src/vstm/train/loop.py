@@ -526,7 +526,7 @@ class Trainer:
         stopped_early = False
         for batch in loader:
             t0 = time.monotonic()
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+            batch = {k: batch[k].to(self.device, non_blocking=True) for k in self.task.inputs}
             frames = batch["frames"]  # (B, T, C, H, W)
             lr = self.lr_at(self.step)
             for g in self.optimizer.param_groups:

@@ -104,6 +104,7 @@ class NextFrameTask:
     """
 
     name: ClassVar[str] = "next-frame"
+    inputs: ClassVar[tuple[str, ...]] = ("frames",)  # the batch entries the loss reads
     command: ClassVar[str] = "vstm train"
     score: ClassVar[str] = "val_loss"
     higher_is_better: ClassVar[bool] = False
@@ -255,6 +256,7 @@ class SegmentationTask:
         return F.cross_entropy(logits.float(), labels, weight=w, ignore_index=VOID)
 
     name: ClassVar[str] = "segmentation"
+    inputs: ClassVar[tuple[str, ...]] = ("frames", "labels", "labelled")
     command: ClassVar[str] = "vstm segment train"
     score: ClassVar[str] = "class_avg"
     higher_is_better: ClassVar[bool] = True

@@ -79,7 +79,8 @@ class TrainConfig:
         val_sequences: size of the validation set (held out from training sequences) used to
             choose ``best.safetensors``.
         loss: ``"bce"`` (with logits; the paper's choice for binary Moving MNIST), ``"mse"``,
-            or ``"auto"``: bce on moving-mnist, mse on real video.
+            or ``"auto"``: bce on moving-mnist, mse on real video (segmentation: bce on
+            binarised Moving MNIST only).
         w_h / delta: weight and threshold of the Huber smoothness penalty (eq. 2, 4).
         lr, lr_decay, decay_every: RMSprop learning rate, multiplied by ``lr_decay`` every
             ``decay_every`` x ``epoch_sequences`` training sequences, i.e. every

@@ -4,14 +4,22 @@ and checks of output paths made before any work starts."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 from vstm.errors import VstmError
 
-__all__ = ["atomic_path", "atomic_write_text", "check_output_dir", "check_output_file"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_text",
+    "check_output_dir",
+    "check_output_file",
+    "read_settings_file",
+]
 
 
 @contextlib.contextmanager
@@ -91,3 +99,36 @@ def check_output_file(path: str | os.PathLike, flag: str) -> Path:
         raise VstmError(f"{flag} {path} is a folder; pass a file name for {flag}")
     _check_parents(path, flag)
     return path
+
+
+def read_settings_file(path: str | os.PathLike, what: str = "file") -> dict:
+    """A table of settings from a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file (config
+    files, class lists); ``what`` names the file in the one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise VstmError(f"{what} {path} does not exist; pass the path of a .toml or .yaml")
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    try:
+        if path.suffix == ".toml":
+            values = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as e:
+                raise VstmError(
+                    f"{what} {path} is YAML but PyYAML is not installed; "
+                    "pip install 'vstm[yaml]' or use TOML"
+                ) from e
+            values = yaml.safe_load(text) or {}
+        elif path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            raise VstmError(f"{what} {path}: unknown format; use .toml, .yaml or .json")
+    except Exception as e:  # every parser's own error type (TOML, JSON, YAML, bad UTF-8)
+        if isinstance(e, VstmError):
+            raise
+        msg = (str(e).splitlines() or [type(e).__name__])[0]
+        raise VstmError(f"{what} {path} could not be parsed: {msg}") from e
+    if not isinstance(values, dict):
+        raise VstmError(f"{what} {path} must hold a table of key = value pairs")
+    return values

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of ``vstm info``."""
     from vstm.models import model_names
 
-    p.add_argument("--model", default="ae-convlstm-flow", choices=model_names())
+    p.add_argument("--model", default="ae-convlstm-flow", choices=model_names("next-frame"))
     p.add_argument(
         "--height", type=positive_int, default=64, help="frame height for FLOPs (default 64)"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from vstm.cli.argtypes import (
@@ -21,6 +22,7 @@ from vstm.cli.argtypes import (
     positive_int,
 )
 from vstm.cli.options import add_model_option, model_options
+from vstm.errors import VstmError
 from vstm.io import check_output_dir
 
 __all__ = ["add_arguments", "run"]
@@ -73,9 +75,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--init-ae", help="SegNet-flow: start the flow model from an ae-convlstm-flow checkpoint")
     a("--device", help="auto, cpu, cuda, cuda:N (default auto)")
     a("--threads", type=positive_int, help="torch CPU threads")
+    a(
+        "--clip",
+        type=nonnegative_float,
+        help="clip each gradient element to [-CLIP, CLIP] (default 0: off)",
+    )
+    a(
+        "--clip-norm",
+        type=nonnegative_float,
+        help="scale the gradient down to this total L2 norm at most (default 5; 0: off)",
+    )
+    a(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="default fp32; auto: bf16 autocast where the machine has fast bf16",
+    )
+    a("--workers", type=nonnegative_int, help="data-loading worker processes (default 0)")
     a("--out", help="run folder (default runs/segment)")
     a("--eval-every", type=positive_int, help="steps between validations/checkpoints (default 100)")
     a("--log-every", type=positive_int, help="steps between log lines (default 10)")
+    a("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     a("--tiny", action="store_true", help="a tiny debug preset (32x32, 3 frames, 3 steps)")
 
     ev = sub.add_parser(
@@ -141,50 +160,97 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------- train
-_TRAIN_FLAGS = (
-    "model",
-    "data",
-    "classes",
-    "mnist_dir",
-    "binarize",
-    "size",
-    "channels",
-    "seq_len",
-    "frame_step",
-    "train_sequences",
-    "val_sequences",
-    "batch_size",
-    "steps",
-    "max_minutes",
-    "optimizer",
-    "lr",
-    "flow_lr_scale",
-    "w_recon",
-    "w_h",
-    "class_weighting",
-    "seed",
-    "init_ae",
-    "device",
-    "threads",
-    "out",
-    "eval_every",
-    "log_every",
-)
+# flag -> TrainConfig key, where they differ: a clip of --seq-len frames feeds context + 1
+_TRAIN_FLAGS = {
+    "model": "model",
+    "data": "data",
+    "classes": "classes",
+    "mnist_dir": "mnist_dir",
+    "binarize": "binarize",
+    "size": "size",
+    "channels": "channels",
+    "frame_step": "frame_step",
+    "train_sequences": "train_sequences",
+    "val_sequences": "val_sequences",
+    "batch_size": "batch_size",
+    "steps": "steps",
+    "max_minutes": "max_minutes",
+    "optimizer": "optimizer",
+    "lr": "lr",
+    "flow_lr_scale": "flow_lr_scale",
+    "w_recon": "w_recon",
+    "w_h": "w_h",
+    "class_weighting": "class_weighting",
+    "clip": "clip",
+    "clip_norm": "clip_norm",
+    "precision": "precision",
+    "seed": "seed",
+    "init_ae": "init_ae",
+    "device": "device",
+    "threads": "threads",
+    "workers": "workers",
+    "out": "out",
+    "eval_every": "save_every",
+    "log_every": "log_every",
+}
+
+# flags that may change when a run is resumed; everything else must match the checkpoint
+_RESUMABLE = {"steps", "max_minutes", "device", "threads", "workers", "save_every", "log_every"}
+
+
+def _train_flags(args: argparse.Namespace) -> dict[str, Any]:
+    flags = {
+        key: getattr(args, flag)
+        for flag, key in _TRAIN_FLAGS.items()
+        if getattr(args, flag, None) is not None
+    }
+    if args.seq_len is not None:
+        if args.seq_len < 2:
+            raise VstmError("--seq-len must be >= 2 (the frames before the labelled one feed it)")
+        flags["context"] = args.seq_len - 1
+    if args.model_option:
+        flags["model_options"] = model_options(args)
+    return flags
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from vstm.segment.train import make_seg_config, tiny_seg_overrides, train_segmenter
-    from vstm.train.config import load_config_file
+    from vstm.train.config import (
+        SEGMENT_DEFAULTS,
+        load_config_file,
+        make_config,
+        tiny_segment_overrides,
+    )
+    from vstm.train.loop import resume_config, train
 
-    layers: list[dict[str, Any]] = [tiny_seg_overrides()] if args.tiny else []
-    if args.config:
-        layers.append(load_config_file(args.config))
-    flags = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k, None) is not None}
-    if args.model_option:
-        flags["model_options"] = model_options(args)
-    cfg = make_seg_config(*layers, flags)
-    check_output_dir(cfg.out, "--out")
-    out = train_segmenter(cfg)
+    flags = _train_flags(args)
+    if args.resume:
+        changed = sorted(set(flags) - _RESUMABLE - {"out"})
+        if changed:
+            raise VstmError(
+                f"--resume keeps the run's settings; cannot change {', '.join(changed)} "
+                "(start a new run with --out instead)"
+            )
+        check_output_dir(args.resume, "--resume")
+        cfg = resume_config(args.resume, flags | {"out": args.resume})
+        if cfg.task != "segmentation":
+            raise VstmError(f"{args.resume} is a {cfg.task} run; resume it with vstm train")
+        out = train(cfg, resume=True)
+    else:
+        layers: list[dict[str, Any]] = [SEGMENT_DEFAULTS]
+        if args.tiny:
+            layers.append(tiny_segment_overrides())
+        if args.config:
+            layers.append(load_config_file(args.config))
+        cfg = make_config(*layers, flags)
+        if cfg.task != "segmentation":
+            raise VstmError(f"--config says task {cfg.task!r}; vstm segment train segments")
+        check_output_dir(cfg.out, "--out")
+        if (Path(cfg.out) / "last.safetensors").exists():
+            raise VstmError(
+                f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
+                "or choose another --out"
+            )
+        out = train(cfg)
     print(f"wrote {out / 'best.safetensors'} and {out / 'last.safetensors'}")
     print(f"next: vstm segment eval --checkpoint {out / 'best.safetensors'}")
     return 0
@@ -233,8 +299,9 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------- predict
 def _run_predict(args: argparse.Namespace) -> int:
+    from vstm.data.labelled import parse_size
+    from vstm.segment.evaluate import load_segmenter
     from vstm.segment.predict import checkpoint_label_set, segment_video
-    from vstm.segment.train import load_segmenter, parse_size
     from vstm.train.distributed import resolve_device
 
     device = resolve_device(args.device)

@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     a = p.add_argument
     a("--config", help="TOML or YAML file of settings; flags override it")
-    a("--model", choices=model_names(), help="model name (default ae-convlstm-flow)")
+    a("--model", choices=model_names("next-frame"), help="model name (default ae-convlstm-flow)")
     add_model_option(
         a, "override a field of the model config, e.g. hidden_channels=32 (repeatable)"
     )

@@ -71,6 +71,9 @@ def build_dataset(
     cache_dir: str | os.PathLike | None = None,
     span: tuple[float, float] = (0.0, 1.0),
     short_hint: str | None = None,
+    labels: bool = False,
+    dense: bool = False,
+    classes: str | None = None,
 ) -> Dataset:
     """The data set named by ``data`` (the ``--data`` of every command).
 
@@ -92,7 +95,31 @@ def build_dataset(
     (video only): clips from that fraction of every source, e.g. (0.8, 1) for its last fifth.
     ``short_hint``: the advice, naming the calling
     command's flags, when the data is too short for one clip of ``seq_len`` frames.
+
+    ``labels=True``: the labelled data of weakly-supervised segmentation instead
+    (:mod:`vstm.data.labelled`): ``"moving-mnist"`` with each digit pixel's class, or a
+    CamVid root folder (``classes``: its class list file); items add ``"labels"`` and
+    ``"labelled"``, one labelled frame per clip, every frame with ``dense`` (Moving MNIST).
     """
+    if labels:
+        from vstm.data.labelled import build_seg_dataset
+
+        return build_seg_dataset(
+            data,
+            split=split,
+            seq_len=seq_len,
+            num_sequences=num_sequences,
+            seed=seed,
+            size=size,
+            channels=channels,
+            binarize=binarize,
+            mnist_dir=mnist_dir,
+            dense=dense,
+            frame_step=frame_step,
+            classes=classes,
+        )
+    if dense or classes is not None:
+        raise VstmError("dense and classes apply to labelled data only (labels=True)")
     if is_moving_mnist(data):
         return MovingMNIST(
             split,

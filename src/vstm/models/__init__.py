@@ -13,6 +13,7 @@ from vstm.models.base import (
     to_probabilities,
 )
 from vstm.models.registry import MODELS, build_model, config_from_dict, model_names, register
+from vstm.models.segnet import SegNet, SegNetConfig
 from vstm.models.segnet_flow import SegNetFlow, SegNetFlowConfig
 
 register(
@@ -40,7 +41,14 @@ register(
     "segnet-flow",
     SegNetFlowConfig,
     "paper 5.2: AE-ConvLSTM-flow + per-frame SegNet + label propagation (vstm segment)",
+    tasks=("next-frame", "segmentation"),
 )(SegNetFlow)
+register(
+    "segnet",
+    SegNetConfig,
+    "paper 5.2: per-frame SegNet, the segmentation baseline (vstm segment)",
+    tasks=("segmentation",),
+)(SegNet)
 
 __all__ = [
     "AEFCLSTM",

@@ -19,23 +19,35 @@ class _Entry:
     config_cls: type
     model_cls: Callable[[Any], VideoPredictor]
     summary: str
+    tasks: tuple[str, ...] = ("next-frame",)
 
 
 MODELS: dict[str, _Entry] = {}
 
 
-def register(name: str, config_cls: type, summary: str = ""):
-    """Class decorator: ``@register("ae-conv", AEConvConfig, "...")``."""
+def register(
+    name: str, config_cls: type, summary: str = "", tasks: tuple[str, ...] = ("next-frame",)
+):
+    """Class decorator: ``@register("ae-conv", AEConvConfig, "...")``.
+
+    ``tasks``: the training tasks the model serves (:class:`vstm.train.TrainConfig`'s
+    ``task``): ``"next-frame"`` (a :class:`VideoPredictor`), ``"segmentation"``, or both.
+    """
 
     def deco(model_cls):
-        MODELS[name] = _Entry(config_cls, model_cls, summary)
+        MODELS[name] = _Entry(config_cls, model_cls, summary, tuple(tasks))
         return model_cls
 
     return deco
 
 
-def model_names() -> list[str]:
-    return sorted(MODELS)
+def model_names(task: str | None = None) -> list[str]:
+    """The registered names, or those that serve ``task`` (e.g. ``"segmentation"``).
+
+    >>> model_names("segmentation")
+    ['segnet', 'segnet-flow']
+    """
+    return sorted(n for n, e in MODELS.items() if task is None or task in e.tasks)
 
 
 def _entry(name: str) -> _Entry:

@@ -5,10 +5,12 @@
   :mod:`vstm.models.segnet_flow`, SegNet-flow, registered as the ``segnet-flow`` video
   predictor; and the paper's boxes in :mod:`vstm.nn.propagation`: the sampler S (labels
   warped along AE-ConvLSTM-flow's flow) and the merge block M of Figure 7;
-- :mod:`~vstm.segment.data`: labelled Moving MNIST and the CamVid layout;
-- :mod:`~vstm.segment.task`, :mod:`~vstm.segment.train`, :mod:`~vstm.segment.evaluate`,
-  :mod:`~vstm.segment.predict`: loss, training loop, Table 2, label videos (the command
-  line, ``vstm segment``, is :mod:`vstm.cli.segment`).
+- the data, labelled Moving MNIST and the CamVid layout, is :mod:`vstm.data.labelled`
+  (``vstm.data.build_dataset(..., labels=True)``); the loss is
+  :class:`vstm.train.task.SegmentationTask`, trained by the one
+  :class:`vstm.train.loop.Trainer` (``TrainConfig(task="segmentation")``);
+- :mod:`~vstm.segment.evaluate`, :mod:`~vstm.segment.predict`: Table 2, label videos (the
+  command line, ``vstm segment``, is :mod:`vstm.cli.segment`).
 
 >>> import torch
 >>> from vstm.segment import propagate_labels
@@ -18,10 +20,10 @@
 [[1, 1]]
 """
 
+from vstm.metrics import VOID, confusion_matrix, flip_counts, scores_from_confusion
 from vstm.models.segnet import SegNet, SegNetConfig
 from vstm.models.segnet_flow import SegNetFlow, SegNetFlowConfig, SegNetFlowState, SegPrediction
 from vstm.nn.propagation import MergeBlock, propagate_labels, upsample_flow
-from vstm.segment.metrics import VOID, confusion_matrix, flip_counts, scores_from_confusion
 
 __all__ = [
     "VOID",

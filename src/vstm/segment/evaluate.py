@@ -7,7 +7,7 @@ Two sets of frames are scored:
 - ``all``: every frame whose ground truth is known (all frames of labelled Moving MNIST test
   sequences, built with ``dense=True``).
 
-Temporal consistency (:func:`~vstm.segment.metrics.flip_counts`): the fraction of pixels
+Temporal consistency (:func:`~vstm.metrics.flip_counts`): the fraction of pixels
 whose predicted label changes between consecutive frames where the ground truth does not;
 without dense ground truth, the fraction of all pixels whose label changes.
 """
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vstm.segment.metrics import confusion_matrix, flip_counts, scores_from_confusion
+from vstm.errors import VstmError
+from vstm.metrics import confusion_matrix, flip_counts, scores_from_confusion
 
 __all__ = [
     "DISPLAY",
@@ -31,6 +33,7 @@ __all__ = [
     "evaluate_segmenters",
     "format_report",
     "format_table2",
+    "load_segmenter",
     "row_names",
     "segmenter_rows",
 ]
@@ -121,6 +124,28 @@ class SegEval:
             out["flow_epe"] = self.epe_sum / self.epe_pixels
             out["zero_flow_epe"] = self.epe_zero_sum / self.epe_pixels
         return out
+
+
+def load_segmenter(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a segmenter (``segnet`` or ``segnet-flow``) from a checkpoint alone.
+
+    Returns:
+        (model in eval mode, header with ``model``, ``model_config``, ``train_config``,
+        ``trainer``).
+    """
+    from vstm.models import model_names
+    from vstm.train.checkpoint import load_checkpoint, read_checkpoint
+
+    header, _ = read_checkpoint(path)
+    name = header.get("model")
+    if name not in model_names("segmentation"):
+        raise VstmError(
+            f"checkpoint {path} holds a {name!r} model, not a segmenter; pass a checkpoint "
+            "written by vstm segment train"
+        )
+    return load_checkpoint(path, map_location=map_location)
 
 
 def segmenter_rows(
@@ -217,7 +242,7 @@ class CheckpointsEval:
     """Row name -> model, in the order of ``checkpoints``."""
     dataset: object
     label_set: object
-    """The :class:`~vstm.segment.data.LabelSet` of the test set."""
+    """The :class:`~vstm.data.labelled.LabelSet` of the test set."""
     data: str
     seq_len: int
     mnist: bool
@@ -275,10 +300,10 @@ def evaluate_checkpoints(
     Raises:
         VstmError: checkpoints trained on different data, or a class count that does not fit.
     """
+    from vstm.data import build_dataset
+    from vstm.data.labelled import label_set_of, parse_size
     from vstm.data.names import BUILTIN_DATA, canonical_data
-    from vstm.errors import VstmError
-    from vstm.segment.data import build_seg_dataset, label_set_of
-    from vstm.segment.train import load_segmenter, parse_size
+    from vstm.train.config import clip_length
 
     loaded = [load_segmenter(c, map_location=device) for c in checkpoints]
     headers = [h for _, h in loaded]
@@ -286,16 +311,20 @@ def evaluate_checkpoints(
     for c, h in zip(checkpoints[1:], headers[1:], strict=True):
         other = h.get("train_config") or {}
         for k in ("data", "size", "channels", "binarize"):
-            if other.get(k) != tc.get(k):
+            mine, theirs = tc.get(k), other.get(k)
+            if k == "size":  # "32" (older runs) and 32 are one size
+                mine, theirs = parse_size(mine), parse_size(theirs)
+            if mine != theirs:
                 raise VstmError(
                     f"checkpoint {c} was trained with {k}={other.get(k)!r}, the first with "
                     f"{tc.get(k)!r}; compare checkpoints trained on the same data"
                 )
     data = data or tc.get("data", "moving-mnist")
-    seq_len = seq_len or tc.get("seq_len", 10)
+    seq_len = seq_len or clip_length(tc)
     mnist = canonical_data(data) in BUILTIN_DATA
-    ds = build_seg_dataset(
+    ds = build_dataset(
         data,
+        labels=True,
         split="test" if mnist else split,
         seq_len=seq_len,
         num_sequences=num,

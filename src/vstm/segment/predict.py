@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vstm.data.labelled import LabelSet
 from vstm.data.names import is_moving_mnist
 from vstm.errors import VstmError
-from vstm.segment.data import LabelSet
 
 __all__ = ["SegmentVideoResult", "checkpoint_label_set", "segment_video"]
 
@@ -32,7 +32,7 @@ def checkpoint_label_set(model: nn.Module, header: dict, checkpoint: str) -> Lab
     Raises:
         VstmError: the list does not have as many classes as the model segments.
     """
-    from vstm.segment.data import CAMVID_11, MNIST_DIGITS, load_label_set
+    from vstm.data.labelled import CAMVID_11, MNIST_DIGITS, load_label_set
 
     tc = header.get("train_config") or {}
     if is_moving_mnist(tc.get("data", "moving-mnist")):
@@ -93,7 +93,7 @@ def segment_video(
     ``frame_step``-th), or ``moving-mnist``: ``num`` labelled test sequences of ``seq_len``
     frames, the truth beside (a model trained on Moving MNIST only).
     """
-    from vstm.segment.data import build_seg_dataset
+    from vstm.data import build_dataset
     from vstm.segment.viz import label_panels, legend
     from vstm.viz import VideoWriter, save_png
 
@@ -108,8 +108,9 @@ def segment_video(
         if is_moving_mnist(source):
             if not mnist_trained:
                 raise VstmError("this checkpoint was trained on CamVid; give a video as INPUT")
-            ds = build_seg_dataset(
+            ds = build_dataset(
                 "moving-mnist",
+                labels=True,
                 split="test",
                 seq_len=seq_len,
                 num_sequences=num,

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from vstm.segment.data import LabelSet
+from vstm.data.labelled import LabelSet
 
 __all__ = ["figure8", "flip_rate_plot", "label_panels", "legend", "write_figure8"]
 

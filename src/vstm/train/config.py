@@ -6,9 +6,7 @@ The final values are saved with every run as ``DIR/config.json`` and inside ever
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +14,18 @@ from typing import Any, Literal
 
 from vstm.data.names import MOVING_MNIST, canonical_data
 from vstm.errors import VstmError
+from vstm.io import read_settings_file
 from vstm.typecheck import check_value
 
 __all__ = [
+    "SEGMENT_DEFAULTS",
     "TINY_MODEL_OPTIONS",
     "TrainConfig",
+    "clip_length",
     "load_config_file",
     "make_config",
     "tiny_overrides",
+    "tiny_segment_overrides",
 ]
 
 # (field, lower bound, inclusive): ranges every TrainConfig must satisfy, whether its values
@@ -44,6 +46,10 @@ _RANGES: tuple[tuple[str, float, bool], ...] = (
     ("warmup_steps", 0, True),
     ("flow_lr_scale", 0, True),  # 0: a frozen flow regressor
     ("clip", 0, True),
+    ("clip_norm", 0, True),
+    ("threads", 1, True),
+    ("train_sequences", 1, True),
+    ("w_recon", 0, True),
     ("seed", 0, True),
     ("workers", 0, True),
     ("save_every", 0, True),
@@ -73,7 +79,8 @@ class TrainConfig:
         val_sequences: size of the validation set (held out from training sequences) used to
             choose ``best.safetensors``.
         loss: ``"bce"`` (with logits; the paper's choice for binary Moving MNIST), ``"mse"``,
-            or ``"auto"``: bce on moving-mnist, mse on real video.
+            or ``"auto"``: bce on moving-mnist, mse on real video (segmentation: bce on
+            binarised Moving MNIST only).
         w_h / delta: weight and threshold of the Huber smoothness penalty (eq. 2, 4).
         lr, lr_decay, decay_every: RMSprop learning rate, multiplied by ``lr_decay`` every
             ``decay_every`` x ``epoch_sequences`` training sequences, i.e. every
@@ -88,7 +95,26 @@ class TrainConfig:
             optimiser step that moves every weight by about ``lr`` (Adam, RMSprop) can move
             the flow by ~14,400 * lr pixels; a smaller rate for Θ keeps early updates from
             throwing the flow far outside the digits' range.
-        clip: gradients are clipped element-wise to [-clip, clip] before each update.
+        task: ``"next-frame"`` (``vstm train``: predict every next frame, eq. 4; the best
+            checkpoint has the lowest validation loss) or ``"segmentation"`` (``vstm segment
+            train``, paper 5.2: SegNet or SegNet-flow from one labelled frame per clip; the
+            best checkpoint has the highest validation class-average accuracy).
+        clip: gradients are clipped element-wise to [-clip, clip] before each update (0: off).
+        clip_norm: then the gradient's total L2 norm is scaled down to at most ``clip_norm``
+            (0: off). ``vstm segment train`` clips this way (5) and not element-wise; a
+            config saved by ``vstm segment train`` before the one trainer (it has
+            ``seq_len``) said ``clip`` for this norm and loads as ``clip_norm``.
+        threads: torch CPU threads (default: torch's choice).
+        classes: segmentation on CamVid: the class list file (default ``ROOT/classes.json``
+            or CamVid's 11 classes).
+        train_sequences: segmentation on Moving MNIST: the size of the fixed labelled
+            training set (an epoch is one pass over it).
+        w_recon: segmentation (SegNet-flow): weight of the next-frame reconstruction loss
+            beside the cross-entropy (the paper adds them: 1).
+        class_weighting: segmentation: ``"median-frequency"`` (SegNet's balancing of the
+            cross-entropy, from the labelled frames of up to 256 training clips) or ``"none"``.
+        init_ae: segmentation (SegNet-flow) only: an ``ae-convlstm-flow`` checkpoint whose
+            weights start the flow model at the start of a run.
         precision: ``"auto"`` (the fastest exact-enough path of the machine,
             :func:`vstm.system.choose_precision`), ``"fp32"`` or ``"bf16"`` (autocast; the
             loss and the optimiser stay fp32). A run saves the resolved value, so a resumed
@@ -109,7 +135,7 @@ class TrainConfig:
     data: str = "moving-mnist"
     mnist_dir: str | None = None
     binarize: bool = False
-    size: int | None = None
+    size: int | str | None = None
     channels: int | None = None
     context: int = 10
     batch_size: int = 16
@@ -140,13 +166,30 @@ class TrainConfig:
     frame_step: int = 1
     frame_cache: str | None = None
     holdout: float = 0.0
+    task: Literal["next-frame", "segmentation"] = "next-frame"
+    clip_norm: float = 0.0
+    threads: int | None = None
+    classes: str | None = None
+    train_sequences: int = 2000
+    w_recon: float = 1.0
+    class_weighting: Literal["none", "median-frequency"] = "median-frequency"
+    init_ae: str | None = None
 
     def __post_init__(self) -> None:
         # one spelling per data set: "moving_mnist" trains exactly like "moving-mnist"
         object.__setattr__(self, "data", canonical_data(self.data))
+        if isinstance(self.size, str):  # "64" -> 64; "180x240" (segmentation) stays text
+            from vstm.data.labelled import parse_size
+
+            size = parse_size(self.size)
+            if isinstance(size, tuple):
+                if self.task != "segmentation":
+                    raise VstmError(f"config: size {self.size!r}: HxW applies to segmentation")
+                size = f"{size[0]}x{size[1]}"
+            object.__setattr__(self, "size", size)
         for name, low, inclusive in _RANGES:
             value = getattr(self, name)
-            if value is None:
+            if value is None or isinstance(value, str):
                 continue
             ok = (value >= low if inclusive else value > low) and math.isfinite(value)
             if not ok:
@@ -171,6 +214,7 @@ TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "ae-convlstm": {"hidden_channels": 8, "lstm_kernel": 3},
     "ae-convlstm-flow": {"hidden_channels": 8, "lstm_kernel": 3, "flow_kernel": 5},
     "segnet-flow": {"seg_width": 4, "seg_depth": 2, "hidden_channels": 8, "flow_kernel": 5},
+    "segnet": {"width": 4, "depth": 2},
 }
 """Small versions of every registered model (``--tiny``; tests check that none is missing)."""
 
@@ -186,6 +230,8 @@ _UPPER: dict[str, float] = {
     "val_sequences": 10**9,
     "decay_every": 10**9,
     "seed": 2**32 - 1,
+    "threads": 4096,
+    "train_sequences": 10**9,
     "workers": 1024,
     "save_every": 10**12,
     "log_every": 10**12,
@@ -210,16 +256,91 @@ def tiny_overrides(model: str = "ae-convlstm-flow") -> dict[str, Any]:
     }
 
 
+SEGMENT_DEFAULTS: dict[str, Any] = {
+    "task": "segmentation",
+    "model": "segnet-flow",
+    "binarize": True,
+    "context": 3,  # clips of 4 frames, the last labelled
+    "train_sequences": 2000,
+    "val_sequences": 64,
+    "batch_size": 8,
+    "steps": 500,
+    "optimizer": "adam",
+    "lr": 3e-3,
+    "lr_decay": 1.0,  # a constant rate
+    "clip": 0.0,
+    "clip_norm": 5.0,
+    "precision": "fp32",
+    "save_every": 100,
+    "out": "runs/segment",
+}
+"""The defaults of ``vstm segment train``: a layer under its config file and flags."""
+
+
+def tiny_segment_overrides() -> dict[str, Any]:
+    """A segmentation debug preset (tests): 32x32 clips of 3 frames, a few steps."""
+    return {
+        "size": 32,
+        "context": 2,
+        "train_sequences": 8,
+        "val_sequences": 4,
+        "batch_size": 4,
+        "steps": 3,
+        "save_every": 2,
+        "log_every": 1,
+        "threads": 1,
+    }
+
+
+_OLD_SEGMENT_KEYS = {"seq_len": "context", "eval_every": "save_every", "recon_loss": "loss"}
+"""Keys of the config ``vstm segment train`` saved before the one trainer (``SegTrainConfig``)
+and the keys that replace them."""
+
+
+def _upgrade_old_segment_config(layer: dict[str, Any]) -> dict[str, Any]:
+    """A layer written for (or by) the old ``vstm segment train`` in today's keys.
+
+    Such a layer names ``seq_len``, ``eval_every`` or ``recon_loss``. Its ``seq_len`` (frames
+    per clip) becomes ``context = seq_len - 1``, and its ``clip`` meant the gradient's norm:
+    it becomes ``clip_norm``, with element-wise clipping off. It trained at a constant rate.
+    """
+    keys = {k.replace("-", "_") for k in layer}
+    if "task" in keys or not keys & set(_OLD_SEGMENT_KEYS):
+        return layer
+    new: dict[str, Any] = {"task": "segmentation", "lr_decay": 1.0}
+    for k, v in layer.items():
+        k = k.replace("-", "_")
+        if k == "seq_len":
+            if not isinstance(v, int) or v < 2:
+                raise VstmError(f"config: seq_len must be an integer >= 2, got {v!r}")
+            new["context"] = v - 1
+        elif k == "clip":
+            new["clip"], new["clip_norm"] = 0.0, v
+        else:
+            new[_OLD_SEGMENT_KEYS.get(k, k)] = v
+    return new
+
+
+def clip_length(train_config: dict[str, Any]) -> int:
+    """Frames per clip of a saved training config (old segmentation configs: ``seq_len``)."""
+    if "seq_len" in train_config:
+        return int(train_config["seq_len"])
+    return int(train_config.get("context", 9)) + 1
+
+
 def make_config(*layers: dict[str, Any]) -> TrainConfig:
     """Merge dicts of overrides left to right onto the defaults, checking keys and types.
 
     ``model_options`` merge key by key (``--tiny --model-option lstm_impl=fft`` keeps the
-    tiny preset's sizes); every other key is replaced by the last layer that sets it.
+    tiny preset's sizes); every other key is replaced by the last layer that sets it. A layer
+    in the keys of the old ``vstm segment train`` (``seq_len``, ``eval_every``,
+    ``recon_loss``) is read as that config (see :func:`_upgrade_old_segment_config`).
     """
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     hints = typing.get_type_hints(TrainConfig)
     merged: dict[str, Any] = {}
     for layer in layers:
+        layer = _upgrade_old_segment_config(layer)
         for k, v in layer.items():
             k = k.replace("-", "_")
             if k not in fields:
@@ -235,32 +356,6 @@ def make_config(*layers: dict[str, Any]) -> TrainConfig:
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file into a dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise VstmError(f"config file {path} does not exist; pass the path of a .toml or .yaml")
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    try:
-        if path.suffix == ".toml":
-            values = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError as e:
-                raise VstmError(
-                    f"config file {path} is YAML but PyYAML is not installed; "
-                    "pip install 'vstm[yaml]' or use TOML"
-                ) from e
-            values = yaml.safe_load(text) or {}
-        elif path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            raise VstmError(f"config file {path}: unknown format; use .toml, .yaml or .json")
-    except Exception as e:  # every parser's own error type (TOML, JSON, YAML, bad UTF-8)
-        if isinstance(e, VstmError):
-            raise
-        msg = (str(e).splitlines() or [type(e).__name__])[0]
-        raise VstmError(f"config file {path} could not be parsed: {msg}") from e
-    if not isinstance(values, dict):
-        raise VstmError(f"config file {path} must hold a table of key = value pairs")
+    values = read_settings_file(path, "config file")
     values.pop("path", None)  # a run's config.json records its resolved path there
     return values

@@ -35,7 +35,7 @@ from vstm.train.faults import (
     keep_previous,
     resume_checkpoint,
 )
-from vstm.train.task import NextFrameTask
+from vstm.train.task import NextFrameTask, SegmentationTask, make_task
 
 __all__ = ["Trainer", "build_datasets", "build_model_for", "train"]
 
@@ -281,10 +281,22 @@ def _machine_name(device: torch.device) -> str:
 
 
 class Trainer:
-    """Owns one run: model, optimiser, data, checkpoints, logs. ``run()`` trains to the end."""
+    """Owns one run: model, optimiser, data, checkpoints, logs. ``run()`` trains to the end.
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+    The task (default: the one ``cfg.task`` names, :func:`vstm.train.task.make_task`) builds
+    the model and data, gives each batch's losses and scores validation; the trainer owns the
+    rest for every task alike: the step schedule, clipping, DDP, checkpoints, resume, logs.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        resume: bool = False,
+        task: NextFrameTask | SegmentationTask | None = None,
+    ) -> None:
         self.cfg = cfg
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
         self.out = Path(cfg.out)
         probe = dist_utils.setup_probe()
         self.device = dist_utils.resolve_device(cfg.device, probe.local_rank)
@@ -294,19 +306,20 @@ class Trainer:
             log.info(self.path.describe(cfg.model_options.get("lstm_impl", _lstm_impl(cfg))))
         self.cfg = cfg = dataclasses.replace(cfg, precision=self.path.precision)
         torch.manual_seed(cfg.seed)
-        self.model = build_model_for(cfg).to(self.device)
+        self.task = task if task is not None else make_task(cfg)
+        setup = self.task.setup(cfg, fresh=not resume)
+        self.model = setup.model.to(self.device)
+        self.train_set, self.val_set, self.endless = setup.train, setup.val, setup.endless
         if cfg.batch_size % self.dist.world_size:
             raise VstmError(
                 f"--batch-size {cfg.batch_size} must be divisible by the {self.dist.world_size} "
                 "processes (it is the global batch)"
             )
-        self.task = NextFrameTask(cfg.resolved_loss(), cfg.w_h, cfg.delta)
         params = param_groups(self.model, cfg.flow_lr_scale)
         if cfg.optimizer == "rmsprop":
             self.optimizer = torch.optim.RMSprop(params, lr=cfg.lr)
         else:
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
-        self.train_set, self.val_set, self.endless = build_datasets(cfg, self.model.in_channels)
         n = len(self.train_set)
         self.steps_per_epoch = (
             cfg.epoch_sequences // cfg.batch_size if self.endless else n // cfg.batch_size
@@ -319,7 +332,7 @@ class Trainer:
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
         self.step = 0
         self._saved_step: int | None = None  # step of the last checkpoint written
-        self.best = math.inf
+        self.best = -math.inf if self.task.higher_is_better else math.inf
         self.train_seconds = 0.0
         self.machines: list[dict] = []  # one entry per start or resume: where the steps ran
         if resume:
@@ -328,7 +341,7 @@ class Trainer:
             t = header["trainer"]
             self.step = t["step"]
             # "best" is null until a validation ran (e.g. a checkpoint written on SIGTERM)
-            self.best = math.inf if t.get("best") is None else t["best"]
+            self.best = self.best if t.get("best") is None else t["best"]
             self.train_seconds = t.get("train_seconds", 0.0)
             self.machines = list(t.get("machines") or [])
             self._saved_step = self.step
@@ -411,20 +424,28 @@ class Trainer:
             "machines": self.machines,
         }
 
-    def save(self, val_loss: float | None) -> None:
+    def _improves(self, score: float | None) -> bool:
+        if score is None:
+            return False
+        return score > self.best if self.task.higher_is_better else score < self.best
+
+    def save(self, val: dict[str, float] | None, validated: bool = True) -> None:
         """Write last.safetensors (keeping the one before as previous.safetensors), and
-        best.safetensors when the validation loss improved.
+        best.safetensors when the task's validation score improved (or, with no validation
+        set, at every validated checkpoint). ``validated``: False for a checkpoint written
+        on a signal, without validation.
 
         A failed write (a full disk) leaves every earlier file intact and stops the run with
         one line saying so.
         """
         if not self.dist.is_main:
             return
-        improved = val_loss is not None and val_loss < self.best
+        score = None if val is None else val[self.task.score]
+        improved = self._improves(score) or (validated and self.val_set is None)
         state = {
             **self._state(),
-            "best": val_loss if improved else self._state()["best"],
-            "val_loss": val_loss,
+            "best": score if self._improves(score) else self._state()["best"],
+            **self.task.header(val),
         }
         cfg = self.cfg.to_dict()
         last = self.out / LAST
@@ -442,25 +463,15 @@ class Trainer:
             raise VstmError(
                 f"could not write the checkpoint of step {self.step} in {self.out} "
                 f"({e.strerror or e}); the previous checkpoint {kept}. Free space, then "
-                f"vstm train --resume {self.out}"
+                f"{self.task.command} --resume {self.out}"
             ) from e
-        if improved:
-            self.best = val_loss
+        if self._improves(score):
+            self.best = score
         self._saved_step = self.step
 
-    @torch.no_grad()
-    def validate(self) -> float:
-        self.model.eval()
-        loader = DataLoader(self.val_set, batch_size=max(self.cfg.batch_size // 2, 1))
-        total, n = 0.0, 0
-        for batch in loader:
-            frames = batch["frames"].to(self.device)
-            with _autocast(self.device, self.cfg.precision):
-                parts = self.task(self.model, frames)
-            total += parts.total.item() * frames.shape[0]
-            n += frames.shape[0]
-        self.model.train()
-        return total / max(n, 1)
+    def validate(self) -> dict[str, float] | None:
+        """The task's scores of the validation set (None without one)."""
+        return self.task.validate(self.model, self.val_set, self.cfg, self.device)
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> Path:
@@ -523,16 +534,20 @@ class Trainer:
         stopped_early = False
         for batch in loader:
             t0 = time.monotonic()
-            frames = batch["frames"].to(self.device, non_blocking=True)
+            batch = {k: batch[k].to(self.device, non_blocking=True) for k in self.task.inputs}
+            frames = batch["frames"]  # (B, T, C, H, W)
             lr = self.lr_at(self.step)
             for g in self.optimizer.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             self.optimizer.zero_grad(set_to_none=True)
             with _autocast(self.device, cfg.precision):
-                parts = self.task(self.ddp_model, frames)
+                parts = self.task.batch_loss(self.ddp_model, batch)
             parts.total.backward()
             if cfg.clip > 0:
                 torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip)
+            if cfg.clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+            named = parts.named()
             # time-based decisions travel with the loss so that every rank agrees on them
             now = time.monotonic()
             flags = [
@@ -543,13 +558,15 @@ class Trainer:
             stats = dist_utils.all_reduce_mean(
                 torch.cat(
                     [
-                        torch.stack([parts.total.detach(), parts.recon, parts.smooth]).float(),
+                        torch.stack([parts.total.detach(), *named.values()]).float(),
                         torch.tensor(flags, dtype=torch.float32, device=self.device),
                     ]
                 ),
                 self.dist,
             )
-            loss, recon, smooth, time_due, over_budget, signalled = stats.tolist()
+            values = stats.tolist()
+            loss, (time_due, over_budget, signalled) = values[0], values[-3:]
+            part_values = dict(zip(named, values[1:-3], strict=True))
             if not math.isfinite(loss):
                 raise VstmError(
                     f"training diverged: loss is {loss} at step {self.step + 1} "
@@ -571,8 +588,7 @@ class Trainer:
                     "step": self.step,
                     "epoch": self.epoch,
                     "loss": loss,
-                    "recon": recon,
-                    "smooth": smooth,
+                    **part_values,
                     "lr": lr,
                     "frames_per_s": fps,
                     "elapsed_s": self.train_seconds,
@@ -580,14 +596,14 @@ class Trainer:
                 self._write_json_line(row)
                 bar.set_postfix(loss=f"{loss:.4f}", fps=f"{fps:.0f}")
                 if bar.disable and self.dist.is_main:
+                    parts_text = " ".join(f"{k} {v:.5g}" for k, v in part_values.items())
                     log.info(
-                        "step %d/%d epoch %d loss %.5f (recon %.5f smooth %.2e) %.0f frames/s",
+                        "step %d/%d epoch %d loss %.5f (%s) %.0f frames/s",
                         self.step,
                         self.total_steps,
                         self.epoch,
                         loss,
-                        recon,
-                        smooth,
+                        parts_text,
                         fps,
                     )
             epoch_end = self.epoch != last_epoch
@@ -598,10 +614,10 @@ class Trainer:
             if signalled > 0 and not done:  # preempted: save now (no validation), then stop
                 signum = self.stop.requested or signal.SIGTERM  # another rank's signal
                 self._check_ranks_in_sync()
-                self.save(None)
+                self.save(None, validated=False)
                 raise StoppedBySignal(
                     f"stopped by {signal.Signals(signum).name} at step {self.step}; checkpoint "
-                    f"{self.out / LAST}; continue with: vstm train --resume {self.out}",
+                    f"{self.out / LAST}; continue with: {self.task.command} --resume {self.out}",
                     signum,
                 )
             if due or epoch_end or done:
@@ -636,13 +652,14 @@ class Trainer:
         self._check_ranks_in_sync()
         val = self.validate() if self.dist.is_main else None
         if self.dist.is_main:
-            self._write_json_line(
-                {"kind": "val", "step": self.step, "epoch": self.epoch, "val_loss": val}
-            )
+            if val is not None:
+                self._write_json_line(
+                    {"kind": "val", "step": self.step, "epoch": self.epoch, **val}
+                )
             log.info(
-                "step %d: validation loss %.5f; checkpoint %s",
+                "step %d: %s; checkpoint %s",
                 self.step,
-                val,
+                self.task.describe(val),
                 self.out / "last.safetensors",
             )
         self.save(val)

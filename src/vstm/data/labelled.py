@@ -3,7 +3,7 @@
 Every item is a dict:
 
 - ``"frames"``: float32 (T, C, H, W) in [0, 1];
-- ``"labels"``: int64 (T, H, W) class ids 0..K-1, :data:`~vstm.segment.metrics.VOID` (255)
+- ``"labels"``: int64 (T, H, W) class ids 0..K-1, :data:`~vstm.metrics.VOID` (255)
   where unknown: every pixel of an unlabelled frame, and void pixels of a labelled one;
 - ``"labelled"``: bool (T,), the frames whose labels training may use (one per clip).
 
@@ -52,7 +52,7 @@ from torch.utils.data import Dataset
 from vstm.data.moving_mnist import BACKGROUND, MovingMNIST
 from vstm.data.names import BUILTIN_DATA, canonical_data
 from vstm.errors import VstmError
-from vstm.segment.metrics import VOID
+from vstm.metrics import VOID
 
 __all__ = [
     "CAMVID_11",
@@ -63,6 +63,7 @@ __all__ = [
     "build_seg_dataset",
     "label_set_of",
     "load_label_set",
+    "parse_size",
 ]
 
 Color = tuple[int, int, int]
@@ -185,9 +186,9 @@ def _color(value, where: str) -> Color:
 
 def load_label_set(path: str | os.PathLike) -> LabelSet:
     """Read a class list (JSON, or TOML with the same keys; see the module docstring)."""
-    from vstm.train.config import load_config_file
+    from vstm.io import read_settings_file
 
-    values = load_config_file(path)  # .json, .toml or .yaml; one-line errors
+    values = read_settings_file(path, "class list")  # .json, .toml or .yaml; one-line errors
     classes = values.get("classes")
     if not isinstance(classes, list) or len(classes) < 2:
         raise VstmError(
@@ -487,6 +488,24 @@ class CamVidClips(Dataset):
         return {"frames": frames, "labels": labels, "labelled": labelled}
 
 
+def parse_size(size: str | int | None) -> int | tuple[int, int] | None:
+    """``"64"`` -> 64, ``"180x240"`` -> (180, 240) (height x width), None -> None.
+
+    >>> parse_size("180x240"), parse_size("32"), parse_size(None)
+    ((180, 240), 32, None)
+    """
+    if size is None or isinstance(size, int):
+        return size
+    parts = str(size).lower().split("x")
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        vals = []
+    if len(vals) not in (1, 2) or min(vals, default=0) < 1:
+        raise VstmError(f"--size {size!r}: expected N or HxW in pixels, e.g. 64 or 180x240")
+    return vals[0] if len(vals) == 1 else (vals[0], vals[1])
+
+
 def build_seg_dataset(
     data: str,
     *,
@@ -502,8 +521,9 @@ def build_seg_dataset(
     frame_step: int = 1,
     classes: str | None = None,
 ) -> Dataset:
-    """The data set ``--data`` names: ``moving-mnist`` (labelled Moving MNIST) or a CamVid
-    root. ``dense`` (Moving MNIST) gives every frame its labels, for evaluation."""
+    """The labelled data set ``--data`` names: ``moving-mnist`` (labelled Moving MNIST) or a
+    CamVid root. ``dense`` (Moving MNIST) gives every frame its labels, for evaluation.
+    Commands reach it through ``vstm.data.build_dataset(..., labels=True)``."""
     if canonical_data(data) in BUILTIN_DATA:
         if classes is not None:
             raise VstmError("--classes applies to CamVid data only; leave it out for moving-mnist")

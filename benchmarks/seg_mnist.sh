@@ -20,7 +20,7 @@ if [ ! -f "$runs/ae-pre/last.json" ]; then
   $vstm train --binarize --model-option enc_kernel=5 --model-option hidden_channels=16 \
     --model-option lstm_kernel=3 --model-option flow_kernel=7 --model-option dec_kernel=5 \
     --optimizer adam --lr 1e-3 --flow-lr-scale 0.1 --batch-size 16 --context 10 \
-    --max-minutes "$minutes" --threads 2 --out "$runs/ae-pre"
+    --max-minutes "$minutes" --out "$runs/ae-pre"
 fi
 # 2a. SegNet-flow, joint: the segmentation loss also trains the flow, Θ at 0.03 x lr
 if [ ! -f "$runs/segnet-flow-pre/last.json" ]; then

@@ -9,9 +9,10 @@
 # VIDEO_FOLDER (e.g. the one `vstm data fetch opencv-samples` fills) is copied to
 # .gpu_carry/videos for gpu_session.py --video-data .gpu_carry/videos.
 #
-# Then, on the device (one call; see benchmarks/gpu_session.py for the plans):
-#   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
-#     && export PYTHONPATH=/tmp/site && python3 benchmarks/gpu_session.py --out $OUT ...
+# Then, on the device (two calls: the first installs the wheels into /root/site, which stays
+# while the machine is warm; the second carries .gpu_carry; see docs/reproduction.md):
+#   python3 -m pip install -q --no-index --no-deps --no-compile --target /root/site .whl/*.whl
+#   export PYTHONPATH=/root/site && python3 benchmarks/gpu_session.py --out $OUT ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python

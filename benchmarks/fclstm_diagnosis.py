@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from vstm.data import build_dataset
-from vstm.evaluate import moving_mnist_scores
+from vstm.eval.next_frame import moving_mnist_scores
 from vstm.experiments.table1 import PROTOCOL, RECIPES
 from vstm.io import atomic_write_text
 from vstm.system import cpu_model

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from vstm.evaluate import TEST_SEED, moving_mnist_scores
-from vstm.inference import model_outputs
+from vstm.eval.next_frame import TEST_SEED, moving_mnist_scores
+from vstm.inference.next_frame import model_outputs
 from vstm.models import pretrained
 from vstm.system import cpu_model
 from vstm.train.checkpoint import load_checkpoint, read_checkpoint
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     model, _ = load_checkpoint(ckpt)
     outputs = model_outputs(header)
     check_scores = moving_mnist_scores(model, outputs, sequences=CHECK_SEQUENCES)
-    from vstm.evaluate import copy_last_predictor, evaluate_predictor, moving_mnist_test_set
+    from vstm.eval.next_frame import copy_last_predictor, evaluate_predictor, moving_mnist_test_set
 
     zero = evaluate_predictor(
         copy_last_predictor,

@@ -2,7 +2,7 @@
 
 Runs ``vstm eval --protocol 10to10`` on each checkpoint (closed-loop rollout of 10 frames
 after 10 context frames; MSE and MAE summed over each frame's 64x64 pixels; OpenSTL's SSIM
-options, :data:`vstm.evaluate.OPENSTL_SSIM`), and writes ``OUT/rollout_10to10.json``, a
+options, :data:`vstm.eval.next_frame.OPENSTL_SSIM`), and writes ``OUT/rollout_10to10.json``, a
 markdown table ``OUT/rollout_10to10_table.md`` that places the rows under OpenSTL's
 published ones, and the per-step curves ``OUT/rollout_10to10_curve.png`` (+ ``_ssim``).
 

@@ -11,7 +11,7 @@ import torch
 
 from vstm.cli import main
 from vstm.errors import VstmError
-from vstm.evaluate import (
+from vstm.eval.next_frame import (
     OPENSTL_SSIM,
     copy_last_rollout,
     evaluate_rollout,

@@ -35,7 +35,8 @@ KNOWN_LAZY_EXCEPTIONS: dict[tuple[str, str], str] = {
 NN_MUST_NOT_IMPORT = (
     "vstm.train",
     "vstm.cli",
-    "vstm.segment",
+    "vstm.eval",
+    "vstm.inference",
     "vstm.data",
     "vstm.models",
     "vstm.experiments",
@@ -251,9 +252,8 @@ def test_argparse_is_imported_only_by_the_command_line():
     assert not bad, "argparse outside vstm.cli:\n" + "\n".join(bad)
 
 
-# vstm's own public API gathers names from its parts (DESIGN section 4); vstm.segment keeps the
-# names of the models and boxes that moved to vstm.models and vstm.nn
-AGGREGATORS = {"vstm", "vstm.segment"}
+# vstm's own public API gathers names from its parts (DESIGN section 4)
+AGGREGATORS = {"vstm"}
 
 
 @pytest.mark.parametrize(
@@ -275,7 +275,8 @@ VIZ_MUST_NOT_IMPORT = (
     "vstm.experiments",
     "vstm.train",
     "vstm.cli",
-    "vstm.segment",
+    "vstm.eval",
+    "vstm.inference",
     "vstm.models",
 )
 
@@ -288,6 +289,49 @@ def test_viz_draws_what_it_is_given():
         if top(imp.importer) == "vstm.viz" and top(imp.imported) in VIZ_MUST_NOT_IMPORT
     ]
     assert not bad, "vstm.viz imports from the layers that call it:\n" + "\n".join(bad)
+
+
+EVAL_MUST_NOT_IMPORT = ("vstm.experiments", "vstm.cli")
+
+
+def test_eval_sits_below_the_experiments_and_the_command_line():
+    # evaluation scores what it is given (models, data, metrics; checkpoints through
+    # vstm.train.checkpoint); the experiments and the command line call it, never the reverse
+    bad = [
+        f"{imp.where}: {imp.imported}"
+        for imp in IMPORTS
+        if top(imp.importer) == "vstm.eval" and top(imp.imported) in EVAL_MUST_NOT_IMPORT
+    ]
+    bad += [
+        f"{imp.where}: {imp.imported}"
+        for imp in IMPORTS
+        if top(imp.importer) in ("vstm.train", "vstm.viz") and top(imp.imported) == "vstm.eval"
+    ]
+    assert not bad, "vstm.eval is imported from below or imports from above:\n" + "\n".join(bad)
+
+
+# Old import paths that only forward to the new home of what they held, kept while code this
+# layout's change could not edit still imports them: old path -> (new home, who may use it).
+# The test fails once nothing imports an old path, so that the forwarding is then deleted.
+FORWARDED = {
+    "vstm.evaluate": ("vstm.eval.next_frame", "vstm.experiments"),
+    "vstm.inference": ("vstm.inference.next_frame", "vstm.experiments"),
+}
+
+
+@pytest.mark.parametrize("old", sorted(FORWARDED))
+def test_old_import_paths_only_forward_and_are_still_needed(old):
+    home, allowed = FORWARDED[old]
+    users = [imp for imp in IMPORTS if imp.imported == old and imp.importer != old]
+    assert users, f"nothing imports {old} any more: delete its forwarding and this entry"
+    stray = [f"{imp.where}" for imp in users if top(imp.importer) != allowed]
+    assert not stray, f"import these from {home}, not {old}:\n" + "\n".join(stray)
+    old_module, new_module = importlib.import_module(old), importlib.import_module(home)
+    for name in ("model_outputs", "TEST_SEED", "evaluate_predictor"):
+        if hasattr(new_module, name):
+            assert getattr(old_module, name) is getattr(new_module, name)
+    with pytest.raises(AttributeError):
+        old_module.no_such_name  # noqa: B018
 
 
 def test_markdown_reports_only_format():

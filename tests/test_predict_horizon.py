@@ -8,7 +8,7 @@ import torch
 
 from vstm.cli import main
 from vstm.errors import VstmError
-from vstm.inference import predict_video
+from vstm.inference.next_frame import predict_video
 from vstm.models import build_model
 from vstm.train.checkpoint import save_checkpoint
 

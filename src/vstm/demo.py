@@ -54,7 +54,7 @@ PRETRAINED = ("ae-convlstm-flow", "moving-mnist")
 def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> dict[str, Path]:
     """Figure 5, the prediction video, the flow legend and learning curves of a run."""
     from vstm.data import build_dataset
-    from vstm.inference import model_outputs
+    from vstm.inference.next_frame import model_outputs
     from vstm.metrics import flow_to_motion
     from vstm.models import to_probabilities
     from vstm.train.checkpoint import load_checkpoint
@@ -133,13 +133,13 @@ def score(run: Path, sequences: int, device: str | torch.device = "cpu") -> dict
     """
     from torch.utils.data import DataLoader
 
-    from vstm.evaluate import (
+    from vstm.eval.next_frame import (
         copy_last_predictor,
         evaluate_predictor,
         moving_mnist_scores,
         moving_mnist_test_set,
     )
-    from vstm.inference import model_outputs
+    from vstm.inference.next_frame import model_outputs
     from vstm.train.checkpoint import load_checkpoint
 
     model, header = load_checkpoint(run, map_location=device)

@@ -193,7 +193,7 @@ def ssim(
     ``window="uniform"`` (``win_size`` default 7) with ``sample_covariance=True`` (variances
     and covariance times N/(N-1), N = win_size^2) is scikit-image's default
     ``structural_similarity``, the one OpenSTL's metrics call (see
-    :data:`vstm.evaluate.OPENSTL_SSIM`).
+    :data:`vstm.eval.next_frame.OPENSTL_SSIM`).
 
     Returns:
         Per-sample (...) tensor, or a scalar with ``reduction="mean"``; 1 for identical images.

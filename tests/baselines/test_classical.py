@@ -1,4 +1,4 @@
-"""Classical Table 1 rows: copy-last (vstm.evaluate), and DIS / Farnebäck flow at constant
+"""Classical Table 1 rows: copy-last (vstm.eval.next_frame), and DIS / Farnebäck flow at constant
 velocity (vstm.baselines)."""
 
 import sys
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from vstm import ShapeError, VstmError
 from vstm.baselines import estimate_motion, predict_constant_velocity
-from vstm.evaluate import copy_last_predictor
+from vstm.eval.next_frame import copy_last_predictor
 
 SIDE, START = 20, (14, 18)  # square side and top-left (x, y) in frame 0
 METHODS = ["dis", "farneback"]

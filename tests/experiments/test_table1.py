@@ -81,7 +81,7 @@ def test_missing_opencv_rows_say_so(monkeypatch):
 
 @pytest.mark.parametrize("window", [4, 6])
 def test_last_frame_predictor_equals_full_forward(window):
-    from vstm.evaluate import model_predictor
+    from vstm.eval.next_frame import model_predictor
     from vstm.models import build_model
 
     torch.manual_seed(0)

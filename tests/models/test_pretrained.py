@@ -8,8 +8,8 @@ import torch
 from vstm import build_model, load_checkpoint
 from vstm.cli import main
 from vstm.errors import VstmError
-from vstm.evaluate import moving_mnist_scores
-from vstm.inference import model_outputs
+from vstm.eval.next_frame import moving_mnist_scores
+from vstm.inference.next_frame import model_outputs
 from vstm.models import pretrained
 from vstm.train.checkpoint import read_checkpoint, save_checkpoint
 

@@ -1,6 +1,6 @@
 """Classical next-frame predictors for Table 1: extrapolate optical flow at constant velocity.
 
-Copying the last frame (the zero-motion row) is :func:`vstm.evaluate.copy_last_predictor`.
+Copying the last frame (the zero-motion row) is :func:`vstm.eval.next_frame.copy_last_predictor`.
 
 Conventions (DESIGN section 2): frames are (B, T, C, H, W) float in [0, 1]; a motion field is
 (B, 2, H, W) in image pixels, channel 0 = x (right), channel 1 = y (down).

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vstm.evaluate import evaluate_checkpoint
+    from vstm.eval.next_frame import evaluate_checkpoint
     from vstm.io import atomic_write_text, check_output_file
     from vstm.train.checkpoint import load_checkpoint
     from vstm.train.distributed import resolve_device
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_protocol(args: argparse.Namespace, model, header: dict, device, precision: str) -> int:
     """``vstm eval --protocol 10to10``: closed-loop K -> N forecasts, OpenSTL's metrics."""
-    from vstm.evaluate import evaluate_checkpoint_rollout, plot_rollout_curves
+    from vstm.eval.next_frame import evaluate_checkpoint_rollout, plot_rollout_curves
     from vstm.io import atomic_write_text
 
     r = evaluate_checkpoint_rollout(

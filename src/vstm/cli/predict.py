@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vstm.inference import inherited_settings, predict_video
+    from vstm.inference.next_frame import inherited_settings, predict_video
     from vstm.io import check_output_dir
     from vstm.models import check_horizon
     from vstm.train.checkpoint import load_checkpoint

@@ -260,8 +260,8 @@ def _run_train(args: argparse.Namespace) -> int:
 def _run_eval(args: argparse.Namespace) -> int:
     import torch
 
+    from vstm.eval.segmentation import evaluate_checkpoints, format_report
     from vstm.io import atomic_write_text
-    from vstm.segment.evaluate import evaluate_checkpoints, format_report
     from vstm.train.distributed import resolve_device
 
     if args.threads is not None:
@@ -284,12 +284,14 @@ def _run_eval(args: argparse.Namespace) -> int:
     if args.markdown:
         atomic_write_text(args.markdown, format_report(ev, markdown=True))
     if args.figure:
-        from vstm.segment.viz import write_figure8
+        from vstm.eval.segmentation import figure8_columns
+        from vstm.viz.segmentation import write_figure8
 
-        write_figure8(args.figure, ev.models, ev.dataset, ev.label_set, args.figure_rows, device)
+        columns = figure8_columns(ev.models, ev.dataset, args.figure_rows, device)
+        write_figure8(args.figure, *columns, ev.label_set)
         print(f"wrote {args.figure}")
     if args.consistency:
-        from vstm.segment.viz import flip_rate_plot
+        from vstm.viz.segmentation import flip_rate_plot
 
         rates = {row: r.flip_rate() for row, r in ev.results.items()}
         flip_rate_plot(args.consistency, rates, f"temporal consistency ({ev.where})")
@@ -300,8 +302,8 @@ def _run_eval(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------- predict
 def _run_predict(args: argparse.Namespace) -> int:
     from vstm.data.labelled import parse_size
-    from vstm.segment.evaluate import load_segmenter
-    from vstm.segment.predict import checkpoint_label_set, segment_video
+    from vstm.eval.segmentation import load_segmenter
+    from vstm.inference.segmentation import checkpoint_label_set, segment_video
     from vstm.train.distributed import resolve_device
 
     device = resolve_device(args.device)

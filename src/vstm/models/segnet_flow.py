@@ -12,6 +12,28 @@ warps frame t-1 to predict frame t; see :mod:`vstm.nn.propagation`). The model i
 :class:`~vstm.models.VideoPredictor` (registered as ``segnet-flow``): ``forward`` returns a
 :class:`SegPrediction`, a :class:`~vstm.models.Prediction` with the segmentation added, and
 ``step`` streams one frame, its state carrying the memory, L̃_t and flow_t.
+
+Weakly-supervised video segmentation along the learned flow (paper 5.2) lives in these parts:
+
+- the models: :mod:`vstm.models.segnet`, the per-frame segmenter (SegNet style, pooling indices
+  reused for unpooling), and this one; the paper's boxes S (labels warped along
+  AE-ConvLSTM-flow's flow) and M (the merge block of Figure 7) in :mod:`vstm.nn.propagation`;
+- the data, labelled Moving MNIST and the CamVid layout: :mod:`vstm.data.labelled`
+  (``vstm.data.build_dataset(..., labels=True)``); the loss:
+  :class:`vstm.train.task.SegmentationTask`, trained by the one
+  :class:`vstm.train.loop.Trainer` (``TrainConfig(task="segmentation")``);
+- Table 2: :mod:`vstm.eval.segmentation`; labelling a video: :mod:`vstm.inference.segmentation`;
+  Figure 8 and the label panels: :mod:`vstm.viz.segmentation`; the command line,
+  ``vstm segment``: :mod:`vstm.cli.segment`.
+
+S moves labels along the flow, which points back to the source pixel:
+
+>>> import torch
+>>> from vstm.nn.propagation import propagate_labels
+>>> lab = torch.zeros(1, 1, 4, 4); lab[0, 0, 0, 0] = 1.0
+>>> flow = torch.full((1, 2, 2, 2), -0.5)                  # content moves 1 px right and down
+>>> propagate_labels(lab, flow)[0, 0].nonzero().tolist()
+[[1, 1]]
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from vstm import ShapeError
-from vstm.segment import MergeBlock, SegNetFlow, SegNetFlowConfig, propagate_labels, upsample_flow
+from vstm.models.segnet_flow import SegNetFlow, SegNetFlowConfig
+from vstm.nn.propagation import MergeBlock, propagate_labels, upsample_flow
 
 
 def one_hot(labels: torch.Tensor, k: int) -> torch.Tensor:

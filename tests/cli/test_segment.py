@@ -125,7 +125,7 @@ def test_init_ae_loads_a_label_free_flow_model(tmp_path, capsys):
     import torch
 
     from vstm import build_model
-    from vstm.segment.evaluate import load_segmenter
+    from vstm.eval.segmentation import load_segmenter
     from vstm.train.checkpoint import save_checkpoint
 
     torch.manual_seed(1)

@@ -8,7 +8,7 @@ from PIL import Image
 from vstm import VstmError
 from vstm.data import MovingMNIST
 from vstm.data.labelled import CAMVID_11, CamVidClips, LabelledMovingMNIST, load_label_set
-from vstm.segment import VOID
+from vstm.metrics import VOID
 
 SKY, BUILDING, ROAD, CAR = (128, 128, 128), (128, 0, 0), (128, 64, 128), (64, 0, 128)
 

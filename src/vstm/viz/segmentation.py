@@ -1,4 +1,8 @@
-"""Pictures of segmentations: the paper's Figure 8 layout, video panels, consistency curves."""
+"""Pictures of segmentations: the paper's Figure 8 layout, video panels, consistency curves.
+
+Everything here draws the label maps and numbers it is given; :mod:`vstm.eval.segmentation`
+and :mod:`vstm.inference.segmentation` run the segmenters.
+"""
 
 from __future__ import annotations
 
@@ -113,25 +117,18 @@ def flip_rate_plot(path: str | os.PathLike, rates: dict[str, list[float]], title
 
 def write_figure8(
     path: str | os.PathLike,
-    models: dict[str, torch.nn.Module],
-    dataset,
+    frames: torch.Tensor,
+    truth: torch.Tensor,
+    predictions: dict[str, torch.Tensor],
     label_set: LabelSet,
-    rows: int,
-    device: torch.device | str = "cpu",
 ) -> None:
-    """Figure 8 of ``models`` (column title -> segmenter) on the labelled (last) frame of the
-    first ``rows`` clips of ``dataset``, written as a PNG (enlarged twice up to 64 px)."""
-    from vstm.segment.evaluate import segmenter_rows
+    """:func:`figure8` written as a PNG, enlarged twice when frames are at most 64 px wide.
+
+    Args:
+        frames, truth, predictions: as :func:`figure8` takes them
+            (:func:`vstm.eval.segmentation.figure8_columns` computes them from segmenters).
+    """
     from vstm.viz import save_png
 
-    items = [dataset[i] for i in range(min(rows, len(dataset)))]
-    frames = torch.stack([it["frames"] for it in items]).to(device)  # (N, T, C, H, W)
-    labels = torch.stack([it["labels"] for it in items])  # (N, T, H, W)
-    preds: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        for name, m in models.items():
-            for row, p in segmenter_rows(name, m, frames)[0].items():
-                if not row.endswith("(SegNet branch)"):
-                    preds[row] = p[:, -1].cpu()
     zoom = 2 if frames.shape[-1] <= 64 else 1
-    save_png(path, figure8(frames[:, -1].cpu(), labels[:, -1], preds, label_set, zoom=zoom))
+    save_png(path, figure8(frames, truth, predictions, label_set, zoom=zoom))

@@ -94,8 +94,8 @@ def segment_video(
     frames, the truth beside (a model trained on Moving MNIST only).
     """
     from vstm.data import build_dataset
-    from vstm.segment.viz import label_panels, legend
     from vstm.viz import VideoWriter, save_png
+    from vstm.viz.segmentation import label_panels, legend
 
     tc = header.get("train_config") or {}
     mnist_trained = is_moving_mnist(tc.get("data", "moving-mnist"))

@@ -1,4 +1,5 @@
-"""Streaming prediction over any video (``vstm predict``)."""
+"""Streaming next-frame prediction over any video (``vstm predict``), and the settings that
+evaluation and prediction read from a checkpoint's header."""
 
 from __future__ import annotations
 
@@ -134,9 +135,9 @@ def predict_video(
             image resolution, DESIGN section 2) per frame.
         precision: ``"fp32"`` or ``"bf16"``: the model's steps run under bf16 autocast (the
             ConvLSTM state stays float32; outputs are turned back to float32). ``vstm predict``
-            passes :func:`vstm.system.choose_precision`'s choice. channels_last and
-            ``torch.inference_mode`` measured no faster than this in fp32 on an AVX2 CPU
-            (issue 11), so the step runs as is.
+            passes :func:`vstm.system.choose_precision`'s choice. The step runs as is:
+            channels_last and ``torch.inference_mode`` measured no faster than this in fp32
+            on an AVX2 CPU.
 
     Memory stays constant, whatever the length or the horizon: frames are decoded,
     predicted and encoded one at a time. Frames whose size is not a multiple of the model's

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from vstm.segment import VOID, confusion_matrix, flip_counts, scores_from_confusion
+from vstm.metrics import VOID, confusion_matrix, flip_counts, scores_from_confusion
 
 
 def test_table2_scores_on_a_hand_built_map():

@@ -1,4 +1,4 @@
-"""Scoring segmenters: the paper's Table 2 layout plus mIoU, and temporal consistency.
+"""Scoring segmenters (paper 5.2): the paper's Table 2 layout plus mIoU, and temporal consistency.
 
 Two sets of frames are scored:
 
@@ -31,6 +31,7 @@ __all__ = [
     "SegEval",
     "evaluate_checkpoints",
     "evaluate_segmenters",
+    "figure8_columns",
     "format_report",
     "format_table2",
     "load_segmenter",
@@ -162,6 +163,29 @@ def segmenter_rows(
     out = model(frames)
     rows = {name: out.seg.argmax(dim=2), f"{name} (SegNet branch)": out.base.argmax(dim=2)}
     return rows, out.flow
+
+
+@torch.no_grad()
+def figure8_columns(
+    models: dict[str, nn.Module], dataset, rows: int, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """What Figure 8 shows of ``models`` (column title -> segmenter): the labelled (last)
+    frame of the first ``rows`` clips of ``dataset``.
+
+    Returns:
+        (frames (N, C, H, W), truth (N, H, W), column title -> predicted ids (N, H, W)), on
+        the CPU, for :func:`vstm.viz.segmentation.write_figure8`; a SegNet-flow's SegNet
+        branch is left out.
+    """
+    items = [dataset[i] for i in range(min(rows, len(dataset)))]
+    frames = torch.stack([it["frames"] for it in items]).to(device)  # (N, T, C, H, W)
+    labels = torch.stack([it["labels"] for it in items])  # (N, T, H, W)
+    preds: dict[str, torch.Tensor] = {}
+    for name, m in models.items():
+        for row, p in segmenter_rows(name, m, frames)[0].items():
+            if not row.endswith("(SegNet branch)"):
+                preds[row] = p[:, -1].cpu()
+    return frames[:, -1].cpu(), labels[:, -1], preds
 
 
 @torch.no_grad()

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from vstm import ShapeError, build_model
-from vstm.segment import SegNet, SegNetConfig, SegNetFlow, SegNetFlowConfig
+from vstm.models.segnet import SegNet, SegNetConfig
+from vstm.models.segnet_flow import SegNetFlow, SegNetFlowConfig
 
 TINY = dict(
     num_classes=3, seg_width=4, seg_depth=2, hidden_channels=4, flow_kernel=3, merge_channels=4

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from vstm import build_model
 from vstm.cli import main
 from vstm.experiments import bench as bench_mod
-from vstm.experiments.bench import NaiveAEConvLSTMFlow, curves_match
+from vstm.experiments.bench import curves_match
+from vstm.models.reference import NaiveAEConvLSTMFlow
 
 KEYS = [
     "peak_gflops",

@@ -313,27 +313,6 @@ def test_eval_sits_below_the_experiments_and_the_command_line():
 # Old import paths that only forward to the new home of what they held, kept while code this
 # layout's change could not edit still imports them: old path -> (new home, who may use it).
 # The test fails once nothing imports an old path, so that the forwarding is then deleted.
-FORWARDED = {
-    "vstm.evaluate": ("vstm.eval.next_frame", "vstm.experiments"),
-    "vstm.inference": ("vstm.inference.next_frame", "vstm.experiments"),
-}
-
-
-@pytest.mark.parametrize("old", sorted(FORWARDED))
-def test_old_import_paths_only_forward_and_are_still_needed(old):
-    home, allowed = FORWARDED[old]
-    users = [imp for imp in IMPORTS if imp.imported == old and imp.importer != old]
-    assert users, f"nothing imports {old} any more: delete its forwarding and this entry"
-    stray = [f"{imp.where}" for imp in users if top(imp.importer) != allowed]
-    assert not stray, f"import these from {home}, not {old}:\n" + "\n".join(stray)
-    old_module, new_module = importlib.import_module(old), importlib.import_module(home)
-    for name in ("model_outputs", "TEST_SEED", "evaluate_predictor"):
-        if hasattr(new_module, name):
-            assert getattr(old_module, name) is getattr(new_module, name)
-    with pytest.raises(AttributeError):
-        old_module.no_such_name  # noqa: B018
-
-
 def test_markdown_reports_only_format():
     # vstm.experiments.markdown turns results dicts into text: no vstm module, no torch
     path = MODULES["vstm.experiments.markdown"]

@@ -212,7 +212,7 @@ def score_clips(
     from torch.utils.data import DataLoader
 
     from vstm.baselines.classical import estimate_motion, predict_constant_velocity
-    from vstm.evaluate import copy_last_predictor, model_predictor
+    from vstm.eval.next_frame import copy_last_predictor, model_predictor
     from vstm.models import to_probabilities
 
     predict_model = model_predictor(model, outputs) if model is not None else None
@@ -329,7 +329,7 @@ def _markdown(report: dict[str, Any]) -> str:
 
 def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
     """Train (or load), score on the held-out frames, write figure6.{png,json,md} in ``out``."""
-    from vstm.inference import model_outputs
+    from vstm.inference.next_frame import model_outputs
     from vstm.train.checkpoint import load_checkpoint
     from vstm.train.distributed import resolve_device
 

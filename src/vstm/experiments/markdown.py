@@ -245,7 +245,7 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
             "bf16` warns.",
         ]
     lines.append(
-        "- The naive reference (`vstm.experiments.bench.NaiveAEConvLSTMFlow`) is the same "
+        "- The naive reference (`vstm.models.reference.NaiveAEConvLSTMFlow`) is the same "
         "function written plainly: per time step E, eight gate convolutions, Θ by `F.conv2d`, "
         "warp, D; "
         "`tests/test_bench.py` checks it against the model, forward and gradients."

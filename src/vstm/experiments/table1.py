@@ -8,8 +8,8 @@ on every next-frame prediction, binary cross-entropy with logits, the same optim
 batch, seed and budget. Then all of them, and predictors the paper never had (an oracle that
 warps by the true motion; copy the last frame; OpenCV DIS and Farnebäck optical flow
 extrapolated at constant velocity), are scored on one fixed held-out test set (the test
-digit pool, ``split="test"``, seed :data:`vstm.evaluate.TEST_SEED`, 3,000 sequences by
-default): frame 11 given frames 1..10, with :func:`vstm.evaluate.evaluate_predictor`.
+digit pool, ``split="test"``, seed :data:`vstm.eval.next_frame.TEST_SEED`, 3,000 sequences by
+default): frame 11 given frames 1..10, with :func:`vstm.eval.next_frame.evaluate_predictor`.
 
 Writes into ``OUT``:
 
@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vstm.errors import VstmError
-from vstm.evaluate import TEST_SEED
+from vstm.eval.next_frame import TEST_SEED
 from vstm.experiments.markdown import table1_markdown
 from vstm.experiments.runs import checkpoint_of, read_json, scored_as_is, train_model, trained_on
 from vstm.io import atomic_write_text, check_output_dir
@@ -281,10 +281,10 @@ def protocol_config(
 
 # ---------------------------------------------------------------------------- evaluation
 def heldout_test_set(num_sequences: int, context: int, size: int):
-    """The fixed held-out test set (:func:`vstm.evaluate.moving_mnist_test_set`, binarised):
+    """The fixed held-out test set (:func:`vstm.eval.next_frame.moving_mnist_test_set`, binarised):
     its items hold ``frames`` (context + 1, 1, size, size) and the generator's ``motion``
     (context, 2, size, size)."""
-    from vstm.evaluate import moving_mnist_test_set
+    from vstm.eval.next_frame import moving_mnist_test_set
 
     return moving_mnist_test_set(num_sequences, context, size)
 
@@ -298,8 +298,8 @@ def _batches(dataset, batch_size: int) -> Iterable[dict]:
 def _score(
     predictor: Callable, dataset, context: int, batch_size: int, device
 ) -> tuple[dict[str, float], float]:
-    """(metrics of :func:`~vstm.evaluate.evaluate_predictor`, seconds it took)."""
-    from vstm.evaluate import evaluate_predictor
+    """(metrics of :func:`~vstm.eval.next_frame.evaluate_predictor`, seconds it took)."""
+    from vstm.eval.next_frame import evaluate_predictor
 
     t0 = time.monotonic()
     with torch.no_grad():
@@ -308,7 +308,7 @@ def _score(
 
 
 def last_frame_predictor(model, outputs: str) -> Callable:
-    """:func:`~vstm.evaluate.model_predictor`, computing only the scored prediction.
+    """:func:`~vstm.eval.next_frame.model_predictor`, computing only the scored prediction.
 
     AE-Conv has no recurrence: its prediction of frame K depends on the window of the last
     ``window`` context frames only, so it is computed from that one window (the state
@@ -323,7 +323,7 @@ def last_frame_predictor(model, outputs: str) -> Callable:
     Returns:
         a predictor: context (B, K, C, H, W) -> (probabilities (B, C, H, W), motion or None).
     """
-    from vstm.evaluate import model_predictor
+    from vstm.eval.next_frame import model_predictor
     from vstm.models import to_probabilities
 
     full = model_predictor(model, outputs)
@@ -356,10 +356,10 @@ def evaluate_model(
     Returns:
         ``{"key", "scores", "eval_seconds", "parameters", "checkpoint_step", "batch_size",
         "steps", "train_seconds", "trained_on"}``: ``scores`` are
-        :func:`~vstm.evaluate.evaluate_predictor`'s; the last three describe the run as it
+        :func:`~vstm.eval.next_frame.evaluate_predictor`'s; the last three describe the run as it
         is now, read afresh even when the scores come from the cache.
     """
-    from vstm.inference import model_outputs
+    from vstm.inference.next_frame import model_outputs
     from vstm.train.checkpoint import load_checkpoint
 
     ckpt = checkpoint_of(run_dir)
@@ -437,7 +437,7 @@ def oracle_scores(dataset, context: int, batch_size: int) -> dict[str, Any]:
     Returns:
         ``{"scores": ..., "eval_seconds": ..., "eps": eps, "wrong_pixels": rate}``.
     """
-    from vstm.evaluate import evaluate_predictor
+    from vstm.eval.next_frame import evaluate_predictor
     from vstm.nn import warp
 
     t0 = time.monotonic()
@@ -482,7 +482,7 @@ def oracle_scores(dataset, context: int, batch_size: int) -> dict[str, Any]:
 
 def _evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dict[str, Any]]:
     from vstm.baselines.classical import predict_constant_velocity
-    from vstm.evaluate import copy_last_predictor
+    from vstm.eval.next_frame import copy_last_predictor
 
     out: dict[str, dict[str, Any]] = {"oracle": oracle_scores(dataset, context, batch_size)}
     log.info(
@@ -520,7 +520,7 @@ def figure5_panels(
         probabilities, ``motion``: the last flow model's (N, 2, H, W) motion K -> K+1 at image
         resolution (None without one), ``truth_motion``: the true (N, 2, H, W) motion.
     """
-    from vstm.inference import model_outputs
+    from vstm.inference.next_frame import model_outputs
     from vstm.metrics import flow_to_motion
     from vstm.models import to_probabilities
     from vstm.train.checkpoint import load_checkpoint

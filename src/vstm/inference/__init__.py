@@ -7,18 +7,3 @@
 
 Each name lives in its module; import it from there.
 """
-
-_MOVED = frozenset(
-    {"PredictResult", "check_writable_dir", "inherited_settings", "model_outputs", "predict_video"}
-)
-"""Names once imported from ``vstm.inference`` (a module then), forwarded to
-:mod:`vstm.inference.next_frame` while :mod:`vstm.experiments` still imports them from here;
-tests/test_layout.py fails once nothing does, so that this is then deleted."""
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module("vstm.inference.next_frame"), name)
-    raise AttributeError(f"module 'vstm.inference' has no attribute {name!r}")

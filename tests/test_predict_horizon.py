@@ -99,3 +99,12 @@ def test_predict_video_rejects_bad_horizon_before_writing(video, tmp_path):
     with pytest.raises(VstmError, match="horizon"):
         predict_video(model, {}, video, tmp_path / "o", horizon=0)
     assert not (tmp_path / "o").exists()
+
+
+def test_cuda_graphs_without_a_gpu_is_one_line_error(ckpt, video, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["predict", "--checkpoint", str(ckpt), str(video), "--out", str(out)]
+    assert main([*argv, "--device", "cpu", "--cuda-graphs"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--cuda-graphs needs a CUDA device" in err
+    assert not out.exists()

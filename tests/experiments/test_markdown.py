@@ -22,6 +22,18 @@ def test_bench_markdown_from_the_committed_json():
     assert "`vstm.models.reference.NaiveAEConvLSTMFlow`" in text
 
 
+def test_bench_markdown_shows_cuda_graph_streaming_when_measured():
+    payload = json.loads((RESULTS / "bench.json").read_text())
+    summary = {k: v for k, v in payload.items() if k not in ("command", "machine", "details")}
+    res = {**payload["details"], "machine": payload["machine"], "summary": summary}
+    assert "CUDA graph" not in bench_markdown(res, payload["command"])
+    graphs = {"64x64": {"fps": 812.5, "times": [0.1, 0.11], "precision": "bf16"}}
+    graphs["64x64"]["max_abs_diff_vs_eager"] = 0.0
+    text = bench_markdown({**res, "stream_graphs": graphs}, payload["command"])
+    row = "| streaming step replayed from a CUDA graph, batch 1, 64x64 (bf16; largest difference"
+    assert row in text and "| 812" in text and "CUDA graph 64x64 1.10" in text
+
+
 def test_table1_markdown_from_the_committed_json():
     report = json.loads((RESULTS / "table1_shipped.json").read_text())
     text = table1_markdown(report, PAPER_TABLE1["ae-convlstm-flow"][2])

@@ -31,6 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--png", action="store_true", help="also write a PNG strip per frame")
     a("--flo", action="store_true", help="also write a .flo motion file per frame")
     a("--device", default="auto")
+    a(
+        "--cuda-graphs",
+        action="store_true",
+        help="CUDA only: replay each step from one captured CUDA graph (fewer kernel launches)",
+    )
     add_inference_precision(a)
 
 
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             raise VstmError(f"--{e}") from None
     device = resolve_device(args.device)
     path = inference_precision(args, device)
+    if args.cuda_graphs and device.type != "cuda":
+        raise VstmError(f"--cuda-graphs needs a CUDA device, not {device}; leave it out here")
     model, header = load_checkpoint(args.checkpoint, map_location=device)
     if args.size == "native":
         size = None
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         flo=args.flo,
         device=device,
         precision=path.precision,
+        cuda_graphs=args.cuda_graphs,
     )
     print(f"wrote {r.video} ({r.frames} frames: input | predicted next frame | motion colour)")
     print(path.describe(None))

@@ -264,9 +264,12 @@ def bench_stream(
     repeats: int,
     warmup: int,
     precision: str = "fp32",
+    step: Callable | None = None,
 ) -> dict:
     """Streaming: ``model.step`` at batch 1, the state carried; frames per second over blocks
-    of ``steps`` frames (the state restarts each block)."""
+    of ``steps`` frames (the state restarts each block). ``step``: another way to run the
+    step, called like ``model.step`` under no autocast of its own (e.g. a
+    :class:`vstm.inference.graphed.GraphedStep`, which applies ``precision`` itself)."""
     model.eval()
     g = torch.Generator().manual_seed(2)
     clip = torch.rand(steps, 1, model.in_channels, height, width, generator=g)
@@ -274,6 +277,10 @@ def bench_stream(
 
     def run() -> None:
         state = None
+        if step is not None:
+            for t in range(steps):
+                _pred, _flow, state = step(clip[t], state)
+            return
         with _autocast(precision, clip.device):
             for t in range(steps):
                 _pred, _flow, state = model.step(clip[t], state)
@@ -282,6 +289,30 @@ def bench_stream(
     times, med = m.times, m.median
     model.train()
     return {"fps": steps / med, "ms_per_frame": 1e3 * med / steps, "times": times}
+
+
+@torch.no_grad()
+def bench_stream_graphed(
+    model: VideoPredictor, height: int, width: int, steps: int, repeats: int, warmup: int,
+    precision: str,
+) -> dict:  # fmt: skip
+    """:func:`bench_stream` through a :class:`~vstm.inference.graphed.GraphedStep` (CUDA),
+    and the largest difference of its predictions from the eager step's over one block."""
+    from vstm.inference.graphed import GraphedStep
+
+    model.eval()
+    graphed = GraphedStep(model, precision)
+    out = bench_stream(model, height, width, steps, repeats, warmup, precision, step=graphed)
+    g = torch.Generator().manual_seed(5)
+    clip = torch.rand(steps, 1, model.in_channels, height, width, generator=g).to(_device_of(model))
+    diff, s_eager, s_graph = 0.0, None, None
+    for t in range(steps):
+        with _autocast(precision, clip.device):
+            a, _, s_eager = model.step(clip[t], s_eager)
+        b, _, s_graph = graphed(clip[t], s_graph)
+        diff = max(diff, (a.float() - b.float()).abs().max().item())
+    model.train()
+    return {**out, "precision": precision, "max_abs_diff_vs_eager": diff}
 
 
 def onnx_available() -> bool:
@@ -563,6 +594,14 @@ def run_bench(cfg: BenchSettings, progress: Callable[[str], None] | None = None)
 
     def stream_steps(h: int, w: int) -> int:
         return cfg.stream_steps if h * w <= 64 * 64 else max(3, cfg.stream_steps // 3)
+
+    if dev.type == "cuda":
+        res["stream_graphs"] = {}
+        for h, w in cfg.stream_sizes:
+            say(f"streaming with CUDA graphs, batch 1, {w}x{h}, {prec}")
+            res["stream_graphs"][f"{w}x{h}"] = bench_stream_graphed(
+                model, h, w, stream_steps(h, w), cfg.repeats, cfg.warmup, prec
+            )
 
     if onnx_available() and dev.type == "cpu":
         say("streaming with onnxruntime (the exported step), batch 1, fp32")

@@ -104,6 +104,12 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
             f"| streaming `model.step`, batch 1, {k} ({v.get('precision', 'fp32')}) | "
             f"{_f(v['fps'])} | | |"
         )
+    for k, v in (res.get("stream_graphs") or {}).items():
+        lines.append(
+            f"| streaming step replayed from a CUDA graph, batch 1, {k} ({v['precision']}; "
+            f"largest difference from the eager step {v['max_abs_diff_vs_eager']:.1e}) | "
+            f"{_f(v['fps'])} | | |"
+        )
     for k, v in (res.get("stream_onnx") or {}).items():
         lines.append(f"| streaming step in onnxruntime, batch 1, {k} (fp32) | {_f(v['fps'])} | | |")
     spread = {
@@ -111,6 +117,7 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
         "training": res["train"]["times"],
         "naive": res["naive_train"]["times"],
         **{f"streaming {k}": v["times"] for k, v in res["stream"].items()},
+        **{f"CUDA graph {k}": v["times"] for k, v in (res.get("stream_graphs") or {}).items()},
         **{f"onnxruntime {k}": v["times"] for k, v in (res.get("stream_onnx") or {}).items()},
     }
     lines += [

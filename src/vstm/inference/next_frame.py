@@ -119,6 +119,7 @@ def predict_video(
     flo: bool = False,
     device: torch.device | str = "cpu",
     precision: str = "fp32",
+    cuda_graphs: bool = False,
 ) -> PredictResult:
     """Run ``model.step`` over every frame of ``source`` and write input | prediction | flow.
 
@@ -138,6 +139,8 @@ def predict_video(
             passes :func:`vstm.system.choose_precision`'s choice. The step runs as is:
             channels_last and ``torch.inference_mode`` measured no faster than this in fp32
             on an AVX2 CPU.
+        cuda_graphs: replay each step from one captured CUDA graph
+            (:class:`~vstm.inference.graphed.GraphedStep`; CUDA only, one frame size).
 
     Memory stays constant, whatever the length or the horizon: frames are decoded,
     predicted and encoded one at a time. Frames whose size is not a multiple of the model's
@@ -155,7 +158,7 @@ def predict_video(
     try:
         _predict_video(
             model, header, source, out_dir, result, size, frame_step, max_frames, horizon,
-            png, flo, device, precision,
+            png, flo, device, precision, cuda_graphs,
         )  # fmt: skip
     except BaseException:
         for p in result.pngs + result.flos:
@@ -166,7 +169,7 @@ def predict_video(
 
 def _predict_video(
     model, header, source, out_dir, result, size, frame_step, max_frames, horizon, png, flo, device,
-    precision="fp32",
+    precision="fp32", cuda_graphs=False,
 ) -> None:  # fmt: skip
     """The body of :func:`predict_video`; fills ``result`` as it writes."""
     import itertools
@@ -181,6 +184,10 @@ def _predict_video(
     m = model.spatial_multiple
     state = prev_state = x = None
     model = model.to(device).eval()
+    if cuda_graphs:
+        from vstm.inference.graphed import GraphedStep
+
+        graphed = GraphedStep(model, precision)
     frames = iter(iter_frames(source, channels=model.in_channels, frame_step=frame_step))
 
     first_hw: list[int] = []  # (H, W) of the first frame; later frames are resized to it
@@ -251,8 +258,11 @@ def _predict_video(
                 frame, x = prepare(frame)
                 h, w = frame.shape[-2:]
                 prev_state = state
-                with autocast(device, precision):
-                    pred, flow, state = model.step(x, state)
+                if cuda_graphs:
+                    pred, flow, state = graphed(x, state)
+                else:
+                    with autocast(device, precision):
+                        pred, flow, state = model.step(x, state)
                 prob = to_probabilities(pred[0, :, :h, :w].float(), outputs)
                 write(writer, i, to_uint8_image(frame), prob, flow, titles)
                 result.frames += 1

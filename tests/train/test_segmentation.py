@@ -3,10 +3,8 @@
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,28 +33,12 @@ def weights(path):
     return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
 
 
-def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path, kill_mid_run):
     common = ["segment", "train", *TINY, "--steps", "16", "--eval-every", "2"]
     full = tmp_path / "full"
     vstm(*common, "--out", full)
     part = tmp_path / "part"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vstm", *common, "--out", str(part)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if json.loads((part / "last.json").read_text())["trainer"]["step"] >= 4:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    step = json.loads((part / "last.json").read_text())["trainer"]["step"]
+    step = kill_mid_run(common, part, at_step=4)
     assert 4 <= step < 16, "the kill must land mid-run"
     vstm("segment", "train", "--resume", part)
     a, b = weights(full / "last.safetensors"), weights(part / "last.safetensors")

@@ -195,29 +195,12 @@ def test_nan_loss_stops_with_message_and_keeps_checkpoint(tmp_path):
     assert weights(out / "last.safetensors")  # readable, not half-written
 
 
-def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
+def test_resume_after_sigkill_matches_uninterrupted(tmp_path, kill_mid_run):
     common = ["train", "--tiny", "--steps", "12", "--save-every", "2", "--device", "cpu"]
     full = tmp_path / "full"
     vstm(*common, "--out", full)
     part = tmp_path / "part"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vstm", *common, "--out", str(part)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        j = part / "last.json"
-        try:
-            if json.loads(j.read_text())["trainer"]["step"] >= 4:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    step = json.loads((part / "last.json").read_text())["trainer"]["step"]
+    step = kill_mid_run(common, part, at_step=4)
     assert 4 <= step < 12, "the kill must land mid-run"
     vstm("train", "--resume", part)
     a, b = weights(full / "last.safetensors"), weights(part / "last.safetensors")

@@ -91,8 +91,8 @@ class GraphedStep:
         # the outputs' own buffers: the recorded step ends by copying its results into them
         first = self._eager(self._frame, tree_unflatten(self._state, self._spec))
         out_flat, self._out_spec = tree_flatten(first)
-        new_flat = tree_flatten(first[2])[0]
-        if tree_flatten(first[2])[1] != self._spec or any(
+        new_flat, new_spec = tree_flatten(first[2])
+        if new_spec != self._spec or any(
             a.shape != b.shape or a.dtype != b.dtype
             for a, b in zip(new_flat, self._state, strict=True)
         ):

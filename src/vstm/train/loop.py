@@ -134,7 +134,7 @@ def split_overlapping(clips: Dataset, max_val: int) -> tuple[list[int], list[int
     per_clip = max(1, getattr(clips, "seq_len", 1) // getattr(clips, "stride", 1))
     side_by_side = (n - 1) // per_clip + 1 if n else 0
     n_val = min(max_val, side_by_side // 10)
-    val = sorted(set(range(0, n, max(1, n // n_val))[:n_val])) if n_val else []
+    val = list(range(0, n, max(1, n // n_val))[:n_val]) if n_val else []
     if source is None or start is None or not val:
         chosen = set(val)
         return [i for i in range(n) if i not in chosen], val

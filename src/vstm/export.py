@@ -13,7 +13,8 @@ Zeros for h and c start a stream. B, H and W are dynamic except for AE-fcLSTM (i
 fully-connected layers fix H and W). The warp exports as ``GridSample`` (opset >= 16). Every
 gate convolution exports as a plain ``Conv``: the model is rebuilt with ``lstm_impl`` and
 ``flow_impl`` set to ``"direct"`` (the FFT and GEMM paths are CPU training speed-ups with
-the same parameters).
+the same parameters), and the decoder upsamples before it convolves (``Resize`` then
+``Conv``).
 
 Models without flow have no ``flow`` output. State names per model: ``h, c``
 (ae-convlstm-flow), ``h1, c1, h2, c2`` (ae-convlstm, ae-fclstm: temporal encoder, then
@@ -35,6 +36,7 @@ from torch import nn
 
 from vstm.errors import VstmError
 from vstm.models import VideoPredictor, build_model
+from vstm.nn.autoencoder import Up2Conv2d
 
 __all__ = [
     "STATE_NAMES",
@@ -91,14 +93,16 @@ def _check_exportable(model: VideoPredictor) -> None:
 
 def direct_copy(model: VideoPredictor) -> VideoPredictor:
     """The same weights in a model whose convolutions all run ``F.conv2d`` (no FFT, no GEMM
-    form): what an exporter can trace into plain ``Conv`` nodes."""
+    form, the decoder upsampling before it convolves): what an exporter can trace into plain
+    ``Conv`` nodes."""
     fields = {f.name for f in dataclasses.fields(model.config)}
     settings = {k: "direct" for k in ("lstm_impl", "flow_impl") if k in fields}
-    if not settings:
-        return model
     config = dataclasses.replace(model.config, **settings)
     twin = build_model(model.name, **dataclasses.asdict(config))
     twin.load_state_dict(model.state_dict())
+    for m in twin.modules():
+        if isinstance(m, Up2Conv2d):
+            m.impl = "direct"
     return twin.to(next(model.parameters()).device).eval()
 
 

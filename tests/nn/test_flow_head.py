@@ -13,7 +13,7 @@ def test_same_conv_rejects_an_unknown_impl():
         SameConv2d(3, 2, 5, impl="fast")
 
 
-@pytest.mark.parametrize("impl", ["gemm", "direct", "auto"])
+@pytest.mark.parametrize("impl", ["gemm", "fft", "direct", "auto"])
 def test_flow_regressor_paths_agree(impl):
     torch.manual_seed(0)
     ref = FlowRegressor(64, 15, impl="direct")
@@ -31,7 +31,31 @@ def test_flow_regressor_paths_agree(impl):
     assert (h1.grad - h2.grad).abs().max() <= 1e-4
     for (name, p), q in zip(ref.named_parameters(), head.parameters(), strict=True):
         assert (p.grad - q.grad).abs().max() <= 1e-4 * max(1.0, p.grad.abs().max().item()), name
-    assert head.conv1.uses_gemm(h) == (impl != "direct")
+    expected = {"auto": "gemm"}.get(impl, impl)  # a gradient is wanted: auto trains on GEMMs
+    assert head.conv1.kernel(h1) == expected
+
+
+@pytest.mark.parametrize("impl", ["gemm", "fft", "auto"])
+def test_flow_regressor_streams_like_the_direct_convolution(impl):
+    """Without gradients (``auto`` takes the FFT, its spectrum kept between frames), Θ gives
+    F.conv2d's numbers frame after frame, and a changed weight is seen at the next frame."""
+    torch.manual_seed(1)
+    ref = FlowRegressor(64, 15, impl="direct")
+    head = FlowRegressor(64, 15, impl=impl)
+    with torch.no_grad():
+        ref.conv3.weight.copy_(torch.eye(2).view(2, 2, 1, 1))
+    head.load_state_dict(ref.state_dict())
+    with torch.inference_mode():
+        for i in range(3):
+            h = torch.rand(1, 64, 32, 32) * 2 - 1
+            a, b = ref(h), head(h)
+            assert (a - b).abs().max() <= 1e-4 * max(1.0, a.abs().max().item()), i
+        assert head.conv1.kernel(h) == {"auto": "fft"}.get(impl, impl)
+    with torch.no_grad():  # an in-place change, as an optimiser step makes
+        for m in (ref, head):
+            m.conv1.weight.mul_(-0.5)
+        h = torch.rand(1, 64, 32, 32)
+        assert (ref(h) - head(h)).abs().max() <= 1e-4
 
 
 def test_flow_impl_keeps_parameters_and_state_dict():

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from vstm.errors import ShapeError
-from vstm.ops.spectral import fft_length, kernel_spectrum, spectral_conv2d
+from vstm.ops.spectral import SpectrumCache, fft_length, kernel_spectrum, spectral_conv2d
 
 
 def test_fft_length_is_even_and_5_smooth():
@@ -95,3 +95,39 @@ def test_frozen_kernel_gets_no_gradient_and_input_still_does():
     (gx,) = torch.autograd.grad(y.sum(), x)
     (ref,) = torch.autograd.grad(F.conv2d(x, w, padding=1).sum(), x)
     assert (gx - ref).abs().max() <= 1e-5
+
+
+def test_spectrum_cache_builds_once_and_follows_every_change_of_the_kernel():
+    torch.manual_seed(3)
+    conv = torch.nn.Conv2d(4, 2, 5)
+    w, cache = conv.weight, SpectrumCache()
+    first = cache.get(w, 9, 7)
+    assert cache.get(w, 9, 7) is first  # same values: reused
+    assert first.w.requires_grad is False and first.token.requires_grad is False
+    x = torch.randn(1, 4, 9, 7)
+
+    def matches() -> bool:
+        y = spectral_conv2d(x, cache.get(w, 9, 7))
+        return bool((y - F.conv2d(x, w.detach(), padding=2)).abs().max() <= 1e-4)
+
+    assert matches()
+    with torch.no_grad():
+        w.add_(0.5)  # an optimiser-style in-place update
+    assert cache.get(w, 9, 7) is not first and matches()
+    second = cache.get(w, 9, 7)
+    w.data.copy_(torch.randn_like(w))  # through .data: no version bump, still seen
+    assert cache.get(w, 9, 7) is not second and matches()
+    conv.load_state_dict({"weight": torch.randn_like(w), "bias": conv.bias.detach()})
+    assert matches()
+    assert cache.get(w, 9, 8).width == 8  # another map size: rebuilt for it
+    assert cache.get(w.double(), 9, 8).w.dtype == torch.complex128
+
+
+def test_spectrum_cache_built_in_inference_mode_serves_later_no_grad_calls():
+    w, cache = torch.randn(2, 3, 5, 5), SpectrumCache()
+    x = torch.randn(1, 3, 8, 8)
+    with torch.inference_mode():
+        a = spectral_conv2d(x, cache.get(w, 8, 8))
+    with torch.no_grad():
+        b = spectral_conv2d(x, cache.get(w, 8, 8))
+    assert torch.equal(a, b)

@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--batch", type=positive_int, help="training batch (default 16)")
     a("--frames", type=positive_int, help="frames per training clip (default 10)")
     a("--repeats", type=positive_int, help="timed runs per measurement, after warm-up (default 5)")
-    a("--flow-impl", choices=["auto", "gemm", "direct"], help="Θ's convolutions (default auto)")
+    flow_impls = ["auto", "gemm", "fft", "direct"]  # vstm.ops.select.FLOW_IMPLS, without torch
+    a("--flow-impl", choices=flow_impls, help="Θ's convolutions (default auto)")
     a("--lstm-impl", choices=["auto", "fft", "direct"], help="the memory's gate convolution")
     a(
         "--precision",

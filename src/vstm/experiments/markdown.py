@@ -235,9 +235,11 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
         ]
     else:
         lines += [
-            "- What is fast: Θ's two 15x15 convolutions (64->2, 2->2) run as GEMMs "
-            '(`vstm.ops.gemm.conv2d_same_gemm`, `flow_impl="auto"` on CPU; '
-            "`--model-option flow_impl=direct` turns it off). oneDNN's direct algorithm runs "
+            "- What is fast: Θ's two 15x15 convolutions (64->2, 2->2) run as GEMMs in "
+            "training (`vstm.ops.gemm.conv2d_same_gemm`) and through the FFT, the kernel's "
+            "spectrum built once per stream, when no gradient is wanted (streaming, "
+            '`vstm.ops.spectral.SpectrumCache`); `flow_impl="auto"` on CPU, '
+            "`--model-option flow_impl=direct` turns both off. oneDNN's direct algorithm runs "
             "these few-channel shapes at a few GFLOP/s, so 3% of the FLOPs took about a third of "
             "a training step. The ConvLSTM's fused gate convolution (the peak convolution "
             'itself) runs through the FFT over a sequence (`vstm.ops.spectral`, `lstm_impl="auto"`'

@@ -38,10 +38,11 @@ class AEConvLSTMFlowConfig:
         w_h: weight w_H of the smoothness penalty (paper: 1e-2).
         delta: Huber threshold δ (paper: 1e-3).
         flow_impl: how Θ's two large convolutions run; same parameters and, up to float
-            rounding, the same numbers. ``"auto"`` (default): the GEMM form
-            (:func:`vstm.ops.gemm.conv2d_same_gemm`) on CPU, ``F.conv2d`` elsewhere;
-            ``"direct"``: always ``F.conv2d``; ``"gemm"``: always the GEMM form
-            (:mod:`vstm.ops.select` decides).
+            rounding, the same numbers. ``"auto"`` (default): on CPU the GEMM form
+            (:func:`vstm.ops.gemm.conv2d_same_gemm`) when training and the FFT, its spectrum
+            kept between frames, when no gradient is wanted (streaming, evaluation);
+            ``F.conv2d`` elsewhere. ``"direct"``, ``"gemm"``, ``"fft"``: always that one
+            (:func:`vstm.ops.select.flow_kernel` decides).
         lstm_impl: how the ConvLSTM's gate convolution runs over a sequence in ``forward``
             (:data:`vstm.ops.select.ConvImpl`). ``"auto"`` (default): through the FFT
             (:func:`vstm.ops.spectral.spectral_conv2d`) on CPU for batches of 4 or more at
@@ -61,7 +62,7 @@ class AEConvLSTMFlowConfig:
     smoothness: Literal["loss", "inject"] = "loss"
     w_h: float = 1e-2
     delta: float = 1e-3
-    flow_impl: Literal["direct", "gemm", "auto"] = "auto"
+    flow_impl: Literal["direct", "gemm", "fft", "auto"] = "auto"
     lstm_impl: Literal["direct", "fft", "auto"] = "auto"
 
 

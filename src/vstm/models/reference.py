@@ -54,7 +54,8 @@ class NaiveAEConvLSTMFlow(VideoPredictor):
             nn.Conv2d(2, 2, fk, padding=fk // 2),
             nn.Conv2d(2, 2, 1),
         )
-        self.decoder = SpatialDecoder(c.enc_channels, c.in_channels, c.dec_kernel)
+        # upsample, then convolve: the plain form, not the low-resolution one
+        self.decoder = SpatialDecoder(c.enc_channels, c.in_channels, c.dec_kernel, "direct")
 
     @classmethod
     def from_model(cls, model: AEConvLSTMFlow) -> NaiveAEConvLSTMFlow:

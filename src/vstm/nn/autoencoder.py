@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SpatialDecoder", "SpatialEncoder", "xavier_init"]
+from vstm.ops.upsample import up2_conv2d
+
+__all__ = ["SpatialDecoder", "SpatialEncoder", "Up2Conv2d", "xavier_init"]
 
 
 def xavier_init(conv: nn.Conv2d | nn.Linear) -> None:
@@ -31,17 +35,60 @@ class SpatialEncoder(nn.Module):
         return F.max_pool2d(torch.tanh(self.conv(y)), 2)
 
 
+class Up2Conv2d(nn.Conv2d):
+    """Nearest x2 upsampling then this k x k convolution (same padding), as one module.
+
+    An ``nn.Conv2d`` (same parameters, state dict and hooks; FLOP counters see the
+    convolution at the upsampled size, as the paper counts it) whose ``forward`` takes the
+    map before upsampling. ``impl="phase"`` computes it at low resolution
+    (:func:`vstm.ops.upsample.up2_conv2d`), ``"direct"`` upsamples, then convolves.
+
+    Shapes: (N, in, h, w) -> (N, out, 2h, 2w).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        impl: Literal["phase", "direct"] = "phase",
+    ) -> None:
+        if impl not in ("phase", "direct"):
+            raise ValueError(f"Up2Conv2d: impl must be 'phase' or 'direct', got {impl!r}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.impl = impl
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.impl == "phase" and self.kernel_size[0] % 2 == 1:
+            return up2_conv2d(x, self.weight, self.bias)
+        return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, upsample=2, impl={self.impl}"
+
+
 class SpatialDecoder(nn.Module):
     """D: nearest-neighbour x2 upsampling, conv (k x k, same padding), no output nonlinearity.
 
     Shapes: (N, d, h, w) -> (N, C, 2h, 2w). The output is logits for a BCE loss or values for
     an MSE loss.
+
+    Args:
+        impl: ``"phase"`` (default) computes the same function at the low resolution
+            (:func:`vstm.ops.upsample.up2_conv2d`: half the FLOPs, no upsampled map kept for
+            backward); ``"direct"`` upsamples, then convolves. Same parameters either way.
     """
 
-    def __init__(self, in_channels: int = 16, out_channels: int = 1, kernel_size: int = 7) -> None:
+    def __init__(
+        self,
+        in_channels: int = 16,
+        out_channels: int = 1,
+        kernel_size: int = 7,
+        impl: Literal["phase", "direct"] = "phase",
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.conv = Up2Conv2d(in_channels, out_channels, kernel_size, impl)
         xavier_init(self.conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+        return self.conv(x)

@@ -1,8 +1,9 @@
 """Flow regressor Θ (paper 3.2.2): memory features -> dense flow map.
 
 Θ's two k x k layers run through :func:`vstm.ops.select.same_conv2d`, which picks the kernel
-for ``impl`` (on CPU by default the GEMM form :func:`vstm.ops.gemm.conv2d_same_gemm`; oneDNN's
-direct algorithm is slow on these few-channel shapes).
+for ``impl`` (on CPU by default the GEMM form :func:`vstm.ops.gemm.conv2d_same_gemm` when
+training and the FFT, with the kernel's spectrum kept between frames, when streaming or
+evaluating; oneDNN's direct algorithm is slow on these few-channel shapes).
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ import torch
 from torch import nn
 
 from vstm.nn.autoencoder import xavier_init
-from vstm.ops.select import FLOW_IMPLS, FlowImpl, same_conv2d, use_gemm
+from vstm.ops.select import FLOW_IMPLS, FlowImpl, flow_kernel, same_conv2d
+from vstm.ops.spectral import SpectrumCache
 
 __all__ = ["FlowRegressor", "SameConv2d"]
 
 
 class SameConv2d(nn.Conv2d):
-    """``nn.Conv2d`` with odd kernel, stride 1 and same padding, optionally run by GEMMs.
+    """``nn.Conv2d`` with odd kernel, stride 1 and same padding, run by GEMMs or the FFT.
 
     Same parameters, state dict, hooks and attributes as ``nn.Conv2d`` (checkpoints and FLOP
     counting do not see a difference); ``impl`` (:data:`vstm.ops.select.FlowImpl`) only
-    chooses how ``forward`` computes (:func:`vstm.ops.select.same_conv2d`).
+    chooses how ``forward`` computes (:func:`vstm.ops.select.same_conv2d`). The FFT path keeps
+    the kernel's spectrum in a :class:`vstm.ops.spectral.SpectrumCache` (not in the state
+    dict) while the weights stay the same.
 
     Shapes: (N, in, H, W) -> (N, out, H, W).
     """
@@ -32,16 +36,18 @@ class SameConv2d(nn.Conv2d):
         if kernel_size % 2 != 1:
             raise ValueError(f"SameConv2d: kernel_size must be odd, got {kernel_size}")
         if impl not in FLOW_IMPLS:
-            raise ValueError(f"impl must be 'direct', 'gemm' or 'auto', got {impl!r}")
+            raise ValueError(f"impl must be one of {', '.join(FLOW_IMPLS)}, got {impl!r}")
         super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
         self.impl = impl
+        self.spectra = SpectrumCache()
 
-    def uses_gemm(self, x: torch.Tensor) -> bool:
-        """Whether ``forward(x)`` takes the GEMM path (:func:`vstm.ops.select.use_gemm`)."""
-        return use_gemm(self.impl, x.device.type)
+    def kernel(self, x: torch.Tensor) -> str:
+        """The kernel ``forward(x)`` runs: ``"direct"``, ``"gemm"`` or ``"fft"``
+        (:func:`vstm.ops.select.flow_kernel`; asked at call time)."""
+        return flow_kernel(self.impl, x, self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return same_conv2d(x, self.weight, self.bias, self.impl)
+        return same_conv2d(x, self.weight, self.bias, self.impl, self.spectra)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, impl={self.impl}"

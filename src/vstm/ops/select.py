@@ -7,7 +7,8 @@ Two settings name an implementation; both are fields of the model configs (``vst
   ``"direct"`` (``F.conv2d``), ``"fft"`` (:func:`vstm.ops.spectral.spectral_conv2d`, the
   kernel's spectrum built once per sequence), ``"auto"`` (:func:`use_fft`).
 - ``flow_impl`` (:data:`FlowImpl`), Θ's two k x k layers: ``"direct"`` (``F.conv2d``),
-  ``"gemm"`` (:func:`vstm.ops.gemm.conv2d_same_gemm`), ``"auto"`` (:func:`use_gemm`).
+  ``"gemm"`` (:func:`vstm.ops.gemm.conv2d_same_gemm`), ``"fft"``
+  (:func:`vstm.ops.spectral.spectral_conv2d`), ``"auto"`` (:func:`flow_kernel`).
 
 The boxes in :mod:`vstm.nn` ask the functions here and decide nothing themselves. Every
 choice computes the same function; they differ by float rounding only (tests compare each
@@ -23,7 +24,13 @@ import torch
 import torch.nn.functional as F
 
 from vstm.ops.gemm import conv2d_same_gemm
-from vstm.ops.spectral import KernelSpectrum, kernel_spectrum, spectrum_bytes
+from vstm.ops.spectral import (
+    KernelSpectrum,
+    SpectrumCache,
+    kernel_spectrum,
+    spectral_conv2d,
+    spectrum_bytes,
+)
 
 __all__ = [
     "AUTO_MAX_SPECTRUM_BYTES",
@@ -32,11 +39,11 @@ __all__ = [
     "FLOW_IMPLS",
     "ConvImpl",
     "FlowImpl",
+    "flow_kernel",
     "reduced_precision_autocast",
     "same_conv2d",
     "sequence_spectrum",
     "use_fft",
-    "use_gemm",
 ]
 
 ConvImpl = Literal["direct", "fft", "auto"]
@@ -46,9 +53,10 @@ ConvImpl = Literal["direct", "fft", "auto"]
 
 CONV_IMPLS: tuple[str, ...] = typing.get_args(ConvImpl)
 
-FlowImpl = Literal["direct", "gemm", "auto"]
+FlowImpl = Literal["direct", "gemm", "fft", "auto"]
 """How Θ's large convolutions run: ``"direct"`` (``torch.nn.functional.conv2d``), ``"gemm"``
-(:func:`vstm.ops.gemm.conv2d_same_gemm`), ``"auto"`` (see :func:`use_gemm`)."""
+(:func:`vstm.ops.gemm.conv2d_same_gemm`), ``"fft"`` (:func:`vstm.ops.spectral.spectral_conv2d`),
+``"auto"`` (see :func:`flow_kernel`)."""
 
 FLOW_IMPLS: tuple[str, ...] = typing.get_args(FlowImpl)
 
@@ -119,27 +127,59 @@ def sequence_spectrum(
     return kernel_spectrum(weight, height, width)
 
 
-def use_gemm(impl: FlowImpl, device_type: str) -> bool:
-    """Whether ``impl`` computes a same-padded convolution on ``device_type`` with
-    :func:`vstm.ops.gemm.conv2d_same_gemm` (``"auto"``: on CPU only; GPUs keep cuDNN)."""
-    return impl == "gemm" or (impl == "auto" and device_type == "cpu")
+def flow_kernel(impl: FlowImpl, x: torch.Tensor, weight: torch.Tensor) -> str:
+    """The kernel ``impl`` picks for Θ's same-padded convolution of ``x`` by ``weight``.
+
+    Args:
+        impl: :data:`FlowImpl`.
+        x: (N, Ci, H, W); its device and whether it wants a gradient are read.
+        weight: (Co, Ci, k, k); whether it wants a gradient is read.
+
+    Returns:
+        ``"direct"``, ``"gemm"`` or ``"fft"``. ``"auto"``: cuDNN (``"direct"``) off the CPU;
+        on the CPU ``"gemm"`` when a gradient is wanted (training: the FFT's backward is
+        slower there) and ``"fft"`` when none is (streaming and evaluation, with the kernel's
+        spectrum built once per stream: at batch 1 and 64x64 frames Θ takes 1.2 ms instead of
+        4.3, measured on an AMD EPYC with AVX2, see ``docs/results/bench.md``).
+    """
+    if impl != "auto":
+        return impl
+    if x.device.type != "cpu":
+        return "direct"
+    wants_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    return "gemm" if wants_grad else "fft"
 
 
 def same_conv2d(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, impl: FlowImpl
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    impl: FlowImpl,
+    cache: SpectrumCache | None = None,
 ) -> torch.Tensor:
-    """``F.conv2d(x, weight, bias, padding=k // 2)``, by the kernel ``impl`` picks on x's device.
+    """``F.conv2d(x, weight, bias, padding=k // 2)``, by the kernel ``impl`` picks for x.
 
     Args:
         x: (N, Ci, H, W).
         weight: (Co, Ci, k, k), k odd.
         bias: (Co,) or None.
-        impl: :data:`FlowImpl` (:func:`use_gemm`).
+        impl: :data:`FlowImpl` (:func:`flow_kernel`).
+        cache: where the FFT path keeps the kernel's spectrum between calls that need no
+            gradient (one per layer); None builds it every call.
 
     Returns:
-        (N, Co, H, W); float32 under autocast when the GEMM form runs (see
+        (N, Co, H, W); float32 under autocast when the GEMM or FFT form runs (see
         :func:`vstm.ops.gemm.conv2d_same_gemm`).
     """
-    if use_gemm(impl, x.device.type):
+    kernel = flow_kernel(impl, x, weight)
+    if kernel == "gemm":
         return conv2d_same_gemm(x, weight, bias)
+    if kernel == "fft":
+        h, w = x.shape[-2:]
+        wants_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+        if cache is not None and not wants_grad:
+            spectrum = cache.get(weight, h, w)
+        else:
+            spectrum = kernel_spectrum(weight, h, w)
+        return spectral_conv2d(x, spectrum, bias)
     return F.conv2d(x, weight, bias, padding=weight.shape[-1] // 2)

@@ -19,6 +19,7 @@ def test_bench_markdown_from_the_committed_json():
     assert text.startswith(f"# Speed on this machine\n\nCommand: `{payload['command']}`")
     assert "\n## Targets\n" in text and "\n## Notes\n" in text
     assert "| naive reference training (fp32) |" in text
+    assert text.count("| vstm training (fp32") == 1  # chosen path fp32 or not: one fp32 row
     assert "`vstm.models.reference.NaiveAEConvLSTMFlow`" in text
 
 

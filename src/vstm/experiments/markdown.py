@@ -84,7 +84,9 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
         f"| naive reference training (fp32) | {_f(sm['naive_train_fps'], 2)} | "
         f"{_f(sm['naive_train_gflops'])} | {sm['naive_frac_peak']:.2f} |",
     ]
-    if res.get("fp32_train") is not None and res["fp32_train"] is not res["train"]:
+    # the fp32 row only when the chosen path was another one (in JSON read back, the two are
+    # equal dicts, not the same object)
+    if res.get("fp32_train") is not None and res["fp32_train"] != res["train"]:
         f32 = res["fp32_train"]
         lines.append(
             f"| vstm training ({_label(f32)}) | {_f(f32['fps'], 2)} | {_f(f32['gflops'])} | "
@@ -248,7 +250,9 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
             "complex 80x256 matrix product per frequency bin, about 15x fewer FLOPs than the "
             "direct 7x7 convolution, so training GFLOP/s, counted in the direct algorithm's "
             "FLOPs as everywhere here, can exceed the measured peak. Streaming (`model.step`, "
-            "batch 1) keeps the direct convolution.",
+            "batch 1) keeps the direct convolution. The decoder's nearest x2 upsampling and "
+            "7x7 convolution run as one 5x5 convolution at low resolution with four phase "
+            "outputs (`vstm.ops.upsample.up2_conv2d`: half the FLOPs, no upsampled map kept).",
             f"- bf16: this CPU {'has' if m['bf16_native'] else 'has no'} native bf16 "
             f"(ISA {m['isa']}); without it oneDNN emulates bf16 and `vstm train --precision "
             "bf16` warns.",
@@ -256,7 +260,7 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
     lines.append(
         "- The naive reference (`vstm.models.reference.NaiveAEConvLSTMFlow`) is the same "
         "function written plainly: per time step E, eight gate convolutions, Θ by `F.conv2d`, "
-        "warp, D; "
+        "warp, D upsampling then convolving; "
         "`tests/test_bench.py` checks it against the model, forward and gradients."
     )
     return "\n".join(lines) + "\n"

@@ -13,8 +13,8 @@ Zeros for h and c start a stream. B, H and W are dynamic except for AE-fcLSTM (i
 fully-connected layers fix H and W). The warp exports as ``GridSample`` (opset >= 16). Every
 gate convolution exports as a plain ``Conv``: the model is rebuilt with ``lstm_impl`` and
 ``flow_impl`` set to ``"direct"`` (the FFT and GEMM paths are CPU training speed-ups with
-the same parameters), and the decoder upsamples before it convolves (``Resize`` then
-``Conv``).
+the same parameters), the encoder's tanh and pooling are plain nodes, and the decoder
+upsamples before it convolves (``Resize`` then ``Conv``).
 
 Models without flow have no ``flow`` output. State names per model: ``h, c``
 (ae-convlstm-flow), ``h1, c1, h2, c2`` (ae-convlstm, ae-fclstm: temporal encoder, then
@@ -36,7 +36,7 @@ from torch import nn
 
 from vstm.errors import VstmError
 from vstm.models import VideoPredictor, build_model
-from vstm.nn.autoencoder import Up2Conv2d
+from vstm.nn.autoencoder import ConvTanhPool2d, Up2Conv2d
 
 __all__ = [
     "STATE_NAMES",
@@ -101,7 +101,7 @@ def direct_copy(model: VideoPredictor) -> VideoPredictor:
     twin = build_model(model.name, **dataclasses.asdict(config))
     twin.load_state_dict(model.state_dict())
     for m in twin.modules():
-        if isinstance(m, Up2Conv2d):
+        if isinstance(m, Up2Conv2d | ConvTanhPool2d):
             m.impl = "direct"
     return twin.to(next(model.parameters()).device).eval()
 

@@ -57,11 +57,13 @@ def flops_per_frame(model: VideoPredictor, height: int = 64, width: int = 64) ->
     names = {m: n for n, m in model.named_modules()}
 
     def hook(m, inputs, out):
+        # a module that does more than convolve (ConvTanhPool2d) says its conv's output size
+        numel = m.conv_numel(inputs[0]) if hasattr(m, "conv_numel") else out.numel()
         if isinstance(m, nn.Conv2d):
-            macs = out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+            macs = numel * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
         else:
-            macs = out.numel() * m.in_features
-        bias = out.numel() if m.bias is not None else 0
+            macs = numel * m.in_features
+        bias = numel if m.bias is not None else 0
         counts[names[m]] = counts.get(names[m], 0) + 2 * macs + bias
 
     handles = [

@@ -22,7 +22,7 @@ def test_logits_become_their_sigmoid_and_values_are_clamped():
 
 
 # where a sigmoid is an LSTM gate, not a model output turned into a frame
-GATE_FILES = {"nn/convlstm.py", "models/ae_fclstm.py", "models/reference.py"}
+GATE_FILES = {"nn/convlstm.py", "ops/fused.py", "models/ae_fclstm.py", "models/reference.py"}
 
 
 def test_the_sigmoid_of_a_prediction_is_written_once():

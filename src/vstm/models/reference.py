@@ -40,7 +40,7 @@ class NaiveAEConvLSTMFlow(VideoPredictor):
         super().__init__()
         self.config = c = config or AEConvLSTMFlowConfig()
         k, pad = c.lstm_kernel, c.lstm_kernel // 2
-        self.encoder = SpatialEncoder(c.in_channels, c.enc_channels, c.enc_kernel)
+        self.encoder = SpatialEncoder(c.in_channels, c.enc_channels, c.enc_kernel, "direct")
         self.wx = nn.ModuleList(
             nn.Conv2d(c.enc_channels, c.hidden_channels, k, padding=pad) for _ in range(4)
         )  # gates i, f, g, o

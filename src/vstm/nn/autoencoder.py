@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vstm.ops.fused import conv_tanh_pool
 from vstm.ops.upsample import up2_conv2d
 
-__all__ = ["SpatialDecoder", "SpatialEncoder", "Up2Conv2d", "xavier_init"]
+__all__ = ["ConvTanhPool2d", "SpatialDecoder", "SpatialEncoder", "Up2Conv2d", "xavier_init"]
 
 
 def xavier_init(conv: nn.Conv2d | nn.Linear) -> None:
@@ -20,19 +21,68 @@ def xavier_init(conv: nn.Conv2d | nn.Linear) -> None:
         nn.init.zeros_(conv.bias)
 
 
+class ConvTanhPool2d(nn.Conv2d):
+    """A k x k convolution (same padding), tanh and 2x2 max-pool with stride 2, as one module.
+
+    An ``nn.Conv2d`` (same parameters, state dict and hooks; :meth:`conv_numel` tells FLOP
+    counters the convolution's own output size) whose ``forward`` also applies the tanh and
+    the pooling. ``impl="fused"`` runs the three as one autograd node that pools before the
+    tanh (the same values) and keeps a quarter of the memory for backward
+    (:func:`vstm.ops.fused.conv_tanh_pool`); ``"direct"`` writes them out plainly.
+
+    Shapes: (N, in, H, W) -> (N, out, H/2, W/2).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        impl: Literal["fused", "direct"] = "fused",
+    ) -> None:
+        if impl not in ("fused", "direct"):
+            raise ValueError(f"ConvTanhPool2d: impl must be 'fused' or 'direct', got {impl!r}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.impl = impl
+
+    def conv_numel(self, x: torch.Tensor) -> int:
+        """Elements of the convolution's output for input x (before the pooling)."""
+        return x.shape[0] * self.out_channels * x.shape[-2] * x.shape[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        even = x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0
+        if self.impl == "fused" and even and self.kernel_size[0] % 2 == 1:
+            return conv_tanh_pool(x, self.weight, self.bias)
+        return F.max_pool2d(torch.tanh(super().forward(x)), 2)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, then tanh and 2x2 max-pool, impl={self.impl}"
+
+
 class SpatialEncoder(nn.Module):
     """E: conv (k x k, same padding), tanh, 2x2 max-pool with stride 2.
 
     Shapes: (N, C, H, W) -> (N, d, H/2, W/2); H and W must be even.
+
+    Args:
+        impl: ``"fused"`` (default) runs the three as one autograd node that keeps a quarter
+            of the memory for backward (:class:`ConvTanhPool2d`); ``"direct"`` writes them
+            out plainly. Same parameters either way.
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 16, kernel_size: int = 7) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 16,
+        kernel_size: int = 7,
+        impl: Literal["fused", "direct"] = "fused",
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.conv = ConvTanhPool2d(in_channels, out_channels, kernel_size, impl)
         xavier_init(self.conv)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(torch.tanh(self.conv(y)), 2)
+        return self.conv(y)
 
 
 class Up2Conv2d(nn.Conv2d):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from vstm.errors import ShapeError, check_shape
+from vstm.ops.fused import lstm_update
 from vstm.ops.select import CONV_IMPLS, ConvImpl, sequence_spectrum, use_fft
 from vstm.ops.spectral import KernelSpectrum, spectral_conv2d
 
@@ -132,6 +133,8 @@ class ConvLSTMCell(nn.Module):
         # Under bf16 autocast the convolution returns bf16; the state update stays in float32
         # so that c, summed over every step of a long stream, keeps a 24-bit mantissa.
         gates = gates.to(_state_dtype(gates.dtype))
+        if torch.is_grad_enabled():  # one autograd node that keeps less for backward
+            return lstm_update(gates, c)
         i, f, g, o = gates.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)

@@ -7,6 +7,8 @@
   few-channel 15x15 layers (:func:`conv2d_same_gemm`).
 - :mod:`vstm.ops.upsample`: the decoder's nearest x2 upsampling and k x k convolution as one
   convolution at low resolution (:func:`up2_conv2d`).
+- :mod:`vstm.ops.fused`: E's conv-tanh-pool and eq. 1's state update as single autograd nodes
+  that keep less memory for backward (:func:`conv_tanh_pool`, :func:`lstm_update`).
 - :mod:`vstm.ops.select`: which of them, or ``F.conv2d``, computes a given convolution
   (``lstm_impl``, ``flow_impl``); :mod:`vstm.nn` asks here and decides nothing itself.
 
@@ -14,6 +16,7 @@ Every kernel computes ``F.conv2d(x, weight, bias, padding=k // 2)`` (stride 1, o
 float rounding. This package imports nothing from the rest of vstm but its errors.
 """
 
+from vstm.ops.fused import conv_tanh_pool, lstm_update
 from vstm.ops.gemm import conv2d_same_gemm
 from vstm.ops.select import (
     ConvImpl,
@@ -33,8 +36,10 @@ __all__ = [
     "KernelSpectrum",
     "SpectrumCache",
     "conv2d_same_gemm",
+    "conv_tanh_pool",
     "flow_kernel",
     "kernel_spectrum",
+    "lstm_update",
     "reduced_precision_autocast",
     "same_conv2d",
     "sequence_spectrum",

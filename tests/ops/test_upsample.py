@@ -57,3 +57,22 @@ def test_wrong_shapes_name_the_problem():
         up2_conv2d(torch.randn(1, 3, 4, 4), torch.randn(2, 4, 3, 3))
     with pytest.raises(ShapeError, match="odd"):
         up2_conv2d(torch.randn(1, 3, 4, 4), torch.randn(2, 3, 4, 4))
+
+
+def test_under_bf16_autocast_the_phase_kernels_are_summed_in_float32(monkeypatch):
+    import vstm.ops.upsample as upsample
+
+    seen = []
+
+    def spy(weight):
+        out = phase_kernels(weight)
+        seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(upsample, "phase_kernels", spy)
+    torch.manual_seed(1)
+    x, w, b = torch.rand(2, 16, 8, 8), torch.randn(1, 16, 7, 7) * 0.1, torch.randn(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours, ref = up2_conv2d(x, w, b), _plain(x, w, b)
+    assert seen == [torch.float32] and ours.dtype == ref.dtype == torch.bfloat16
+    assert (ours.float() - ref.float()).abs().max() <= 0.05 * ref.float().abs().max()

@@ -76,6 +76,9 @@ def up2_conv2d(
     k = weight.shape[-1]
     if weight.shape[-2] != k or k % 2 != 1:
         raise ShapeError(f"up2_conv2d: kernel must be square and odd, got {tuple(weight.shape)}")
-    w4 = phase_kernels(weight)
+    # the summed taps in the weight's own type: under autocast the convolution then rounds
+    # each phase kernel to 16 bits once, as the plain path rounds each tap once
+    with torch.autocast(x.device.type, enabled=False):
+        w4 = phase_kernels(weight)
     b4 = None if bias is None else bias.repeat_interleave(4)
     return F.pixel_shuffle(F.conv2d(x, w4, b4, padding=w4.shape[-1] // 2), 2)

@@ -42,3 +42,23 @@ def check_shape(name: str, t, expected: str) -> None:
                 seen[d] = n
     if not ok:
         raise ShapeError(f"{name}: expected shape ({','.join(dims)}), got {got}")
+
+
+def check_same_conv(name: str, x, weight) -> None:
+    """Check the arguments of a same-padded convolution: x (N, Ci, H, W) and weight
+    (Co, Ci, k, k) with the same Ci and k odd.
+
+    >>> import torch
+    >>> check_same_conv("conv", torch.zeros(1, 3, 4, 4), torch.zeros(2, 3, 4, 4))
+    Traceback (most recent call last):
+    ...
+    vstm.errors.ShapeError: conv: kernel must be square and odd, got (2, 3, 4, 4)
+    """
+    if x.dim() != 4 or weight.dim() != 4 or x.shape[1] != weight.shape[1]:
+        raise ShapeError(
+            f"{name}: expected x (N, Ci, H, W) and weight (Co, Ci, k, k) with the same Ci, "
+            f"got x {tuple(x.shape)} and weight {tuple(weight.shape)}"
+        )
+    k = weight.shape[-1]
+    if weight.shape[-2] != k or k % 2 != 1:
+        raise ShapeError(f"{name}: kernel must be square and odd, got {tuple(weight.shape)}")

@@ -36,7 +36,7 @@ from torch import nn
 
 from vstm.errors import VstmError
 from vstm.models import VideoPredictor, build_model
-from vstm.nn.autoencoder import ConvTanhPool2d, Up2Conv2d
+from vstm.nn.autoencoder import ImplConv2d
 
 __all__ = [
     "STATE_NAMES",
@@ -100,8 +100,8 @@ def direct_copy(model: VideoPredictor) -> VideoPredictor:
     config = dataclasses.replace(model.config, **settings)
     twin = build_model(model.name, **dataclasses.asdict(config))
     twin.load_state_dict(model.state_dict())
-    for m in twin.modules():
-        if isinstance(m, Up2Conv2d | ConvTanhPool2d):
+    for m in twin.modules():  # Θ's layers, the encoder's conv-tanh-pool, the decoder
+        if isinstance(m, ImplConv2d):
             m.impl = "direct"
     return twin.to(next(model.parameters()).device).eval()
 

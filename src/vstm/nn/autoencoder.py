@@ -11,7 +11,14 @@ from torch import nn
 from vstm.ops.fused import conv_tanh_pool
 from vstm.ops.upsample import up2_conv2d
 
-__all__ = ["ConvTanhPool2d", "SpatialDecoder", "SpatialEncoder", "Up2Conv2d", "xavier_init"]
+__all__ = [
+    "ConvTanhPool2d",
+    "ImplConv2d",
+    "SpatialDecoder",
+    "SpatialEncoder",
+    "Up2Conv2d",
+    "xavier_init",
+]
 
 
 def xavier_init(conv: nn.Conv2d | nn.Linear) -> None:
@@ -21,7 +28,29 @@ def xavier_init(conv: nn.Conv2d | nn.Linear) -> None:
         nn.init.zeros_(conv.bias)
 
 
-class ConvTanhPool2d(nn.Conv2d):
+class ImplConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (stride 1, same padding) whose ``forward`` runs the kernel ``impl`` names.
+
+    Same parameters, state dict, hooks and attributes as ``nn.Conv2d`` whatever ``impl`` is;
+    subclasses list their choices in ``impls`` (every one offers ``"direct"``, the plain
+    form, which is what ``vstm export`` traces).
+    """
+
+    impls: tuple[str, ...] = ("direct",)
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, impl: str) -> None:
+        if impl not in self.impls:
+            raise ValueError(
+                f"{type(self).__name__}: impl must be one of {', '.join(self.impls)}, got {impl!r}"
+            )
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.impl = impl
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, impl={self.impl}"
+
+
+class ConvTanhPool2d(ImplConv2d):
     """A k x k convolution (same padding), tanh and 2x2 max-pool with stride 2, as one module.
 
     An ``nn.Conv2d`` (same parameters, state dict and hooks; :meth:`conv_numel` tells FLOP
@@ -33,6 +62,8 @@ class ConvTanhPool2d(nn.Conv2d):
     Shapes: (N, in, H, W) -> (N, out, H/2, W/2).
     """
 
+    impls = ("fused", "direct")
+
     def __init__(
         self,
         in_channels: int,
@@ -40,10 +71,7 @@ class ConvTanhPool2d(nn.Conv2d):
         kernel_size: int,
         impl: Literal["fused", "direct"] = "fused",
     ) -> None:
-        if impl not in ("fused", "direct"):
-            raise ValueError(f"ConvTanhPool2d: impl must be 'fused' or 'direct', got {impl!r}")
-        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-        self.impl = impl
+        super().__init__(in_channels, out_channels, kernel_size, impl)
 
     def conv_numel(self, x: torch.Tensor) -> int:
         """Elements of the convolution's output for input x (before the pooling)."""
@@ -56,7 +84,7 @@ class ConvTanhPool2d(nn.Conv2d):
         return F.max_pool2d(torch.tanh(super().forward(x)), 2)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, then tanh and 2x2 max-pool, impl={self.impl}"
+        return f"{super().extra_repr()}, then tanh and 2x2 max-pool"
 
 
 class SpatialEncoder(nn.Module):
@@ -85,7 +113,7 @@ class SpatialEncoder(nn.Module):
         return self.conv(y)
 
 
-class Up2Conv2d(nn.Conv2d):
+class Up2Conv2d(ImplConv2d):
     """Nearest x2 upsampling then this k x k convolution (same padding), as one module.
 
     An ``nn.Conv2d`` (same parameters, state dict and hooks; FLOP counters see the
@@ -96,6 +124,8 @@ class Up2Conv2d(nn.Conv2d):
     Shapes: (N, in, h, w) -> (N, out, 2h, 2w).
     """
 
+    impls = ("phase", "direct")
+
     def __init__(
         self,
         in_channels: int,
@@ -103,10 +133,7 @@ class Up2Conv2d(nn.Conv2d):
         kernel_size: int,
         impl: Literal["phase", "direct"] = "phase",
     ) -> None:
-        if impl not in ("phase", "direct"):
-            raise ValueError(f"Up2Conv2d: impl must be 'phase' or 'direct', got {impl!r}")
-        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-        self.impl = impl
+        super().__init__(in_channels, out_channels, kernel_size, impl)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.impl == "phase" and self.kernel_size[0] % 2 == 1:
@@ -114,7 +141,7 @@ class Up2Conv2d(nn.Conv2d):
         return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, upsample=2, impl={self.impl}"
+        return f"upsample=2, {super().extra_repr()}"
 
 
 class SpatialDecoder(nn.Module):

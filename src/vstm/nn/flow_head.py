@@ -11,14 +11,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vstm.nn.autoencoder import xavier_init
+from vstm.nn.autoencoder import ImplConv2d, xavier_init
 from vstm.ops.select import FLOW_IMPLS, FlowImpl, flow_kernel, same_conv2d
 from vstm.ops.spectral import SpectrumCache
 
 __all__ = ["FlowRegressor", "SameConv2d"]
 
 
-class SameConv2d(nn.Conv2d):
+class SameConv2d(ImplConv2d):
     """``nn.Conv2d`` with odd kernel, stride 1 and same padding, run by GEMMs or the FFT.
 
     Same parameters, state dict, hooks and attributes as ``nn.Conv2d`` (checkpoints and FLOP
@@ -30,15 +30,14 @@ class SameConv2d(nn.Conv2d):
     Shapes: (N, in, H, W) -> (N, out, H, W).
     """
 
+    impls = FLOW_IMPLS
+
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int, impl: FlowImpl = "auto"
     ) -> None:
         if kernel_size % 2 != 1:
             raise ValueError(f"SameConv2d: kernel_size must be odd, got {kernel_size}")
-        if impl not in FLOW_IMPLS:
-            raise ValueError(f"impl must be one of {', '.join(FLOW_IMPLS)}, got {impl!r}")
-        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-        self.impl = impl
+        super().__init__(in_channels, out_channels, kernel_size, impl)
         self.spectra = SpectrumCache()
 
     def kernel(self, x: torch.Tensor) -> str:
@@ -48,9 +47,6 @@ class SameConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return same_conv2d(x, self.weight, self.bias, self.impl, self.spectra)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, impl={self.impl}"
 
 
 class FlowRegressor(nn.Module):

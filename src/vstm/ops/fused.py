@@ -36,15 +36,13 @@ class _LSTMUpdate(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, gh: torch.Tensor | None, gc: torch.Tensor | None):
+    def backward(ctx, gh: torch.Tensor, gc: torch.Tensor):
+        # autograd hands zeros, not None, for an output that was not used
         i_f, g, o, c, c_new = ctx.saved_tensors
         i, f = i_f.split(c.shape[1], dim=1)
         tc = torch.tanh(c_new)
-        dc = torch.zeros_like(c) if gc is None else gc.clone()
-        go = torch.zeros_like(c)
-        if gh is not None:
-            dc.addcmul_(gh * o, 1 - tc * tc)  # through h = o * tanh(c)
-            go = gh * tc
+        dc = torch.addcmul(gc, gh * o, 1 - tc * tc)  # c's own gradient, and through h
+        go = gh * tc
         grads = torch.cat(
             (
                 dc * g * i * (1 - i),  # i: sigmoid' = s (1 - s)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vstm.errors import ShapeError
+from vstm.errors import check_same_conv
 
 __all__ = ["conv2d_same_gemm"]
 
@@ -185,14 +185,7 @@ def conv2d_same_gemm(
     >>> bool(torch.allclose(conv2d_same_gemm(x, w), F.conv2d(x, w, padding=2), atol=1e-4))
     True
     """
-    if x.dim() != 4 or weight.dim() != 4 or x.shape[1] != weight.shape[1]:
-        raise ShapeError(
-            f"conv2d_same_gemm: expected x (N, Ci, H, W) and weight (Co, Ci, k, k) with the "
-            f"same Ci, got x {tuple(x.shape)} and weight {tuple(weight.shape)}"
-        )
-    k = weight.shape[-1]
-    if weight.shape[-2] != k or k % 2 != 1:
-        raise ShapeError(f"conv2d_same_gemm: kernel must be square and odd, got {weight.shape}")
+    check_same_conv("conv2d_same_gemm", x, weight)
     dev = x.device.type
     if torch.is_autocast_enabled(dev):  # float32 inside: k*k partial sums, few FLOPs
         bias = None if bias is None else bias.float()

@@ -146,8 +146,12 @@ def flow_kernel(impl: FlowImpl, x: torch.Tensor, weight: torch.Tensor) -> str:
         return impl
     if x.device.type != "cpu":
         return "direct"
-    wants_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-    return "gemm" if wants_grad else "fft"
+    return "gemm" if _wants_grad(x, weight) else "fft"
+
+
+def _wants_grad(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a convolution of x by weight is recorded for a backward pass."""
+    return torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
 
 
 def same_conv2d(
@@ -176,8 +180,7 @@ def same_conv2d(
         return conv2d_same_gemm(x, weight, bias)
     if kernel == "fft":
         h, w = x.shape[-2:]
-        wants_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-        if cache is not None and not wants_grad:
+        if cache is not None and not _wants_grad(x, weight):
             spectrum = cache.get(weight, h, w)
         else:
             spectrum = kernel_spectrum(weight, h, w)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vstm.errors import ShapeError
+from vstm.errors import check_same_conv
 
 __all__ = ["phase_kernels", "up2_conv2d"]
 
@@ -68,14 +68,7 @@ def up2_conv2d(
     >>> bool(torch.allclose(up2_conv2d(x, w, b), F.conv2d(up, w, b, padding=3), atol=1e-4))
     True
     """
-    if x.dim() != 4 or weight.dim() != 4 or x.shape[1] != weight.shape[1]:
-        raise ShapeError(
-            f"up2_conv2d: expected x (N, Ci, h, w) and weight (Co, Ci, k, k) with the same Ci, "
-            f"got x {tuple(x.shape)} and weight {tuple(weight.shape)}"
-        )
-    k = weight.shape[-1]
-    if weight.shape[-2] != k or k % 2 != 1:
-        raise ShapeError(f"up2_conv2d: kernel must be square and odd, got {tuple(weight.shape)}")
+    check_same_conv("up2_conv2d", x, weight)
     # the summed taps in the weight's own type: under autocast the convolution then rounds
     # each phase kernel to 16 bits once, as the plain path rounds each tap once
     with torch.autocast(x.device.type, enabled=False):

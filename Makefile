@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# `make samples` fetches real sample videos (Debian's opencv-doc) into data/opencv-samples.
+# `make samples` fetches real sample videos and photographs (Debian's opencv-doc) into
+# data/opencv-samples and data/opencv-photos.
 # Each creates .venv, installs torch==2.13.0 first (the CPU build on local disk), then vstm.
 
 PYTHON ?= python3
@@ -23,6 +24,7 @@ demo: $(STAMP)
 
 samples: $(STAMP)
 	$(VENV)/bin/vstm data fetch opencv-samples data/opencv-samples
+	$(VENV)/bin/vstm data fetch opencv-photos data/opencv-photos
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

@@ -65,6 +65,68 @@ def write_curve(metrics: Path, weights: Path, points: int = 300) -> None:
     atomic_write_text(weights.with_suffix(".metrics.jsonl"), text)
 
 
+def _mnist_check(model, outputs: str) -> dict:
+    """The check set of a Moving MNIST model: Table 1's first 32 test sequences."""
+    from vstm.eval.next_frame import copy_last_predictor, evaluate_predictor, moving_mnist_test_set
+
+    check_scores = moving_mnist_scores(model, outputs, sequences=CHECK_SEQUENCES)
+    zero = evaluate_predictor(
+        copy_last_predictor,
+        torch.utils.data.DataLoader(moving_mnist_test_set(CHECK_SEQUENCES), batch_size=32),
+        10,
+    )
+    return {
+        "sequences": CHECK_SEQUENCES,
+        "context": 10,
+        "size": 64,
+        "seed": TEST_SEED,
+        "binarize": True,
+        "outputs": outputs,
+        "scores": _finite(check_scores),
+        "zero_motion_epe": zero["epe"],
+        "relative_tolerance": TOLERANCE,
+    }
+
+
+def _clip_check(model, outputs: str, tc: dict, args, folder: Path) -> dict:
+    """The check set of a video model: ``--check-clips`` held-out clips of ``--check-data``
+    (evenly spread over every video's held-out part, as ``vstm reproduce figure6`` cuts them),
+    shipped beside the weights as uint8 ``DATASET.check.npz``."""
+    import numpy as np
+
+    from vstm.eval.next_frame import clip_scores
+    from vstm.experiments.figure6 import heldout_clips
+    from vstm.io import atomic_path
+
+    context = int(tc.get("context") or 12) if args.check_context is None else args.check_context
+    clips = heldout_clips(
+        args.check_data,
+        holdout=float(tc.get("holdout") or 0.2),
+        seq_len=context + 1,
+        size=tc.get("size"),
+        channels=model.in_channels,
+        frame_step=int(tc.get("frame_step") or 1),
+    )
+    pick = np.unique(np.linspace(0, len(clips) - 1, args.check_clips).round().astype(int))
+    frames = torch.stack([clips[int(i)]["frames"] for i in pick])  # (N, T, C, H, W)
+    frames = (frames * 255).round().to(torch.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    rel = f"{model.name}/{args.dataset}.check.npz"
+    with atomic_path(folder / f"{args.dataset}.check.npz") as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, frames=frames.numpy(), context=np.int64(context))
+    return {
+        "kind": "clips",
+        "file": rel,
+        "sequences": len(pick),
+        "context": context,
+        "source": f"{args.check_data}: held-out clips (last {tc.get('holdout')} of each video)",
+        "outputs": outputs,
+        "scores": _finite(clip_scores(model, outputs, frames, context)),
+        "copy_last": _finite(clip_scores(None, outputs, frames, context)),
+        "relative_tolerance": {"mse": 0.005, "ssim": 0.005},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="run folder (best.safetensors is shipped)")
@@ -73,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notes", default="")
     p.add_argument("--checkpoint", default="best.safetensors")
     p.add_argument("--root", type=Path, default=None, help="pretrained folder (tests)")
+    p.add_argument(
+        "--check-data",
+        help="video folder the run held out of training (--holdout): the check set is cut "
+        "from its held-out part (default: Moving MNIST's test sequences)",
+    )
+    p.add_argument("--check-clips", type=int, default=8, help="clips in a video check set")
+    p.add_argument("--check-context", type=int, help="context of the video check (default: run's)")
     p.add_argument(
         "--machine",
         help="what trained it, where the run recorded none (default: the run's own record, "
@@ -103,25 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         scores = {**_finite(ev["scores"]), "checkpoint": ev["key"]["checkpoint"]}
     model, _ = load_checkpoint(ckpt)
     outputs = model_outputs(header)
-    check_scores = moving_mnist_scores(model, outputs, sequences=CHECK_SEQUENCES)
-    from vstm.eval.next_frame import copy_last_predictor, evaluate_predictor, moving_mnist_test_set
-
-    zero = evaluate_predictor(
-        copy_last_predictor,
-        torch.utils.data.DataLoader(moving_mnist_test_set(CHECK_SEQUENCES), batch_size=32),
-        10,
-    )
-    check = {
-        "sequences": CHECK_SEQUENCES,
-        "context": 10,
-        "size": 64,
-        "seed": TEST_SEED,
-        "binarize": True,
-        "outputs": outputs,
-        "scores": _finite(check_scores),
-        "zero_motion_epe": zero["epe"],
-        "relative_tolerance": TOLERANCE,
-    }
+    root = args.root or pretrained.ROOT
+    if args.check_data:
+        check = _clip_check(model, outputs, tc, args, root / header["model"])
+    else:
+        check = _mnist_check(model, outputs)
     entry = pretrained.add_entry(
         header,
         tensors,

@@ -2,6 +2,7 @@
 measurement, and the fast paths against their fp32 references. No test asserts a time."""
 
 import json
+import logging
 import warnings
 
 import pytest
@@ -44,14 +45,17 @@ def test_auto_picks_the_path_of_each_machine_class(caps, device, measured, want,
     assert machine_class(caps, device) == cls
 
 
-def test_forced_precision_wins_and_emulated_bf16_warns():
+def test_forced_precision_wins_and_emulated_bf16_warns(caplog):
     assert choose_precision("fp32", "cpu", caps=AMX, measure=_never).precision == "fp32"
     assert choose_precision("fp32", "cuda", caps=GPU_BF16).precision == "fp32"
-    with pytest.warns(RuntimeWarning, match="emulates"):
+    with caplog.at_level(logging.WARNING, "vstm.system"), warnings.catch_warnings():
+        warnings.simplefilter("error")  # a log line, never a Python warning
         assert choose_precision("bf16", "cpu", caps=AVX2).precision == "bf16"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        assert [r.getMessage().count("\n") for r in caplog.records] == [0]
+        assert "emulates" in caplog.text
+        caplog.clear()
         assert choose_precision("bf16", "cpu", caps=AMX).precision == "bf16"
+        assert not caplog.records
     with pytest.raises(VstmError):
         choose_precision("fp16", "cpu", caps=AMX)
 
@@ -193,10 +197,11 @@ def test_bf16_streaming_step_matches_fp32():
             assert _rel(p, p_ref) < BF16_TOL and _rel(f, f_ref) < BF16_TOL
 
 
-def test_bf16_warning_only_without_native_support(monkeypatch):
+def test_bf16_warning_only_without_native_support(monkeypatch, caplog):
     monkeypatch.setattr(system, "bf16_is_native", lambda device="cpu", caps=None: False)
-    with pytest.warns(RuntimeWarning, match="bf16"):
+    with caplog.at_level(logging.WARNING, "vstm.system"):
         assert system.warn_if_slow_bf16("cpu")
+    assert "bf16" in caplog.text
     monkeypatch.setattr(system, "bf16_is_native", lambda device="cpu", caps=None: True)
     assert not system.warn_if_slow_bf16("cpu")
 

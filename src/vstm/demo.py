@@ -25,7 +25,16 @@ import torch
 from vstm.errors import VstmError
 from vstm.io import atomic_path, atomic_write_text
 
-__all__ = ["DEMO_SETTINGS", "PRETRAINED", "draw", "prepare_run", "score"]
+__all__ = [
+    "DEMO_SETTINGS",
+    "PRETRAINED",
+    "REAL_DATA",
+    "REAL_PRETRAINED",
+    "draw",
+    "prepare_run",
+    "real_video",
+    "score",
+]
 
 log = logging.getLogger("vstm.demo")
 
@@ -49,6 +58,65 @@ paper's configuration."""
 
 PRETRAINED = ("ae-convlstm-flow", "moving-mnist")
 """The shipped weights the demo starts from."""
+
+REAL_PRETRAINED = ("ae-convlstm-pixelflow", "opencv-samples")
+"""The shipped real-video weights the demo shows on real clips, where the machine has them."""
+
+REAL_DATA = "data/opencv-samples"
+"""Where ``make samples`` puts OpenCV's sample videos."""
+
+REAL_HINT = (
+    "real video: 'make samples' fetches OpenCV's sample videos (Debian's opencv-doc, about "
+    "96 MB, by apt-get download) into data/opencv-samples; 'make demo' then also shows the "
+    "real-video model on them"
+)
+"""The one line the demo prints when the real clips are not on this machine."""
+
+
+def real_video(out: Path, data: str | Path = REAL_DATA, clip_frames: int = 120) -> dict | None:
+    """The shipped real-video model on the real clips in ``data``, if they are there.
+
+    Writes into ``out``: Figure 6 and its table on the held-out end of every video
+    (:func:`vstm.experiments.figure6.run_figure6`, the model's own training protocol, with
+    copy-last, DIS and Farnebäck beside it) and ``predictions.mp4``: input | predicted next
+    frame | motion colour over the first ``clip_frames`` frames of ``vtest.avi`` (or the first
+    video). Returns the Figure 6 report and the video's path, or None when ``data`` holds no
+    video (nothing is downloaded).
+    """
+    from vstm.data import VIDEO_EXTENSIONS
+    from vstm.experiments.figure6 import Figure6Settings, run_figure6
+    from vstm.inference.next_frame import predict_video
+    from vstm.models import pretrained
+    from vstm.train.checkpoint import load_checkpoint
+
+    folder = Path(data)
+    videos = sorted(p for p in folder.glob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+    if not videos:
+        return None
+    key = f"{pretrained.PREFIX}{REAL_PRETRAINED[0]}/{REAL_PRETRAINED[1]}"
+    model, header = load_checkpoint(key)
+    tc = header.get("train_config") or {}
+    settings = Figure6Settings(
+        str(folder),
+        str(out),
+        checkpoint=key,
+        holdout=float(tc.get("holdout") or 0.2),
+        size=int(tc.get("size") or 96),
+        channels=model.in_channels,
+        frame_step=int(tc.get("frame_step") or 2),
+    )
+    report = run_figure6(settings, f"vstm reproduce figure6 --data {folder} --checkpoint {key}")
+    clip = next((v for v in videos if v.name == "vtest.avi"), videos[0])
+    result = predict_video(
+        model,
+        header,
+        str(clip),
+        out,
+        size=settings.size,
+        frame_step=settings.frame_step,
+        max_frames=clip_frames,
+    )
+    return {"report": report, "video": result.video}
 
 
 def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> dict[str, Path]:

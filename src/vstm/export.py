@@ -52,6 +52,7 @@ log = logging.getLogger("vstm.export")
 
 STATE_NAMES: dict[str, list[str]] = {
     "ae-convlstm-flow": ["h", "c"],
+    "ae-convlstm-pixelflow": ["h", "c"],
     "ae-convlstm": ["h1", "c1", "h2", "c2"],
     "ae-fclstm": ["h1", "c1", "h2", "c2"],
     "ae-conv": ["window"],
@@ -71,7 +72,7 @@ def _flatten(state: Any) -> list[torch.Tensor]:
 
 
 def _unflatten(name: str, flat: list[torch.Tensor]) -> Any:
-    if name == "ae-convlstm-flow":
+    if name in ("ae-convlstm-flow", "ae-convlstm-pixelflow"):
         return (flat[0], flat[1])
     if name in ("ae-convlstm", "ae-fclstm"):
         return ((flat[0], flat[1]), (flat[2], flat[3]))

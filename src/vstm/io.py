@@ -18,6 +18,7 @@ __all__ = [
     "atomic_write_text",
     "check_output_dir",
     "check_output_file",
+    "file_kind",
     "read_settings_file",
 ]
 
@@ -144,3 +145,43 @@ def read_settings_file(path: str | os.PathLike, what: str = "file") -> dict:
     if not isinstance(values, dict):
         raise VstmError(f"{what} {path} must hold a table of key = value pairs")
     return values
+
+
+_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x89PNG", "a PNG image"),
+    (0, b"\xff\xd8\xff", "a JPEG image"),
+    (0, b"GIF8", "a GIF image"),
+    (0, b"\x93NUMPY", "a NumPy .npy array"),
+    (0, b"PK\x03\x04", "a zip archive (a PyTorch .pt/.pth pickle file is one)"),
+    (0, b"\x1f\x8b", "a gzip file"),
+    (0, b"\x1aE\xdf\xa3", "a Matroska/WebM video"),
+    (4, b"ftyp", "an MP4/QuickTime video"),
+    (8, b"AVI ", "an AVI video"),
+)
+
+
+def file_kind(head: bytes, name: str = "") -> str | None:
+    """What a file is, from its first bytes (16 or more) and name, in words; None when it
+    looks like a safetensors file (an 8-byte header length, then ``{``) or is unrecognised.
+
+    >>> file_kind(b"\x89PNG\r\n\x1a\n" + bytes(8))
+    'a PNG image'
+    >>> file_kind(b"hello, world\n" + bytes(3)) is None, file_kind(b"epoch,loss\n1,2\n")
+    (True, 'a text file')
+    """
+    if head[8:9] == b"{":
+        return None
+    for offset, magic, kind in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return kind
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a pickle file"
+    if name.lower().endswith(".onnx") or (head[:1] == b"\x08" and b"\x12" in head[2:4]):
+        return "an ONNX model"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text and all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "a text file"
+    return None

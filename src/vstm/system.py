@@ -37,7 +37,6 @@ import logging
 import os
 import platform
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,18 +44,23 @@ from typing import Any, Literal
 
 import torch
 
+from vstm.errors import VstmError
+
 __all__ = [
     "BF16_MIN_SPEEDUP",
     "Capabilities",
     "PrecisionChoice",
     "autocast",
+    "available_memory",
     "bf16_is_native",
     "cache_dir",
+    "check_memory",
     "choose_precision",
     "cpu_model",
     "machine_class",
     "machine_info",
     "measure_bf16_speedup",
+    "model_bytes_per_pixel",
     "probe",
     "warn_if_slow_bf16",
 ]
@@ -214,7 +218,7 @@ def warn_if_slow_bf16(device: torch.device | str = "cpu", caps: Capabilities | N
         "bf16 and training runs tens of times slower than fp32 (vstm bench measures it). "
         "Use --precision auto or fp32 here."
     )
-    warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    log.warning("%s", msg)  # one line through logging, not a Python warning with source lines
     return True
 
 
@@ -418,3 +422,57 @@ def autocast(device: torch.device | str, precision: str):
     if precision == "bf16":
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+# ------------------------------------------------------------------------- memory
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (``MemAvailable`` of /proc/meminfo, capped
+    by a cgroup limit where one is set); None where neither can be read."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < (1 << 60):
+            avail = int(text) if avail is None else min(avail, int(text))
+        break
+    return avail
+
+
+def model_bytes_per_pixel(hidden_channels: int | None, training: bool) -> int:
+    """Memory per frame pixel of a ConvLSTM model: with ``training``, what a frame of a clip
+    keeps for backward (calibrated on the paper model's measured peak: 1,453 MiB for batch
+    16 x 10 frames of 64x64, docs/results/bench.md, i.e. ~2.3 KB per pixel with 64 memory
+    channels); streaming, the working set of one step (a few dozen maps of the memory)."""
+    hc = 64 if hidden_channels is None else int(hidden_channels)
+    return (36 * hc + 64) if training else (12 * hc + 64)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
+
+
+def check_memory(need: float, what: str, fix: str, available: int | None = None) -> None:
+    """Refuse, in one line, a request whose memory this machine cannot give: ``what`` needs
+    about ``need`` bytes; ``fix`` names the flag to change.
+
+    >>> try:
+    ...     check_memory(2**40, "--size 99999", "use a smaller --size", available=2**30)
+    ... except VstmError as e:
+    ...     print(str(e)[:55])
+    --size 99999 needs about 1,024.0 GiB, more than the 1.0
+    """
+    available = available_memory() if available is None else available
+    if available is not None and need > available:
+        raise VstmError(
+            f"{what} needs about {_gib(need)}, more than the {_gib(available)} this machine "
+            f"has free; {fix}"
+        )

@@ -7,7 +7,7 @@ import pytest
 
 from vstm.cli import main
 from vstm.data import fetch as fetch_mod
-from vstm.data.fetch import OPENCV_SAMPLES, fetch_opencv_samples
+from vstm.data.fetch import OPENCV_PHOTOS, OPENCV_SAMPLES, fetch_opencv_samples
 from vstm.errors import VstmError
 
 
@@ -28,7 +28,7 @@ class FakeApt:
             return _Done(0, "Get:1 opencv-doc", "")
         assert cmd[:2] == ["dpkg", "-x"]
         root = Path(cmd[3])
-        for name, (inner, _) in OPENCV_SAMPLES.items():
+        for name, (inner, _) in {**OPENCV_SAMPLES, **OPENCV_PHOTOS}.items():
             if name in self.skip:
                 continue
             p = root / inner
@@ -108,3 +108,11 @@ def test_fetch_without_apt_points_upstream(tmp_path, monkeypatch, capsys):
     assert len(err.splitlines()) == 1
     assert "apt-get not found" in err and "github.com/opencv/opencv" in err
     assert "samples/data" in err and not (tmp_path / "d").exists()
+
+
+def test_fetch_photos_copies_the_photographs_only(tmp_path, tools):
+    tools(FakeApt())
+    dest = tmp_path / "photos"
+    assert main(["data", "fetch", "opencv-photos", str(dest)]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == sorted(OPENCV_PHOTOS)
+    assert not set(OPENCV_PHOTOS) & set(OPENCV_SAMPLES)

@@ -65,11 +65,19 @@ def test_figure6_writes_figure_and_table(tiny_run):
         assert 0 <= table[row]["mse"] < 1 and np.isfinite(table[row]["psnr"])
     assert table["copy-last"]["movers_auc"] == 0.5  # zero motion separates nothing
     assert table["dis-observed"]["movers_auc"] > 0.6  # real flow finds the moving square
-    assert report["test_frames_seen_in_training"] is False and report["test_clips"] == 3
+    assert report["test_frames_seen_in_training"] is False
+    # held-out clips start at every held-out frame (--test-stride 1): the last 20% of 30, 25
+    # and 35 subsampled frames are 6, 5 and 7 frames, i.e. 3, 2 and 4 clips of 4 frames
+    assert report["test_clips"] == 9
+    by = table["copy-last"]["by_source"]
+    assert {k: v["clips"] for k, v in by.items()} == {"a.avi": 3, "b.avi": 2, "c.avi": 4}
+    mean = sum(v["mse"] * v["clips"] for v in by.values()) / 9
+    assert mean == pytest.approx(table["copy-last"]["mse"], rel=1e-9)
     img = np.asarray(Image.open(tiny_run / "figure6.png"))
     assert img.shape[0] > 3 * 32 and img.shape[1] > 6 * 32  # 3 rows; 6 columns
     md = (tiny_run / "figure6.md").read_text()
     assert "vstm reproduce figure6 --data" in md and "| copy last frame |" in md
+    assert "| method | a.avi | b.avi | c.avi |" in md  # the per-video table
     assert {"best.safetensors", "last.safetensors", "reproduce.json"} <= {
         p.name for p in (tiny_run / "run").iterdir()
     }

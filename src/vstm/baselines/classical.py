@@ -52,6 +52,15 @@ def _cv2() -> Any:
     return cv2
 
 
+def opencv_missing() -> str | None:
+    """None when OpenCV imports, else the one-line reason and fix."""
+    try:
+        _cv2()
+    except VstmError as e:
+        return str(e)
+    return None
+
+
 def _grey_u8(frames: torch.Tensor) -> np.ndarray:
     """(B, C, H, W) in [0, 1] -> (B, H, W) uint8 grey: luma (BT.601) for C=3, else the mean."""
     x = frames.detach().to("cpu", torch.float32)

@@ -54,11 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pv.add_argument("--zoom", type=positive_int, default=1, help="enlarge tiles N times (nearest)")
     fe = sub.add_parser(
         "fetch",
-        help="fetch real sample data (opencv-samples: OpenCV's videos and the Aloe stereo pair)",
+        help="fetch real sample data (opencv-samples: OpenCV's videos and the Aloe stereo "
+        "pair; opencv-photos: its photographs, for --data photo-motion)",
         description="Fetch real sample data into DIR, explicitly (vstm never downloads on its "
         "own). opencv-samples: Debian's opencv-doc package via 'apt-get download' and "
         "'dpkg -x' (no root needed): vtest.avi, tree.avi, Megamind.avi, box.mp4, cup.mp4 and "
-        "the Middlebury Aloe stereo pair with ground-truth disparity. Without apt-get/dpkg it "
+        "the Middlebury Aloe stereo pair with ground-truth disparity; opencv-photos: 21 of its "
+        "natural photographs, the textures of --data photo-motion. Without apt-get/dpkg it "
         "says where the files live upstream and exits with status 2.",
     )
     fe.add_argument("dataset", choices=DATASETS, help="what to fetch")
@@ -86,6 +88,7 @@ def _run_preview(args: argparse.Namespace) -> int:
     from vstm.data import build_dataset, is_moving_mnist
     from vstm.errors import VstmError
     from vstm.io import check_output_file
+    from vstm.system import check_memory
     from vstm.viz import save_png
     from vstm.viz.figures import preview_image
 
@@ -109,6 +112,13 @@ def _run_preview(args: argparse.Namespace) -> int:
         strict=args.strict,
     )
     n = min(args.num, len(ds))
+    first = ds[0]["frames"]  # (T, C, H, W)
+    t, _, h, w = first.shape
+    check_memory(
+        n * t * h * w * args.zoom**2 * 3 * 4,
+        f"a preview of {n} sequences of {t} {h}x{w} frames at --zoom {args.zoom}",
+        "use a smaller --zoom, --num or --size",
+    )
     items = [ds[i] for i in range(n)]
     img, norm = preview_image(items, zoom=args.zoom)
     save_png(args.out, img)

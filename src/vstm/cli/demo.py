@@ -38,10 +38,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="training precision with --from-scratch (default auto: the machine's fastest path)",
     )
     p.add_argument("--sequences", type=positive_int, default=4, help="test sequences drawn")
+    p.add_argument(
+        "--real-data",
+        default="data/opencv-samples",
+        help="real videos to show the real-video model on, if present (default "
+        "data/opencv-samples, where 'make samples' puts them); nothing is downloaded",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from vstm.demo import draw, prepare_run, score
+    from vstm.demo import REAL_HINT, REAL_PRETRAINED, draw, prepare_run, real_video, score
     from vstm.io import check_output_dir
 
     if args.score_sequences < 1:
@@ -64,5 +70,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"checkpoint: {out / 'best.safetensors'}")
     for what, p in paths.items():
         print(f"{what}: {p}")
-    print(f"next: vstm predict --checkpoint {out / 'best.safetensors'} YOUR_VIDEO.mp4 --out out/")
+    real = real_video(out / "real", args.real_data)
+    if real is None:
+        print(REAL_HINT)
+        print(
+            f"next: vstm predict --checkpoint {out / 'best.safetensors'} YOUR_VIDEO.mp4 --out out/"
+        )
+        return 0
+    table, n = real["report"]["table"], real["report"]["test_clips"]
+    print(
+        f"real video ({n} held-out clips of {args.real_data}, MSE of frame t+1): "
+        f"{real['report']['model']} {table['model']['mse']:.5f}, copy last frame "
+        f"{table['copy-last']['mse']:.5f}, OpenCV DIS constant velocity {table['dis']['mse']:.5f}"
+    )
+    print(f"real figure 6: {out / 'real' / 'figure6.png'} (table: figure6.md)")
+    print(f"real predictions: {real['video']}")
+    key = f"pretrained:{REAL_PRETRAINED[0]}/{REAL_PRETRAINED[1]}"
+    print(f"next: vstm predict --checkpoint {key} YOUR_VIDEO.mp4 --out out/ --size 96")
     return 0

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vstm.eval.next_frame import evaluate_checkpoint
+    from vstm.eval.next_frame import CLASSICAL_ROWS, evaluate_checkpoint
     from vstm.io import atomic_write_text, check_output_file
     from vstm.train.checkpoint import load_checkpoint
     from vstm.train.distributed import resolve_device
@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     path = inference_precision(args, device)
     precision = path.precision
+    print(path.describe(None), flush=True)  # the first line: which path this run takes
     model, header = load_checkpoint(args.checkpoint, map_location=device)
+    _warn_if_unfit(args, header)
     if args.protocol != "next-frame":
         return _run_protocol(args, model, header, device, precision)
     res = evaluate_checkpoint(
@@ -79,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
     for name, r in rows.items():
         print(f"{name:<20}" + "".join(f"{r.get(c, float('nan')):>14.5f}" for c in cols))
     print(f"({rows[header['model']]['sequences']} sequences of {data}, context {args.context})")
-    print(path.describe(None))
+    labels = [f"{k}: {v}" for k, v in CLASSICAL_ROWS.items() if k in rows]
+    if labels:
+        print("(" + "; ".join(labels) + ": flow between the last two context frames)")
     if args.json:
         result = {
             "checkpoint": str(args.checkpoint),
@@ -91,6 +95,21 @@ def run(args: argparse.Namespace) -> int:
         }
         atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def _warn_if_unfit(args: argparse.Namespace, header: dict) -> None:
+    """One logged line when --data differs from what the checkpoint was trained on."""
+    import logging
+
+    from vstm.data.names import is_generated
+    from vstm.inference.fit import data_kind, input_mismatch, peek_source
+
+    data = args.data or (header.get("train_config") or {}).get("data") or "moving-mnist"
+    peek = None if is_generated(data) or str(data).endswith(".npy") else peek_source(data)
+    channels = peek[0] if peek else None
+    warning = input_mismatch(header, data_kind(data), channels=channels)
+    if warning:
+        logging.getLogger("vstm.eval").warning("%s", warning)
 
 
 def _run_protocol(args: argparse.Namespace, model, header: dict, device, precision: str) -> int:

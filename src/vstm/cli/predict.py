@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from vstm.cli.argtypes import positive_int
 from vstm.cli.options import add_inference_precision, inference_precision
@@ -40,9 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vstm.inference.fit import data_kind, input_mismatch, peek_source, seen_size
     from vstm.inference.next_frame import inherited_settings, predict_video
     from vstm.io import check_output_dir
     from vstm.models import check_horizon
+    from vstm.system import check_memory, model_bytes_per_pixel
     from vstm.train.checkpoint import load_checkpoint
     from vstm.train.distributed import resolve_device
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
             raise VstmError(f"--{e}") from None
     device = resolve_device(args.device)
     path = inference_precision(args, device)
+    print(path.describe(None), flush=True)  # the first line: which path this run takes
     if args.cuda_graphs and device.type != "cuda":
         raise VstmError(f"--cuda-graphs needs a CUDA device, not {device}; leave it out here")
     model, header = load_checkpoint(args.checkpoint, map_location=device)
@@ -68,6 +72,20 @@ def run(args: argparse.Namespace) -> int:
             raise VstmError(
                 f"--size {args.size!r}: expected a positive number, 'train' or 'native'"
             ) from e
+    peek = peek_source(args.input)
+    if peek is not None:
+        h, w = seen_size(peek[1], size)
+        hc = (header.get("model_config") or {}).get("hidden_channels")
+        check_memory(
+            h * w * model_bytes_per_pixel(hc, training=False),
+            f"predicting {h}x{w} frames" + (f" (--size {size})" if size else " (native size)"),
+            "use a smaller --size",
+        )
+        warning = input_mismatch(
+            header, data_kind(args.input), channels=peek[0], frame_size=seen_size(peek[1], size)
+        )
+        if warning:
+            logging.getLogger("vstm.predict").warning("%s", warning)
     r = predict_video(
         model,
         header,
@@ -84,7 +102,6 @@ def run(args: argparse.Namespace) -> int:
         cuda_graphs=args.cuda_graphs,
     )
     print(f"wrote {r.video} ({r.frames} frames: input | predicted next frame | motion colour)")
-    print(path.describe(None))
     if r.forecast:
         print(f"  then {r.forecast} forecast frames: truth | closed-loop forecast | motion colour")
     if r.pngs:

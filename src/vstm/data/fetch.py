@@ -1,4 +1,4 @@
-"""Explicit fetching of real sample data: ``vstm data fetch opencv-samples DIR``.
+"""Explicit fetching of real sample data: ``vstm data fetch opencv-samples|opencv-photos DIR``.
 
 Nothing in vstm downloads anything on its own; this module is the one named, user-invoked
 way to get real video for development (DESIGN section 6). It uses the system package
@@ -12,6 +12,10 @@ Files copied (paths inside the package, as in opencv-doc 4.6.0 on Debian bookwor
   Aloe stereo pair with the left view's ground-truth disparity (``aloeL.jpg``, ``aloeR.jpg``,
   ``aloeGT.png``);
 - ``usr/share/doc/opencv-doc/opencv4/html/``: ``box.mp4.gz`` and ``cup.mp4.gz``, gunzipped.
+
+``opencv-photos`` copies the natural photographs of the same ``examples/data`` folder
+(:data:`OPENCV_PHOTOS`; one view of each scene that has several, no drawings, charts or
+text), the textures of the photo-motion source (:mod:`vstm.data.photo_motion`).
 
 Where ``apt-get`` or ``dpkg`` is missing, :func:`fetch_opencv_samples` raises a
 :class:`VstmError` that says where the same files live upstream.
@@ -31,7 +35,14 @@ from pathlib import Path
 from vstm.errors import VstmError
 from vstm.io import atomic_path
 
-__all__ = ["DATASETS", "OPENCV_SAMPLES", "OPENCV_UPSTREAM", "fetch", "fetch_opencv_samples"]
+__all__ = [
+    "DATASETS",
+    "OPENCV_PHOTOS",
+    "OPENCV_SAMPLES",
+    "OPENCV_UPSTREAM",
+    "fetch",
+    "fetch_opencv_samples",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +64,35 @@ OPENCV_SAMPLES: dict[str, tuple[str, bool]] = {
 """The files of ``opencv-samples``. A package path may also exist gzipped (``.gz`` added, as
 Debian compresses some documentation); a path ending in ``.gz`` is gunzipped on copy."""
 
+OPENCV_PHOTOS: dict[str, tuple[str, bool]] = {
+    name: (f"{_DATA}/{name}", True)
+    for name in (
+        "aero1.jpg",
+        "apple.jpg",
+        "baboon.jpg",
+        "basketball1.png",
+        "Blender_Suzanne1.jpg",
+        "board.jpg",
+        "building.jpg",
+        "butterfly.jpg",
+        "ela_original.jpg",
+        "fruits.jpg",
+        "graf1.png",
+        "HappyFish.jpg",
+        "home.jpg",
+        "leuvenA.jpg",
+        "messi5.jpg",
+        "orange.jpg",
+        "rubberwhale1.png",
+        "smarties.png",
+        "squirrel_cls.jpg",
+        "starry_night.jpg",
+        "stuff.jpg",
+    )
+}
+"""The files of ``opencv-photos`` (21 photographs; photo motion's test pool is every fifth
+by name: see :func:`vstm.data.photo_motion.photo_pool`)."""
+
 OPENCV_UPSTREAM = (
     "https://github.com/opencv/opencv/tree/4.x/samples/data (vtest.avi, tree.avi, "
     "Megamind.avi, aloeL.jpg, aloeR.jpg, aloeGT.png) and "
@@ -60,7 +100,7 @@ OPENCV_UPSTREAM = (
 )
 """Where the same files live in the OpenCV repository."""
 
-DATASETS: tuple[str, ...] = ("opencv-samples",)
+DATASETS: tuple[str, ...] = ("opencv-samples", "opencv-photos")
 
 
 def _run(cmd: Sequence[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -88,16 +128,19 @@ def _copy(src: Path, dest: Path) -> None:
             shutil.copyfile(src, tmp)
 
 
-def fetch_opencv_samples(dest: str | os.PathLike) -> list[Path]:
+def fetch_opencv_samples(
+    dest: str | os.PathLike, files: dict[str, tuple[str, bool]] = OPENCV_SAMPLES
+) -> list[Path]:
     """Fetch OpenCV's sample videos and the Aloe stereo pair into ``dest``.
 
     Downloads the ``opencv-doc`` package with ``apt-get download`` into a temporary folder
     (removed afterwards), unpacks it with ``dpkg -x`` and copies the files of
-    :data:`OPENCV_SAMPLES` into ``dest`` (created if needed; files already there are
+    ``files`` (default :data:`OPENCV_SAMPLES`; :data:`OPENCV_PHOTOS` for the photographs)
+    into ``dest`` (created if needed; files already there are
     replaced atomically, nothing else in it is touched).
 
     Returns:
-        The paths written, in :data:`OPENCV_SAMPLES` order.
+        The paths written, in the order of ``files``.
 
     Raises:
         VstmError: ``apt-get`` or ``dpkg`` is missing (the message says where the files live
@@ -131,7 +174,7 @@ def fetch_opencv_samples(dest: str | os.PathLike) -> list[Path]:
                 f"download the files from {OPENCV_UPSTREAM}"
             )
         found: dict[str, Path] = {}
-        for name, (inner, required) in OPENCV_SAMPLES.items():
+        for name, (inner, required) in files.items():
             src = next((p for p in (root / inner, root / f"{inner}.gz") if p.is_file()), None)
             if src is not None:
                 found[name] = src
@@ -154,4 +197,6 @@ def fetch(dataset: str, dest: str | os.PathLike) -> list[Path]:
     """Fetch the named data set (one of :data:`DATASETS`) into ``dest``."""
     if dataset == "opencv-samples":
         return fetch_opencv_samples(dest)
+    if dataset == "opencv-photos":
+        return fetch_opencv_samples(dest, OPENCV_PHOTOS)
     raise VstmError(f"unknown data set {dataset!r}; choose one of: {', '.join(DATASETS)}")

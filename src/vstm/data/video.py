@@ -142,7 +142,7 @@ def _convert_u8(
     img: Image.Image, channels: int, size: tuple[int, int] | None, resize: str
 ) -> np.ndarray:
     """A PIL image to uint8 (H, W, C), resized keeping the aspect ratio."""
-    img = img.convert("L" if channels == 1 else "RGB")
+    img = to_8bit(img).convert("L" if channels == 1 else "RGB")
     if size is not None and (img.height, img.width) != size:
         wh = (size[1], size[0])
         if resize == "crop":
@@ -151,6 +151,41 @@ def _convert_u8(
             img = ImageOps.pad(img, wh, method=Image.Resampling.BILINEAR, color=0)
     a = np.asarray(img, dtype=np.uint8)
     return a[:, :, None] if channels == 1 else a
+
+
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """An image of more than 8 bits per sample scaled to 8 bits by its type (PIL would clip).
+
+    16-bit modes (``I;16*``, and ``I``, which PIL gives 16-bit PNGs) map 0..65535 to 0..255;
+    float images (``F``) must hold values in [0, 1] and map to 0..255. Anything outside those
+    ranges is refused with one line: it cannot be read as intended without guessing.
+
+    >>> from PIL import Image
+    >>> import numpy as np
+    >>> im = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.uint16))
+    >>> np.asarray(to_8bit(im)).tolist()
+    [[0, 128, 255]]
+    """
+    if img.mode in _SIXTEEN_BIT:
+        a = np.asarray(img).astype(np.int64)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise VstmError(
+                f"a {img.mode} image holds values {a.min()}..{a.max()}, outside 16-bit 0..65535; "
+                "save the frames as 8- or 16-bit images"
+            )
+        return Image.fromarray(np.round(a / 257.0).astype(np.uint8), "L")
+    if img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        if a.size and (not np.isfinite(a).all() or a.min() < 0 or a.max() > 1):
+            raise VstmError(
+                f"a float image holds values {np.nanmin(a):g}..{np.nanmax(a):g}, outside [0, 1]; "
+                "scale the frames to [0, 1] or save them as 8- or 16-bit images"
+            )
+        return Image.fromarray(np.round(a * 255.0).astype(np.uint8), "L")
+    return img
 
 
 def _u8_to_float(a: np.ndarray) -> torch.Tensor:
@@ -198,7 +233,9 @@ def _open(path: str) -> av.container.InputContainer:
         ) from e
     if not c.streams.video:
         c.close()
-        raise VstmError(f"{path}: has no video stream; point --data at a video file")
+        raise VstmError(
+            f"{path}: has no video stream; give a video file or a folder of frames instead"
+        )
     # One decoding thread: a decoder's thread pool does not survive fork(), and freeing a
     # context with one in a forked DataLoader worker (e.g. by its garbage collector) hangs.
     # Data loading gets its parallelism from the workers instead.
@@ -244,7 +281,7 @@ def find_sources(path: str | os.PathLike, *, strict: bool = False) -> list[Sourc
     if root.is_file():
         if root.suffix.lower() in IMAGE_EXTENSIONS:
             raise VstmError(
-                f"{root}: a single image is not a video; point --data at the folder of frames"
+                f"{root}: a single image is not a video; give the folder of frames instead"
             )
         return [_probe_video(str(root))]
     videos: list[Path] = []
@@ -383,6 +420,28 @@ def default_cache_dir() -> Path:
     return Path(base) / "vstm" / "frames"
 
 
+def make_cache_dir(path: Path) -> None:
+    """Create the frame cache folder, or one line that names the cause and the fix: the
+    environment variable when it chose the folder, else --frame-cache."""
+    env = os.environ.get(CACHE_ENV)
+    via = f"${CACHE_ENV}={env}" if env and Path(env) == path else f"--frame-cache {path}"
+    fix = (
+        f"point ${CACHE_ENV} at a writable folder"
+        if via.startswith("$")
+        else "name a writable folder"
+    )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise VstmError(f"frame cache {path} ({via}) exists and is not a folder; {fix}") from None
+    except OSError as e:
+        raise VstmError(
+            f"frame cache {path} ({via}) cannot be created ({e.strerror}); {fix}"
+        ) from e
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise VstmError(f"frame cache {path} ({via}) is not writable; {fix}")
+
+
 def _cache_key(src: Source, channels: int, hw: tuple[int, int], resize: str) -> str:
     files = src.frames or (src.path,)
     stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in (files[0], files[-1])]
@@ -437,7 +496,7 @@ def cache_frames(
     out = cache_dir / f"{stem}-{key}-{channels}x{hw[0]}x{hw[1]}.npy"
     if out.exists():
         return out
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    make_cache_dir(cache_dir)
     n = 0
     fd, raw_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".raw", dir=cache_dir)
     raw = Path(raw_name)

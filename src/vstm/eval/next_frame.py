@@ -3,20 +3,25 @@ forecasts in OpenSTL's convention (``vstm eval --protocol 10to10``)."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable
 
 import torch
 
 from vstm import metrics
+from vstm.baselines.classical import opencv_missing, predict_constant_velocity
 from vstm.errors import VstmError
 from vstm.models import VideoPredictor, to_probabilities
 
 __all__ = [
+    "CLASSICAL_ROWS",
     "OPENSTL_SSIM",
     "PROTOCOLS",
     "TEST_SEED",
     "EvalResult",
+    "classical_predictors",
+    "clip_scores",
     "copy_last_predictor",
     "copy_last_rollout",
     "evaluate_checkpoint",
@@ -29,6 +34,8 @@ __all__ = [
     "moving_mnist_test_set",
     "plot_rollout_curves",
 ]
+
+log = logging.getLogger("vstm.eval")
 
 TEST_SEED = 2016
 """Seed of the held-out Moving MNIST test set (test digit pool) of Table 1 and the checks."""
@@ -56,7 +63,8 @@ def model_predictor(model: VideoPredictor, outputs: str, precision: str = "fp32"
         motion = None
         if out.flow is not None:
             scale = context.shape[-1] // out.flow.shape[-1]
-            motion = metrics.flow_to_motion(out.flow[:, -1].float(), scale=scale)
+            mode = getattr(model, "motion_upsampling", "nearest")
+            motion = metrics.flow_to_motion(out.flow[:, -1].float(), scale=scale, mode=mode)
         return prob, motion
 
     return predict
@@ -171,6 +179,23 @@ def moving_mnist_scores(
         )
 
 
+def clip_scores(
+    model: VideoPredictor | None, outputs: str, frames: torch.Tensor, context: int
+) -> EvalResult:
+    """Score ``model`` (or copy-last, with ``model=None``) on fixed clips: frames (N, T, C, H,
+    W) uint8 or float in [0, 1], frame ``context`` predicted from the frames before it (the
+    small check set of a shipped video model, :mod:`vstm.models.pretrained`)."""
+    from torch.utils.data import DataLoader
+
+    if frames.dtype == torch.uint8:
+        frames = frames.float() / 255.0
+    items = [{"frames": f} for f in frames]
+    predictor = copy_last_predictor if model is None else model_predictor(model.eval(), outputs)
+    device = "cpu" if model is None else next(model.parameters()).device
+    with torch.no_grad():
+        return evaluate_predictor(predictor, DataLoader(items, batch_size=8), context, device)
+
+
 def evaluate_checkpoint(
     model: VideoPredictor,
     header: dict,
@@ -186,6 +211,7 @@ def evaluate_checkpoint(
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     short_hint: str | None = None,
+    classical: bool = True,
 ) -> dict:
     """Next-frame metrics of a loaded checkpoint beside copy-last-frame (``vstm eval``).
 
@@ -195,7 +221,9 @@ def evaluate_checkpoint(
     ``short_hint`` is added to the error when the clips are too short for ``context``.
 
     Returns ``{"data", "binarize", "results": {predictor: metrics}}``, the checkpoint's model
-    first (named by ``header["model"]``), then ``"copy-last-frame"``.
+    first (named by ``header["model"]``), then ``"copy-last-frame"``, then with ``classical``
+    (and OpenCV installed, and ``context`` >= 2) ``"dis"`` and ``"farneback"``: their flow
+    between the last two context frames extrapolated at constant velocity.
     """
     from torch.utils.data import DataLoader, Subset
 
@@ -229,7 +257,33 @@ def evaluate_checkpoint(
             model_predictor(model, model_outputs(header), precision), loader, context, device
         )
         rows["copy-last-frame"] = evaluate_predictor(copy_last_predictor, loader, context, device)
+        if classical and context >= 2:
+            for method, predictor in classical_predictors().items():
+                rows[method] = evaluate_predictor(predictor, loader, context, device)
     return {"data": data, "binarize": binarize, "results": rows}
+
+
+CLASSICAL_ROWS = {"dis": "OpenCV DIS, constant velocity", "farneback": "OpenCV Farnebäck, c.v."}
+"""The classical rows of ``vstm eval`` (result key -> label)."""
+
+
+def classical_predictors() -> dict[str, Predictor]:
+    """OpenCV DIS and Farnebäck flow between the last two context frames, extrapolated at
+    constant velocity (:func:`vstm.baselines.classical.predict_constant_velocity`), as
+    :data:`Predictor` s; empty, with one logged line, when OpenCV is not installed."""
+    missing = opencv_missing()
+    if missing:
+        log.warning("no classical rows: %s", missing)
+        return {}
+
+    def make(method: str) -> Predictor:
+        def predict(context: torch.Tensor):
+            pred, motion = predict_constant_velocity(context.float(), method)  # type: ignore
+            return pred.clamp(0, 1), motion
+
+        return predict
+
+    return {m: make(m) for m in CLASSICAL_ROWS}
 
 
 # ------------------------------------------------------------------- multi-frame (10 -> 10)

@@ -77,6 +77,10 @@ class Figure6Settings:
         batch_size, seed, device, workers: training settings.
         figure_clips: rows of figure6.png; max_test_clips: cap on the scored clips.
         tiny: debug preset for tests (a tiny model, 32x32, 3 context frames, 2 steps).
+        test_stride: held-out clips start every this many (subsampled) frames; below
+            ``context + 1`` they overlap and every held-out frame past the first ``context``
+            of a video is scored once.
+        model: the registry model to train (without ``checkpoint``).
         baselines_only: no model: score copy-last, DIS and Farnebäck only, and draw DIS's
             prediction and motion in the figure.
     """
@@ -100,6 +104,8 @@ class Figure6Settings:
     max_test_clips: int | None = None
     tiny: bool = False
     baselines_only: bool = False
+    test_stride: int = 1
+    model: str = "ae-convlstm-flow"
 
 
 def _cache_dir(frame_cache: str | None) -> str | Path | None:
@@ -119,8 +125,10 @@ def heldout_clips(
     channels: int,
     frame_step: int,
     frame_cache: str | None = None,
+    stride: int | None = None,
 ):
-    """Clips of ``seq_len`` frames from the last ``holdout`` of every video (no overlap).
+    """Clips of ``seq_len`` frames from the last ``holdout`` of every video, starting every
+    ``stride`` frames (default ``seq_len``: no overlap).
 
     The frames are those a training run with ``--holdout holdout`` never sees
     (:class:`~vstm.data.VideoClips` spans ``(0, 1 - holdout)`` and ``(1 - holdout, 1)``).
@@ -137,6 +145,7 @@ def heldout_clips(
         size=size,
         span=(1.0 - holdout, 1.0),
         cache_dir=_cache_dir(frame_cache),
+        stride=stride,
     )
 
 
@@ -144,7 +153,7 @@ def _train_config(s: Figure6Settings):
     from vstm.train.config import make_config
 
     settings: dict[str, Any] = {
-        "model": "ae-convlstm-flow",
+        "model": s.model,
         "data": s.data,
         "holdout": s.holdout,
         "size": s.size,
@@ -254,7 +263,30 @@ def score_clips(
         row["clips"] = len(clips)
         table[m] = row
     figure = {k: torch.cat(v) for k, v in shown.items() if v}
+    source = clip_sources(clips)
+    if source is not None:
+        figure["source"] = torch.from_numpy(np.unique(source, return_inverse=True)[1])
+        for m, parts in sums.items():
+            per = {k: torch.cat(v).double() for k, v in parts.items()}
+            by = table[m]["by_source"] = {}
+            for src in np.unique(source).tolist():
+                sel = torch.from_numpy(source == src)
+                by[src] = {k: float(v[sel].nanmean()) for k, v in per.items()}
+                by[src]["clips"] = int(sel.sum())
     return table, figure
+
+
+def clip_sources(clips) -> np.ndarray | None:
+    """The source video's name of every clip (N,), for a :class:`~vstm.data.VideoClips` or a
+    Subset of one; None for other data sets."""
+    base, idx = clips, None
+    if hasattr(clips, "dataset") and hasattr(clips, "indices"):
+        base, idx = clips.dataset, np.asarray(clips.indices)
+    if not hasattr(base, "clip_source") or not hasattr(base, "sources"):
+        return None
+    names = np.array([Path(str(getattr(p, "path", p))).name for p in base.sources])
+    src = base.clip_source if idx is None else base.clip_source[idx]
+    return names[src]
 
 
 def _figure(figure: dict[str, torch.Tensor], n: int, name: str = "") -> np.ndarray:
@@ -262,6 +294,13 @@ def _figure(figure: dict[str, torch.Tensor], n: int, name: str = "") -> np.ndarr
 
     total = figure["truth"].shape[0]
     pick = np.unique(np.linspace(0, total - 1, min(n, total)).round().astype(int)).tolist()
+    if "source" in figure:  # the middle clip of each video first, then evenly spread
+        src = figure["source"].numpy()
+        middle = [
+            int(np.flatnonzero(src == v)[len(np.flatnonzero(src == v)) // 2])
+            for v in np.unique(src)
+        ]
+        pick = sorted(dict.fromkeys(middle + pick))[:n] if len(middle) < n else middle[:n]
     return figure5(
         figure["context"][pick],
         figure["truth"][pick],
@@ -290,7 +329,8 @@ def _markdown(report: dict[str, Any]) -> str:
         f"- Data: `{s['data']}`, {report['sources']} video(s); frames centre-cropped and "
         f"resized to {s['size']}x{s['size']}, {'RGB' if s['channels'] == 3 else 'grey'}, every "
         f"{s['frame_step']} frame(s). Held out: the last {100 * s['holdout']:g}% of every video "
-        f"({report['test_clips']} clips of {s['context'] + 1} frames, none of which a run "
+        f"({report['test_clips']} clips of {s['context'] + 1} frames starting every "
+        f"{s.get('test_stride') or s['context'] + 1} frame(s), none of which a run "
         f"with --holdout {s['holdout']:g} trains on)"
         + (
             "; WARNING: the checkpoint was trained on these frames"
@@ -312,12 +352,30 @@ def _markdown(report: dict[str, Any]) -> str:
         "| method | MSE | PSNR dB | SSIM | movers AUC |",
         "|---|--:|--:|--:|--:|",
     ]
+    labels = {**ROWS, "model": report.get("model") or ROWS["model"]}
     for key, row in report["table"].items():
         lines.append(
-            f"| {ROWS.get(key, key)} | {_fmt(row.get('mse'), '.5f')} | "
+            f"| {labels.get(key, key)} | {_fmt(row.get('mse'), '.5f')} | "
             f"{_fmt(row.get('psnr'), '.2f')} | {_fmt(row.get('ssim'), '.4f')} | "
             f"{_fmt(row.get('movers_auc'), '.3f')} |"
         )
+    sources = sorted({v for row in report["table"].values() for v in row.get("by_source", {})})
+    if sources:
+        lines += [
+            "",
+            "Per video (MSE; clips scored):",
+            "",
+            "| method | " + " | ".join(f"{v}" for v in sources) + " |",
+            "|---|" + "--:|" * len(sources),
+        ]
+        for key, row in report["table"].items():
+            by = row.get("by_source", {})
+            cells = [
+                f"{_fmt(by[v].get('mse'), '.5f')} ({by[v]['clips']})" if v in by else "—"
+                for v in sources
+            ]
+            if any(by.get(v, {}).get("mse") is not None for v in sources):
+                lines.append(f"| {labels.get(key, key)} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Figure: `figure6.png` (the paper's layout: inputs t-2, t-1, t; the true frame t+1; "
@@ -349,6 +407,7 @@ def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
         channels=s.channels,
         frame_step=s.frame_step,
         frame_cache=s.frame_cache,
+        stride=s.test_stride,
     )
     training = None
     if s.baselines_only:
@@ -392,7 +451,9 @@ def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
     clips = _cap(clips, s.max_test_clips)
     log.info("scoring %d held-out clips", len(clips))
     table, figure = score_clips(model, model_outputs(header), clips, s.context, device)
-    return _write(s, out, command, table, figure, clips, str(ckpt), training, seen, "")
+    return _write(
+        s, out, command, table, figure, clips, str(ckpt), training, seen, "", header["model"]
+    )
 
 
 def _cap(clips, max_clips: int | None):
@@ -416,6 +477,7 @@ def _write(
     training: str | None,
     seen: bool | None,
     shown: str,
+    model: str | None = None,
 ) -> dict[str, Any]:
     from vstm.system import machine_info
     from vstm.viz import save_png
@@ -429,6 +491,7 @@ def _write(
         "machine": machine_info(),
         "settings": asdict(s),
         "checkpoint": checkpoint,
+        "model": model,
         "training": training,
         "sources": len(base.sources),
         "test_clips": len(clips),

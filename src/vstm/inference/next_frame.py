@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,31 @@ def _resize_short_side(frame: torch.Tensor, size: int) -> torch.Tensor:
     mode = "area" if s < 1 else "bilinear"
     kw = {} if mode == "area" else {"align_corners": False}
     return F.interpolate(frame[None], size=hw, mode=mode, **kw)[0].clamp(0, 1)
+
+
+class Progress:
+    """One log line every ``every`` seconds of a long loop (frames written, rate), so that a
+    long video or rollout never runs minutes in silence; silent when the loop is short."""
+
+    def __init__(self, what: str, total: int | None = None, every: float = 10.0) -> None:
+        self.what, self.total, self.every = what, total, every
+        self.start = self.last = time.monotonic()
+
+    def tick(self, done: int, note: str = "") -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        of = f"/{self.total}" if self.total else ""
+        log.info(
+            "%s: %d%s frames, %.1f frames/s%s",
+            self.what,
+            done,
+            of,
+            rate,
+            f" ({note})" if note else "",
+        )
 
 
 def check_writable_dir(out_dir: str | Path, flag: str = "--out") -> Path:
@@ -252,9 +278,11 @@ def _predict_video(
             result.flos.append(p)
 
     titles = title_sets[0]
+    progress = Progress("predict", total=max_frames)
     try:
         with torch.no_grad(), VideoWriter(result.video, fps=fps) as writer:
             for i, frame in enumerate(itertools.islice(frames, max_frames)):
+                progress.tick(i)
                 frame, x = prepare(frame)
                 h, w = frame.shape[-2:]
                 prev_state = state
@@ -280,6 +308,7 @@ def _predict_video(
                     tt += [f"forecast t+{j}", f"motion t+{j - 1}->t+{j}"]
                     write(writer, result.frames + j - 1, left, prob[0, :, :h, :w].float(), flow, tt)
                     result.forecast += 1
+                    progress.tick(result.frames + j, f"forecast {j}/{horizon}")
     except BaseException:
         # no partial output: the video is written atomically; the per-frame files go too
         for p in (*result.pngs, *result.flos):

@@ -3,6 +3,7 @@
 from vstm.models.ae_conv import AEConv, AEConvConfig
 from vstm.models.ae_convlstm import AEConvLSTM, AEConvLSTMConfig
 from vstm.models.ae_convlstm_flow import AEConvLSTMFlow, AEConvLSTMFlowConfig
+from vstm.models.ae_convlstm_pixelflow import AEConvLSTMPixelFlow, AEConvLSTMPixelFlowConfig
 from vstm.models.ae_fclstm import AEFCLSTM, AEFCLSTMConfig
 from vstm.models.base import (
     Outputs,
@@ -21,6 +22,12 @@ register(
     AEConvLSTMFlowConfig,
     "the paper's spatio-temporal autoencoder: E, ConvLSTM memory, flow Θ, warp, D",
 )(AEConvLSTMFlow)
+register(
+    "ae-convlstm-pixelflow",
+    AEConvLSTMPixelFlowConfig,
+    "beyond the paper: the paper's memory and Θ warp the frame itself at full resolution; "
+    "D adds a residual (starts as copy-last)",
+)(AEConvLSTMPixelFlow)
 register(
     "ae-convlstm",
     AEConvLSTMConfig,
@@ -59,6 +66,8 @@ __all__ = [
     "AEConvLSTMConfig",
     "AEConvLSTMFlow",
     "AEConvLSTMFlowConfig",
+    "AEConvLSTMPixelFlow",
+    "AEConvLSTMPixelFlowConfig",
     "AEFCLSTMConfig",
     "Outputs",
     "Prediction",

@@ -90,6 +90,9 @@ class VideoPredictor(nn.Module):
     spatial_multiple: ClassVar[int] = 2
     """Frame height and width must be multiples of this (the encoder pools by 2)."""
     has_flow: ClassVar[bool] = False
+    motion_upsampling: ClassVar[str] = "nearest"
+    """How the model's flow is brought to image resolution for its motion
+    (:func:`vstm.metrics.flow_to_motion`'s ``mode``): as its decoder upsamples."""
 
     config: Any
 

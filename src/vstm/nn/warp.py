@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
@@ -57,7 +59,9 @@ def _flow_to_grid_traceable(flow: torch.Tensor) -> torch.Tensor:
     return torch.stack((px * 2.0 / wm1 - 1.0, py * 2.0 / hm1 - 1.0), dim=-1)  # (B, H, W, 2)
 
 
-def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def warp(
+    x: torch.Tensor, flow: torch.Tensor, padding: Literal["zeros", "border"] = "zeros"
+) -> torch.Tensor:
     """Backward-warp ``x`` with a dense flow: ``y[p] = x[p + flow[p]]``.
 
     Conventions (DESIGN section 2):
@@ -68,7 +72,9 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     - Pixel centres sit at integer coordinates (``align_corners=True`` semantics): a flow of
       exactly +1 in x reads the right-hand neighbour.
     - Sampling is bilinear; samples outside the map read zeros (each of the four taps outside
-      contributes zero, so values fade in across the last pixel).
+      contributes zero, so values fade in across the last pixel), or with
+      ``padding="border"`` the nearest edge pixel (for warping whole frames under camera
+      motion, where zeros would darken the border).
     - The warp is differentiable with respect to both ``x`` and ``flow``.
 
     So when a model predicts frame t+1 by warping frame t, its flow points from each pixel of
@@ -93,5 +99,7 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         )
     if flow.dtype != x.dtype:
         flow = flow.to(x.dtype)
+    if padding not in ("zeros", "border"):
+        raise ValueError(f"warp: padding must be 'zeros' or 'border', got {padding!r}")
     grid = flow_to_grid(flow)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=True)

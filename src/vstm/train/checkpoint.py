@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from vstm.errors import VstmError
-from vstm.io import atomic_path, atomic_write_text
+from vstm.io import atomic_path, atomic_write_text, file_kind
 from vstm.models import VideoPredictor, build_model, config_from_dict, pretrained
 
 __all__ = ["FORMAT", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
@@ -123,6 +123,17 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.T
         raise VstmError(
             f"checkpoint {path} is a pickle/zip file; vstm never unpickles files. "
             "Load it in trusted code and save the weights with safetensors"
+        )
+    kind = file_kind(head, path.name)
+    if kind is not None:  # identified by its first bytes: say what it is, not "truncated"
+        hint = (
+            " (as vstm export writes: pass the .safetensors checkpoint it was exported from)"
+            if kind == "an ONNX model"
+            else ""
+        )
+        raise VstmError(
+            f"checkpoint {path} is {kind}{hint}, not a vstm checkpoint; pass a .safetensors "
+            "file written by vstm train (or pretrained:NAME/DATASET)"
         )
     # the 8-byte header length is checked before safetensors reads (and allocates) it
     claimed = int.from_bytes(head[:8], "little") if len(head) >= 8 else None

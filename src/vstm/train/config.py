@@ -58,6 +58,7 @@ _RANGES: tuple[tuple[str, float, bool], ...] = (
     ("max_minutes", 0, False),
     ("frame_step", 1, True),
     ("holdout", 0, True),
+    ("mix_fraction", 0, True),
 )
 
 
@@ -128,6 +129,11 @@ class TrainConfig:
         holdout: real video only: leave the last fraction of every video out of training and
             validation (0 = use it all), for testing on held-out frames (``vstm reproduce
             figure6`` tests on exactly that part).
+        mix_data: real video only: a generator with exact motion (``photo-motion[:DIR]``)
+            whose sequences make up ``mix_fraction`` of the training clips (validation stays
+            on the real clips); the run then counts epochs as a generator's
+            (``epoch_sequences``).
+        mix_fraction: the share of ``mix_data`` clips in training batches, in [0, 1].
     """
 
     model: str = "ae-convlstm-flow"
@@ -174,6 +180,8 @@ class TrainConfig:
     w_recon: float = 1.0
     class_weighting: Literal["none", "median-frequency"] = "median-frequency"
     init_ae: str | None = None
+    mix_data: str | None = None
+    mix_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         # one spelling per data set: "moving_mnist" trains exactly like "moving-mnist"
@@ -213,6 +221,7 @@ TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
     "ae-fclstm": {"hidden_units": 16, "enc_kernel": 3, "dec_kernel": 3},
     "ae-convlstm": {"hidden_channels": 8, "lstm_kernel": 3},
     "ae-convlstm-flow": {"hidden_channels": 8, "lstm_kernel": 3, "flow_kernel": 5},
+    "ae-convlstm-pixelflow": {"hidden_channels": 8, "lstm_kernel": 3, "flow_kernel": 5},
     "segnet-flow": {"seg_width": 4, "seg_depth": 2, "hidden_channels": 8, "flow_kernel": 5},
     "segnet": {"width": 4, "depth": 2},
 }
@@ -222,6 +231,7 @@ TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
 # sanity caps: values beyond these cannot be meant and would overflow or exhaust memory
 _UPPER: dict[str, float] = {
     "size": 16_384,
+    "mix_fraction": 1.0,
     "context": 100_000,
     "batch_size": 1_000_000,
     "epochs": 10**9,

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from vstm.data.names import MOVING_MNIST
+from vstm.data.mix import MixedClips
+from vstm.data.names import is_generated, is_photo_motion
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
 from vstm.models import VideoPredictor, build_model
@@ -81,10 +82,11 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
         mnist_dir=cfg.mnist_dir,
         short_hint=f"use a smaller --context (a clip is context + 1 = {seq_len} frames)",
     )
-    if cfg.data == MOVING_MNIST:
-        if cfg.frame_step != 1 or cfg.frame_cache is not None or cfg.holdout:
+    if is_generated(cfg.data):
+        if cfg.frame_step != 1 or cfg.frame_cache is not None or cfg.holdout or cfg.mix_data:
             raise VstmError(
-                "--frame-step, --frame-cache and --holdout apply to real video, not moving-mnist"
+                "--frame-step, --frame-cache, --holdout and --mix-data apply to real video, "
+                f"not {cfg.data}"
             )
         total = cfg.epoch_sequences * max(cfg.epochs, 1)
         if cfg.steps is not None:
@@ -117,7 +119,33 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
     train_idx, val_idx = split_overlapping(full, cfg.val_sequences)
     if not train_idx:
         raise VstmError(f"data {cfg.data}: only {len(full)} clip(s) of {seq_len} frames; need more")
-    return Subset(full, train_idx), Subset(full, val_idx), False
+    if not cfg.mix_data:
+        return Subset(full, train_idx), Subset(full, val_idx), False
+    if not is_photo_motion(cfg.mix_data):
+        raise VstmError(
+            f"--mix-data {cfg.mix_data}: only photo-motion[:DIR] can be mixed into real video"
+        )
+    total = max(cfg.epoch_sequences * max(cfg.epochs, 1), (cfg.steps or 0) * cfg.batch_size)
+    extra = build_dataset(cfg.mix_data, split="train", num_sequences=total, seed=cfg.seed, **common)
+    mixed = MixedClips(Subset(full, train_idx), extra, cfg.mix_fraction, seed=cfg.seed)
+    return mixed, Subset(full, val_idx), True
+
+
+def _check_batch_memory(cfg: TrainConfig, world_size: int) -> None:
+    """Refuse, before any memory is asked for, a batch whose activations cannot fit."""
+    from vstm.system import check_memory, model_bytes_per_pixel
+
+    size = cfg.size if isinstance(cfg.size, int) else (64 if cfg.data == "moving-mnist" else None)
+    if size is None:
+        return
+    per_rank = max(cfg.batch_size // max(world_size, 1), 1)
+    hc = cfg.model_options.get("hidden_channels")
+    need = per_rank * (cfg.context + 1) * size * size * model_bytes_per_pixel(hc, training=True)
+    check_memory(
+        need,
+        f"training at --size {size} with --batch-size {cfg.batch_size} and --context {cfg.context}",
+        "use a smaller --size, --batch-size or --context",
+    )
 
 
 def split_overlapping(clips: Dataset, max_val: int) -> tuple[list[int], list[int]]:
@@ -307,9 +335,19 @@ class Trainer:
         self.cfg = cfg = dataclasses.replace(cfg, precision=self.path.precision)
         torch.manual_seed(cfg.seed)
         self.task = task if task is not None else make_task(cfg)
+        _check_batch_memory(cfg, self.dist.world_size)
         setup = self.task.setup(cfg, fresh=not resume)
         self.model = setup.model.to(self.device)
         self.train_set, self.val_set, self.endless = setup.train, setup.val, setup.endless
+        self.no_validation: str | None = None  # why there is no validation score, if none
+        if self.val_set is None or len(self.val_set) == 0:  # type: ignore[arg-type]
+            self.no_validation = (
+                f"data {cfg.data} leaves no validation clip ({cfg.val_sequences} asked for): "
+                "no validation score, best.safetensors is the latest checkpoint"
+            )
+            if self.val_set is not None and self.dist.is_main:
+                log.warning("%s; give it more frames for a real choice of best", self.no_validation)
+            self.val_set = None
         if cfg.batch_size % self.dist.world_size:
             raise VstmError(
                 f"--batch-size {cfg.batch_size} must be divisible by the {self.dist.world_size} "
@@ -447,6 +485,8 @@ class Trainer:
             "best": score if self._improves(score) else self._state()["best"],
             **self.task.header(val),
         }
+        if self.no_validation:
+            state["best_reason"] = self.no_validation
         cfg = self.cfg.to_dict()
         last = self.out / LAST
         try:

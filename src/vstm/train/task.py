@@ -156,8 +156,8 @@ class NextFrameTask:
         """The mean loss per clip of ``ds`` (under the run's precision)."""
         from vstm.system import autocast
 
-        if ds is None:
-            return None
+        if ds is None or len(ds) == 0:  # type: ignore[arg-type]
+            return None  # no clips: no score (never a mean over nothing)
         model.eval()
         loader = DataLoader(ds, batch_size=max(cfg.batch_size // 2, 1))
         total, n = 0.0, 0
@@ -168,10 +168,12 @@ class NextFrameTask:
             total += parts.total.item() * frames.shape[0]
             n += frames.shape[0]
         model.train()
-        return {"val_loss": total / max(n, 1)}
+        return {"val_loss": total / n}
 
     def describe(self, val: dict[str, float] | None) -> str:
-        return "no validation set" if val is None else f"validation loss {val['val_loss']:.5f}"
+        if val is None:
+            return "no validation set (best.safetensors is the latest checkpoint)"
+        return f"validation loss {val['val_loss']:.5f}"
 
     def header(self, val: dict[str, float] | None) -> dict[str, Any]:
         return {"val_loss": None if val is None else val["val_loss"]}
@@ -340,7 +342,7 @@ class SegmentationTask:
         """Class-average and global accuracy and mIoU (%) on the labelled frames of ``ds``."""
         from vstm.metrics import confusion_matrix, scores_from_confusion
 
-        if ds is None:
+        if ds is None or len(ds) == 0:  # type: ignore[arg-type]
             return None
         k = model.config.num_classes
         was_training = model.training
@@ -356,6 +358,8 @@ class SegmentationTask:
                 logits = model.segment(frames)[labelled]
             cm += confusion_matrix(logits.argmax(dim=1), labels[labelled], k).cpu()
         model.train(was_training)
+        if int(cm.sum()) == 0:  # no labelled pixel: no score
+            return None
         s = scores_from_confusion(cm)
         return {"class_avg": s["class_avg"], "global": s["global"], "miou": s["miou"]}
 

@@ -161,15 +161,15 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
 
 
 def file_kind(head: bytes, name: str = "") -> str | None:
-    """What a file is, from its first bytes (16 or more) and name, in words; None when it
+    r"""What a file is, from its first bytes (16 or more) and name, in words; None when it
     looks like a safetensors file (an 8-byte header length, then ``{``) or is unrecognised.
 
     >>> file_kind(b"\x89PNG\r\n\x1a\n" + bytes(8))
     'a PNG image'
-    >>> file_kind(b"hello, world\n" + bytes(3)) is None, file_kind(b"epoch,loss\n1,2\n")
+    >>> file_kind(b"hello, world\n" + bytes(3)) is None, file_kind(b"epoch,loss\n1,2\n3,4\n")
     (True, 'a text file')
     """
-    if head[8:9] == b"{":
+    if head[8:9] == b"{" or len(head) < 16:  # too short to tell: a cut file, most likely
         return None
     for offset, magic, kind in _MAGIC:
         if head[offset : offset + len(magic)] == magic:

@@ -128,3 +128,54 @@ def test_long_loops_report_progress(caplog, monkeypatch):
             p.tick(done)
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["predict: 24/100 frames, 2.0 frames/s", "predict: 50/100 frames, 2.0 frames/s"]
+
+
+def test_init_starts_a_fresh_run_from_given_weights(tmp_path, capsys):
+    import torch
+
+    from vstm import load_checkpoint
+
+    first = tmp_path / "first"
+    assert main(["train", "--tiny", "--steps", "2", "--out", str(first)]) == 0
+    second = tmp_path / "second"
+    frozen = ["--lr", "0", "--steps", "1", "--out", str(second)]  # lr 0: weights stay put
+    assert main(["train", "--tiny", "--init", str(first / "last.safetensors"), *frozen]) == 0
+    a, _ = load_checkpoint(first / "last.safetensors")
+    b, header = load_checkpoint(second / "last.safetensors")
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+    assert header["trainer"]["step"] == 1  # a new run: its own step count, a fresh optimiser
+    capsys.readouterr()
+    other = ["--model-option", "hidden_channels=4", "--out", str(tmp_path / "third")]
+    assert main(["train", "--tiny", "--init", str(first / "last.safetensors"), *other]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "other parameters" in err
+
+
+def test_deferred_host_sync_trains_the_same_and_still_catches_divergence(tmp_path, capsys):
+    import torch
+
+    from vstm import load_checkpoint
+
+    every, deferred = tmp_path / "every", tmp_path / "deferred"
+    base = ["train", "--tiny", "--steps", "7", "--save-every", "100"]
+    assert main([*base, "--out", str(every)]) == 0
+    cfg_file = tmp_path / "sync.toml"
+    cfg_file.write_text("sync_every = 3\n")
+    assert main([*base, "--config", str(cfg_file), "--out", str(deferred)]) == 0
+    a, _ = load_checkpoint(every / "last.safetensors")
+    b, _ = load_checkpoint(deferred / "last.safetensors")
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+    rows = [json.loads(x) for x in (deferred / "metrics.jsonl").read_text().splitlines()]
+    ref = [json.loads(x) for x in (every / "metrics.jsonl").read_text().splitlines()]
+    assert [r["loss"] for r in rows if r["kind"] == "train"] == [
+        r["loss"] for r in ref if r["kind"] == "train"
+    ]
+    # a loss that turns infinite on a deferred step is caught at the next copy, and no
+    # checkpoint of the diverged weights is written
+    capsys.readouterr()
+    diverged = tmp_path / "diverged"
+    cfg_file.write_text("sync_every = 4\nlog_every = 100\nlr = 1e30\nclip = 0.0\n")
+    code = main([*base, "--config", str(cfg_file), "--out", str(diverged)])
+    err = capsys.readouterr().err
+    assert code == 2 and "not finite" in err and len(err.strip().splitlines()) == 1
+    assert not (diverged / "last.safetensors").exists()

@@ -105,6 +105,8 @@ def _warn_if_unfit(args: argparse.Namespace, header: dict) -> None:
     from vstm.inference.fit import data_kind, input_mismatch, peek_source
 
     data = args.data or (header.get("train_config") or {}).get("data") or "moving-mnist"
+    if not isinstance(data, str):  # a damaged header: evaluate_checkpoint says so
+        return
     peek = None if is_generated(data) or str(data).endswith(".npy") else peek_source(data)
     channels = peek[0] if peek else None
     warning = input_mismatch(header, data_kind(data), channels=channels)

@@ -66,6 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "vstm reproduce figure6 scores it)",
     )
     a(
+        "--init",
+        metavar="CKPT",
+        help="start from these weights (a checkpoint or pretrained:NAME/DATASET) with a fresh "
+        "optimiser: fine-tune a shipped model, or restart it warm (with --warmup-steps)",
+    )
+    a(
         "--mix-data",
         metavar="SOURCE",
         help="video: mix sequences of a generator with exact motion into the training clips "
@@ -152,6 +158,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "holdout",
         "mix_data",
         "mix_fraction",
+        "init",
     ]
     values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.model_option:

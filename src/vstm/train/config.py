@@ -59,6 +59,7 @@ _RANGES: tuple[tuple[str, float, bool], ...] = (
     ("frame_step", 1, True),
     ("holdout", 0, True),
     ("mix_fraction", 0, True),
+    ("sync_every", 0, True),
 )
 
 
@@ -134,6 +135,13 @@ class TrainConfig:
             on the real clips); the run then counts epochs as a generator's
             (``epoch_sequences``).
         mix_fraction: the share of ``mix_data`` clips in training batches, in [0, 1].
+        init: a checkpoint (or ``pretrained:NAME/DATASET``) whose weights start a fresh run;
+            the optimiser starts anew (pair it with ``warmup_steps``). A warm restart of a
+            shipped model, or fine-tuning it on your own video.
+        sync_every: copy the loss to the host (and check it is finite) every this many steps;
+            0 (auto): every step on the CPU and under DDP, every 25 on one GPU. A loss that
+            is not finite between two copies stops the run at the next one, before any
+            checkpoint is written (every save is at a copy).
     """
 
     model: str = "ae-convlstm-flow"
@@ -182,6 +190,8 @@ class TrainConfig:
     init_ae: str | None = None
     mix_data: str | None = None
     mix_fraction: float = 0.5
+    init: str | None = None
+    sync_every: int = 0
 
     def __post_init__(self) -> None:
         # one spelling per data set: "moving_mnist" trains exactly like "moving-mnist"

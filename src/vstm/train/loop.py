@@ -131,6 +131,12 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
     return mixed, Subset(full, val_idx), True
 
 
+SYNC_EVERY_CUDA = 25
+"""On CUDA (``sync_every=0``, auto) the loss is copied to the host, and checked, every this many
+steps instead of every step, so that the host queues work ahead of the GPU; the other steps
+keep their finiteness check on the device until then. On the CPU the copy is free: every step."""
+
+
 def _check_batch_memory(cfg: TrainConfig, world_size: int) -> None:
     """Refuse, before any memory is asked for, a batch whose activations cannot fit."""
     from vstm.system import check_memory, model_bytes_per_pixel
@@ -368,6 +374,7 @@ class Trainer:
                 f"clips cannot fill one batch of {cfg.batch_size}; lower --batch-size"
             )
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
+        self.sync_every = cfg.sync_every or (SYNC_EVERY_CUDA if self.device.type == "cuda" else 1)
         self.step = 0
         self._saved_step: int | None = None  # step of the last checkpoint written
         self.best = -math.inf if self.task.higher_is_better else math.inf
@@ -572,6 +579,9 @@ class Trainer:
             self.out,
         )
         stopped_early = False
+        sync_every = self.sync_every
+        bad = torch.zeros((), dtype=torch.bool, device=self.device)  # a deferred non-finite loss
+        last_sync = self.step
         for batch in loader:
             t0 = time.monotonic()
             batch = {k: batch[k].to(self.device, non_blocking=True) for k in self.task.inputs}
@@ -595,22 +605,46 @@ class Trainer:
                 cfg.max_minutes is not None and now - start_wall > cfg.max_minutes * 60,
                 self.stop.requested > 0,  # SIGTERM/SIGINT arrived (on any rank)
             ]
-            stats = dist_utils.all_reduce_mean(
-                torch.cat(
-                    [
-                        torch.stack([parts.total.detach(), *named.values()]).float(),
-                        torch.tensor(flags, dtype=torch.float32, device=self.device),
-                    ]
-                ),
-                self.dist,
+            nxt = self.step + 1
+            synced = (
+                self.dist.enabled  # every rank must agree on the flags every step
+                or sync_every <= 1
+                or nxt % sync_every == 0
+                or nxt % cfg.log_every == 0
+                or nxt >= self.total_steps
+                or (cfg.save_every > 0 and nxt % cfg.save_every == 0)
+                or nxt % self.steps_per_epoch == 0  # an epoch's end saves a checkpoint
+                or any(flags)
             )
-            values = stats.tolist()
-            loss, (time_due, over_budget, signalled) = values[0], values[-3:]
-            part_values = dict(zip(named, values[1:-3], strict=True))
-            if not math.isfinite(loss):
+            if synced:  # one device -> host copy: the loss, its parts and the flags
+                stats = dist_utils.all_reduce_mean(
+                    torch.cat(
+                        [
+                            torch.stack([parts.total.detach(), *named.values()]).float(),
+                            torch.tensor(flags, dtype=torch.float32, device=self.device),
+                            (~bad).float().view(1),  # every deferred step since the last sync
+                        ]
+                    ),
+                    self.dist,
+                )
+                values = stats.tolist()
+                loss, (time_due, over_budget, signalled) = values[0], values[-4:-1]
+                part_values = dict(zip(named, values[1:-4], strict=True))
+                all_finite = values[-1] == 1.0
+                bad.zero_()
+                window, last_sync = (last_sync + 1, nxt), nxt
+            else:  # no host sync: the finiteness check waits on the device until the next one
+                bad |= ~torch.isfinite(parts.total.detach())
+                loss, all_finite = 0.0, True
+                time_due, over_budget, signalled = (float(f) for f in flags)
+            if not math.isfinite(loss) or not all_finite:
+                where = (
+                    f"at step {nxt}"
+                    if not math.isfinite(loss)
+                    else f"between steps {window[0]} and {window[1]}"
+                )
                 raise VstmError(
-                    f"training diverged: loss is {loss} at step {self.step + 1} "
-                    f"(epoch {self.epoch}); "
+                    f"training diverged: the loss is not finite {where} (epoch {self.epoch}); "
                     f"the last good checkpoint {self.out / 'last.safetensors'} is kept. "
                     "Lower --lr or --clip, or use --precision fp32"
                 )

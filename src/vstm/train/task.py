@@ -124,6 +124,8 @@ class NextFrameTask:
         from vstm.train.loop import build_datasets, build_model_for
 
         model = build_model_for(cfg)
+        if fresh and cfg.init:
+            init_weights(model, cfg.init)
         train, val, endless = build_datasets(cfg, model.in_channels)
         return TrainingSetup(model, train, val, endless)
 
@@ -390,6 +392,38 @@ class SegmentationTask:
         smooth = self.next_frame.smoothness(inner, out)
         total = seg + self.w_recon * recon + smooth
         return SegLossParts(total, seg.detach(), recon.detach(), smooth.detach())
+
+
+def init_weights(model: nn.Module, path: str | Path) -> None:
+    """Start a fresh run from the weights of a checkpoint (``vstm train --init``): a warm
+    restart of a shipped model, or fine-tuning it on other data. The optimiser starts anew.
+
+    The checkpoint's model must have the same parameters (names and shapes) and the same
+    architecture fields; fields that only change how it computes (``SETTING_FIELDS``) and
+    the output (``ae-convlstm-flow`` weights start ``ae-convlstm-pixelflow``) may differ.
+    """
+    from vstm.models.ae_convlstm_flow import SETTING_FIELDS
+    from vstm.train.checkpoint import load_checkpoint
+
+    source, header = load_checkpoint(path)
+    ours, theirs = model.state_dict(), source.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in ours.items()}
+    if shapes != {k: tuple(v.shape) for k, v in theirs.items()}:
+        raise VstmError(
+            f"--init {path}: its {header.get('model')} has other parameters than this "
+            f"{getattr(model, 'name', 'model')}; pass the same --model and --model-option values "
+            "it was trained with"
+        )
+    a, b = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
+    diff = sorted(k for k in a if k not in SETTING_FIELDS and a.get(k) != b.get(k))
+    if diff:
+        raise VstmError(
+            f"--init {path}: its model differs in {', '.join(diff)}; pass "
+            + ", ".join(f"--model-option {k}={b[k]}" for k in diff[:2])
+        )
+    model.load_state_dict(theirs)
+    log.info("weights initialised from %s (%s, step %s)", path, header.get("model"),
+             (header.get("trainer") or {}).get("step"))  # fmt: skip
 
 
 def init_flow_model(model: nn.Module, path: str | Path) -> None:

@@ -9,6 +9,10 @@
 # VIDEO_FOLDER (e.g. the one `vstm data fetch opencv-samples` fills) is copied to
 # .gpu_carry/videos for gpu_session.py --video-data .gpu_carry/videos.
 #
+# --plan real-video needs one call only: `FRAMES=data/opencv-samples benchmarks/gpu_prepare.sh`
+# writes the videos as 96x96 PNG frame folders to .gpu_carry/frames (27 MB; vstm reads them
+# without PyAV, so no wheel is needed), and the call carries [".gpu_carry"] (docs/reproduction.md).
+#
 # Then, on the device (two calls: the first installs the wheels into /root/site, which stays
 # while the machine is warm; the second carries .gpu_carry; see docs/reproduction.md):
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /root/site .whl/*.whl
@@ -40,5 +44,10 @@ if [ $# -ge 2 ]; then
   find "$2" -maxdepth 1 -type f \( -name '*.avi' -o -name '*.mp4' -o -name '*.mkv' -o -name '*.mov' \) \
     -exec cp {} .gpu_carry/videos/ \;
   echo "carried: .gpu_carry/videos ($(du -sh .gpu_carry/videos | cut -f1))"
+fi
+if [ "${FRAMES:-}" != "" ]; then
+  # --plan real-video: the videos as PNG frame folders (no PyAV needed on the device)
+  rm -rf .gpu_carry/frames
+  "$py" benchmarks/carry_frames.py "$FRAMES" .gpu_carry/frames --size 96
 fi
 du -sh .whl

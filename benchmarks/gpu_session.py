@@ -54,7 +54,10 @@ LIMIT_BYTES = 16 * 1024 * 1024
 
 HERE = Path(__file__).resolve().parent
 
-KEEP_LAST = ("flow-fp32", "flow-resume", "flow-cosine", "figure6")
+KEEP_LAST = (
+    "flow-fp32", "flow-resume", "flow-cosine", "figure6", "pixelflow-resume", "pixelflow-b32",
+    "paper-real",
+)  # fmt: skip
 """Jobs whose optimiser state comes back, so that a later session can continue them."""
 
 
@@ -72,6 +75,8 @@ def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
         return [*cmd, "--figure-sequences", "4"]
 
     out = {}
+    if args.plan == "real-video":
+        return real_video_jobs(args, work)
     if args.plan == "flow-long":
         if args.resume_from is not None and "flow-resume" not in args.skip:
             out["flow-resume"] = _resumed(
@@ -107,6 +112,88 @@ def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
             diag += ["--steps", str(args.diag_steps), "--test", "512"]
         out["diag"] = diag
     return out
+
+
+RUNSTATE = HERE.parent / "runstate" / "ae-convlstm-pixelflow" / "opencv-samples"
+"""The committed state (weights, optimiser, config, curve) of the shipped real-video run."""
+
+REAL_VIDEO = [
+    "--holdout", "0.2", "--frame-step", "2", "--size", "96", "--channels", "3", "--loss", "mse",
+    "--optimizer", "adam", "--lr", "1e-3", "--flow-lr-scale", "1.0",
+]  # fmt: skip
+"""The real-video recipe of the shipped model (docs/results/real_video/real_video.md)."""
+
+
+def real_video_jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
+    """``--plan real-video``: the real-video model on the GPU, in one call from a fresh clone.
+
+    - ``pixelflow-resume``: the committed run (``runstate/``, or ``--resume-from``) continued
+      as it is (its batch, its precision) for ``--minutes``, where the data it was trained on
+      is on the machine;
+    - ``pixelflow-b32``: the same model started from that run's weights (``--init``) at batch
+      32 in bf16 with 4 data workers: how far a GPU's batch takes it in the same minutes;
+    - ``paper-real``: the paper's AE-ConvLSTM-flow at its full size (64 memory channels) on the
+      same clips and recipe: the side-by-side the issue asks for.
+
+    Each run's best checkpoint is then scored with ``vstm reproduce figure6`` (see
+    :func:`real_video_scoring`). The data: ``--video-data``, else ``.gpu_carry/frames`` (PNG
+    frame folders written by ``benchmarks/carry_frames.py``: no PyAV needed, so the call needs
+    no wheel), else ``data/opencv-samples``.
+    """
+    py = sys.executable
+    carried = HERE.parent / ".gpu_carry" / "frames"
+    default = carried if carried.is_dir() else HERE.parent / "data" / "opencv-samples"
+    data = str(args.video_data or default)
+    args.video_data = data
+    state = Path(args.resume_from or RUNSTATE)
+    frames = str(work / "frames")
+    budget = ["--max-minutes", f"{args.minutes:g}", "--device", args.device]
+    vstm = [py, "-m", "vstm", "train"]
+    out = {}
+    trained_on = json.loads((state / "config.json").read_text()).get("data", "")
+    if Path(trained_on).exists() and "pixelflow-resume" not in args.skip:
+        # the run goes on as it is where its own data is (a CPU machine with `make samples`);
+        # a GPU call carries the frames instead and restarts from its weights (below)
+        resumed = work / "pixelflow-resume" / "run"
+        resumed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(state, resumed, dirs_exist_ok=True)
+        (resumed / ".lock").unlink(missing_ok=True)  # the lock of the machine it came from
+        out["pixelflow-resume"] = [*vstm, "--resume", str(resumed), *budget]
+    fresh = [*vstm, "--data", data, *REAL_VIDEO, "--frame-cache", frames, *budget]
+    fresh += ["--steps", "2" if args.tiny else "1000000"]
+    if args.tiny:
+        fresh += ["--tiny", "--context", "3", "--batch-size", "2", "--size", "32"]
+    else:
+        fresh += ["--context", "6", "--batch-size", "32", "--precision", "bf16", "--workers", "4"]
+    if "pixelflow-b32" not in args.skip:
+        cmd = [*fresh, "--model", "ae-convlstm-pixelflow", "--out", str(work / "pixelflow-b32/run")]
+        if not args.tiny:
+            cmd += ["--model-option", "hidden_channels=32", "--warmup-steps", "100"]
+            cmd += ["--init", str(state / "last.safetensors")]
+        out["pixelflow-b32"] = cmd
+    if "paper-real" not in args.skip:
+        out["paper-real"] = [
+            *fresh,
+            "--model",
+            "ae-convlstm-flow",
+            "--out",
+            str(work / "paper-real/run"),
+        ]
+    return out
+
+
+def real_video_scoring(args: argparse.Namespace, work: Path, names: list[str]) -> list[list[str]]:
+    """``vstm reproduce figure6`` on each real-video job's best checkpoint (held-out frames)."""
+    cmds = []
+    for name in names:
+        ckpt = work / name / "run" / "best.safetensors"
+        cmd = [sys.executable, "-m", "vstm", "reproduce", "figure6", "--data", str(args.video_data)]
+        cmd += ["--checkpoint", str(ckpt), "--out", str(work / name / "figure6")]
+        cmd += ["--device", args.device, "--frame-cache", str(work / "frames")]
+        if args.tiny:
+            cmd += ["--size", "32", "--context", "3"]
+        cmds.append(cmd)
+    return cmds
 
 
 def _resumed(cmd: list[str], args: argparse.Namespace, work: Path) -> list[str]:
@@ -181,10 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", default="", help="comma-separated jobs to leave out")
     p.add_argument(
         "--plan",
-        choices=["table1", "flow-long"],
+        choices=["table1", "flow-long", "real-video"],
         default="table1",
         help="table1: the jobs above; flow-long: AE-ConvLSTM-flow alone in bf16, continuing "
-        "--resume-from and, beside it, the fast-cosine recipe from scratch for --epochs",
+        "--resume-from and, beside it, the fast-cosine recipe from scratch for --epochs; "
+        "real-video: the real-video model (see real_video_jobs), scored on held-out frames",
     )
     p.add_argument("--resume-from", type=Path, help="flow-long: a run folder to continue")
     p.add_argument("--epochs", type=int, default=12, help="flow-long: fast-cosine's epochs")
@@ -225,6 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in procs:
         ended.setdefault(name, time.monotonic() - t0)
         logs[name].close()
+    if args.plan == "real-video":  # score every real-video run on the held-out frames
+        for cmd in real_video_scoring(args, work, list(procs)):
+            left = args.limit - (time.monotonic() - t0) - 60
+            if left < 30 or not Path(cmd[cmd.index("--checkpoint") + 1]).exists():
+                continue
+            log = Path(cmd[cmd.index("--out") + 1]) / "log.txt"
+            rc = _run_logged(cmd, log, env, left)
+            print(f"[{time.monotonic() - t0:6.1f}s] scored: {shlex.join(cmd)} -> {rc}", flush=True)
     bench_rc = None
     left = args.limit - (time.monotonic() - t0) - 30
     if "bench" not in args.skip and left > args.bench_seconds:

@@ -91,3 +91,32 @@ def test_gpu_session_flow_long_continues_a_carried_run(tmp_path, write_video):
     assert {"flow-resume.last.safetensors", "flow-cosine.last.safetensors"} <= {
         p.name for p in out.iterdir()
     }
+
+
+def test_gpu_session_real_video_plan_in_one_call(tmp_path, write_video):
+    """--plan real-video from a committed-style run state: resumed, restarted at a GPU
+    batch, the paper model beside it, each scored on held-out frames, all in one call."""
+    from vstm.cli import main as vstm_main
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for i, n in enumerate((40, 48)):
+        write_video(videos / f"v{i}.avi", n, seed=i)
+    state = tmp_path / "state"
+    tiny = ["train", "--tiny", "--model", "ae-convlstm-pixelflow", "--data", str(videos)]
+    tiny += ["--holdout", "0.2", "--frame-step", "2", "--size", "32", "--context", "3"]
+    tiny += ["--channels", "3"]
+    assert vstm_main([*tiny, "--steps", "2", "--out", str(state)]) == 0
+    out = tmp_path / "out"
+    args = ["--plan", "real-video", "--device", "cpu", "--tiny", "--out", str(out)]
+    args += ["--resume-from", str(state), "--video-data", str(videos), "--threads", "1"]
+    args += ["--skip", "bench,cpu-bench"]
+    assert _load("gpu_session").main(args) == 0
+    session = json.loads((out / "session.json").read_text())
+    assert {n: j["returncode"] for n, j in session["jobs"].items()} == {
+        "pixelflow-resume": 0, "pixelflow-b32": 0, "paper-real": 0,
+    }  # fmt: skip
+    for name in session["jobs"]:
+        with tarfile.open(out / f"{name}.tar") as tar:
+            assert f"{name}/figure6/figure6.json" in tar.getnames(), name
+        assert (out / f"{name}.last.safetensors").is_file()  # to continue it next time

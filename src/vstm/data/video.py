@@ -34,7 +34,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
+try:
+    import av
+except ImportError:  # pragma: no cover - decoding video needs PyAV; frame folders do not
+    av = None
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -224,6 +227,8 @@ def _load_image(path: str) -> Image.Image:
 
 
 def _open(path: str) -> av.container.InputContainer:
+    if av is None:  # pragma: no cover - PyAV is a dependency; a bare GPU image may lack it
+        raise VstmError(f"{path}: decoding video needs PyAV (pip install av); frame folders do not")
     try:
         c = av.open(path, mode="r")
     except av.FFmpegError as e:

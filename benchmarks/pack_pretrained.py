@@ -106,6 +106,7 @@ def _clip_check(model, outputs: str, tc: dict, args, folder: Path) -> dict:
         size=tc.get("size"),
         channels=model.in_channels,
         frame_step=int(tc.get("frame_step") or 1),
+        frame_cache="auto",  # decoded once; clips past a truncated file's end are dropped
     )
     pick = np.unique(np.linspace(0, len(clips) - 1, args.check_clips).round().astype(int))
     frames = torch.stack([clips[int(i)]["frames"] for i in pick])  # (N, T, C, H, W)
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "from its held-out part (default: Moving MNIST's test sequences)",
     )
     p.add_argument("--check-clips", type=int, default=8, help="clips in a video check set")
+    p.add_argument("--figure6", help="a video model's figure6.json (its held-out test scores)")
     p.add_argument("--check-context", type=int, help="context of the video check (default: run's)")
     p.add_argument(
         "--machine",
@@ -167,7 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     test_eval = run / "test_eval.json"
     scores = {}
-    if test_eval.is_file():
+    if args.figure6:  # a video model: its held-out Figure 6 table, the classical rows beside
+        fig = json.loads(Path(args.figure6).read_text())
+        t = fig["table"]
+        scores = {k: t["model"][k] for k in ("mse", "psnr", "ssim", "movers_auc")}
+        for row in ("copy-last", "dis", "farneback"):
+            scores[f"{row.replace('-', '_')}_mse"] = t[row]["mse"]
+        scores["sequences"] = fig["test_clips"]
+        scores["protocol"] = fig["command"]
+    elif test_eval.is_file():
         ev = json.loads(test_eval.read_text())
         scores = {**_finite(ev["scores"]), "checkpoint": ev["key"]["checkpoint"]}
     model, _ = load_checkpoint(ckpt)

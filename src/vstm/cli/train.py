@@ -66,6 +66,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "vstm reproduce figure6 scores it)",
     )
     a(
+        "--horizon",
+        type=positive_int,
+        help="frames forecast in closed loop past the context in training (default 1: "
+        "next-frame); e.g. --context 10 --horizon 10 for 10 -> 10 forecasting",
+    )
+    a(
+        "--ss-steps",
+        type=nonnegative_int,
+        help="scheduled sampling: feed true frames to the forecast with a chance falling from "
+        "1 to 0 over this many steps (default 0: closed loop from the start)",
+    )
+    a(
         "--init",
         metavar="CKPT",
         help="start from these weights (a checkpoint or pretrained:NAME/DATASET) with a fresh "
@@ -159,6 +171,8 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "mix_data",
         "mix_fraction",
         "init",
+        "horizon",
+        "ss_steps",
     ]
     values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.model_option:

@@ -60,6 +60,8 @@ _RANGES: tuple[tuple[str, float, bool], ...] = (
     ("holdout", 0, True),
     ("mix_fraction", 0, True),
     ("sync_every", 0, True),
+    ("horizon", 1, True),
+    ("ss_steps", 0, True),
 )
 
 
@@ -138,6 +140,12 @@ class TrainConfig:
         init: a checkpoint (or ``pretrained:NAME/DATASET``) whose weights start a fresh run;
             the optimiser starts anew (pair it with ``warmup_steps``). A warm restart of a
             shipped model, or fine-tuning it on your own video.
+        horizon: frames forecast past the context in closed loop during training: a clip holds
+            ``context + horizon`` frames; after the ``context`` teacher-forced ones each input
+            is the model's own prediction (1: the paper's next-frame training).
+        ss_steps: scheduled sampling over the forecast inputs: the chance of feeding the true
+            frame instead falls linearly from 1 to 0 over this many steps (0: closed loop from
+            the start; ``NextFrameTask.truth_probability``).
         sync_every: copy the loss to the host (and check it is finite) every this many steps;
             0 (auto): every step on the CPU and under DDP, every 25 on one GPU. A loss that
             is not finite between two copies stops the run at the next one, before any
@@ -192,6 +200,8 @@ class TrainConfig:
     mix_fraction: float = 0.5
     init: str | None = None
     sync_every: int = 0
+    horizon: int = 1
+    ss_steps: int = 0
 
     def __post_init__(self) -> None:
         # one spelling per data set: "moving_mnist" trains exactly like "moving-mnist"

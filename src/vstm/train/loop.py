@@ -73,14 +73,14 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
     generator indexed epoch after epoch with fresh sequences (Moving MNIST)."""
     from vstm.data import build_dataset
 
-    seq_len = cfg.context + 1
+    seq_len = cfg.context + cfg.horizon
     common = dict(
         seq_len=seq_len,
         channels=channels,
         size=cfg.size,
         binarize=cfg.binarize,
         mnist_dir=cfg.mnist_dir,
-        short_hint=f"use a smaller --context (a clip is context + 1 = {seq_len} frames)",
+        short_hint=f"use a smaller --context (a clip is context + horizon = {seq_len} frames)",
     )
     if is_generated(cfg.data):
         if cfg.frame_step != 1 or cfg.frame_cache is not None or cfg.holdout or cfg.mix_data:
@@ -401,6 +401,11 @@ class Trainer:
         )
         self.stop = StopSignals()  # train() activates it around run()
         self.ddp_model: torch.nn.Module | None = self.model
+        if self.dist.enabled and getattr(self.task, "horizon", 1) > 1:
+            raise VstmError(
+                f"--horizon {cfg.horizon} trains through model.step, outside DDP's forward: "
+                "run it in one process (leave out torchrun), or train with --horizon 1"
+            )
         if self.dist.enabled:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
@@ -590,6 +595,7 @@ class Trainer:
             for g in self.optimizer.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             self.optimizer.zero_grad(set_to_none=True)
+            self.task.step = self.step  # the clock of schedules inside the task
             with _autocast(self.device, cfg.precision):
                 parts = self.task.batch_loss(self.ddp_model, batch)
             parts.total.backward()

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from vstm.data.names import BUILTIN_DATA
 from vstm.errors import VstmError
 from vstm.metrics import VOID
-from vstm.models import Prediction, VideoPredictor, build_model
+from vstm.models import Prediction, VideoPredictor, build_model, to_probabilities
 from vstm.nn import huber_smoothness
 
 if TYPE_CHECKING:
@@ -109,14 +109,67 @@ class NextFrameTask:
     score: ClassVar[str] = "val_loss"
     higher_is_better: ClassVar[bool] = False
 
-    def __init__(self, loss: str = "bce", w_h: float = 1e-2, delta: float = 1e-3) -> None:
+    def __init__(
+        self,
+        loss: str = "bce",
+        w_h: float = 1e-2,
+        delta: float = 1e-3,
+        horizon: int = 1,
+        ss_steps: int = 0,
+    ) -> None:
         if loss not in ("bce", "mse"):
             raise ValueError(f"loss must be 'bce' or 'mse', got {loss!r}")
+        if horizon < 1 or ss_steps < 0:
+            raise ValueError(f"horizon must be >= 1 and ss_steps >= 0, got {horizon}, {ss_steps}")
         self.loss, self.w_h, self.delta = loss, w_h, delta
+        self.horizon, self.ss_steps = int(horizon), int(ss_steps)
+        self.step = 0  # the optimiser step about to run (the Trainer sets it): the schedule's clock
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> NextFrameTask:
-        return cls(cfg.resolved_loss(), cfg.w_h, cfg.delta)
+        return cls(cfg.resolved_loss(), cfg.w_h, cfg.delta, cfg.horizon, cfg.ss_steps)
+
+    def truth_probability(self, step: int | None = None) -> float:
+        """Scheduled sampling: the chance that a forecast step is fed the true frame instead
+        of the model's own prediction, at optimiser step ``step`` (default: the current one).
+        It falls linearly from 1 (teacher forcing) at step 0 to 0 (closed loop) at step
+        ``ss_steps``; with ``ss_steps=0`` training is closed loop from the start.
+
+        >>> task = NextFrameTask("bce", horizon=10, ss_steps=1000)
+        >>> [task.truth_probability(s) for s in (0, 250, 1000, 5000)]
+        [1.0, 0.75, 0.0, 0.0]
+        """
+        step = self.step if step is None else step
+        if self.ss_steps == 0:
+            return 0.0
+        return max(0.0, 1.0 - step / self.ss_steps)
+
+    def forecast(self, model: nn.Module, frames: torch.Tensor, p_truth: float) -> Prediction:
+        """Predictions of frames 1..T-1 of ``frames`` (B, T, C, H, W): the first ``T -
+        horizon`` frames are the context (teacher forced, one batched forward), then each of
+        the ``horizon - 1`` later inputs is the model's own prediction of it (as
+        :meth:`~vstm.models.VideoPredictor.rollout` feeds it back: probabilities for a BCE
+        model, clamped values for an MSE one), or, with probability ``p_truth`` per clip and
+        step, the true frame. Gradients flow through the fed-back predictions.
+        """
+        k = frames.shape[1] - self.horizon
+        out: Prediction = model(frames[:, :k])  # pred (B, K, C, H, W): frames 1..K
+        if self.horizon == 1:
+            return out
+        outputs = "logits" if self.loss == "bce" else "values"
+        preds, flows, state = [out.pred], [out.flow], out.state
+        pred = out.pred[:, -1]
+        for j in range(self.horizon - 1):
+            fed = to_probabilities(pred, outputs)  # (B, C, H, W): its own forecast of frame K+j
+            if p_truth > 0:
+                truth = frames[:, k + j]
+                use = torch.rand(frames.shape[0], device=frames.device) < p_truth  # (B,)
+                fed = torch.where(use.view(-1, 1, 1, 1), truth.to(fed.dtype), fed)
+            pred, flow, state = model.step(fed, state)
+            preds.append(pred.unsqueeze(1))
+            flows.append(None if flow is None else flow.unsqueeze(1))
+        flow = None if flows[0] is None else torch.cat(flows, dim=1)  # (B, T-1, 2, h, w)
+        return Prediction(torch.cat(preds, dim=1), flow, state)  # pred (B, T-1, C, H, W)
 
     def setup(self, cfg: TrainConfig, fresh: bool = True) -> TrainingSetup:
         """The model (built first: the data takes its channels), then the clips of
@@ -142,8 +195,12 @@ class NextFrameTask:
         return huber_smoothness(out.flow.float(), self.delta, self.w_h)
 
     def __call__(self, model: torch.nn.Module, frames: torch.Tensor) -> LossParts:
-        out: Prediction = model(frames[:, :-1])
         inner = getattr(model, "module", model)  # DDP wraps the model
+        if self.horizon == 1:
+            out: Prediction = model(frames[:, :-1])
+        else:  # closed loop: model.step runs outside DDP's forward (refused under DDP)
+            p = self.truth_probability() if model.training else 0.0
+            out = self.forecast(inner, frames, p)
         recon = self.reconstruction(out.pred, frames[:, 1:])
         smooth = self.smoothness(inner, out)
         return LossParts(recon + smooth, recon.detach(), smooth.detach())

@@ -45,6 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vstm.eval.next_frame import CLASSICAL_ROWS, evaluate_checkpoint
+    from vstm.inference.next_frame import model_outputs
     from vstm.io import atomic_write_text, check_output_file
     from vstm.train.checkpoint import load_checkpoint
     from vstm.train.distributed import resolve_device
@@ -77,10 +78,17 @@ def run(args: argparse.Namespace) -> int:
     rows, data = res["results"], res["data"]
     cols = ["bce", "mse", "psnr", "ssim", "epe", "angular_error"]
     cols = [c for c in cols if any(c in r for r in rows.values())]
+    if model_outputs(header) == "values":  # BCE means nothing on natural images (JSON keeps it)
+        cols.remove("bce")
     print(f"{'predictor':<20}" + "".join(f"{c:>14}" for c in cols))
     for name, r in rows.items():
         print(f"{name:<20}" + "".join(f"{r.get(c, float('nan')):>14.5f}" for c in cols))
-    print(f"({rows[header['model']]['sequences']} sequences of {data}, context {args.context})")
+    how = f", every {res['frame_step']} frames" if res.get("frame_step") else ""
+    if res.get("span"):
+        how += f", the held-out last {1 - res['span'][0]:g} of every video"
+    print(
+        f"({rows[header['model']]['sequences']} sequences of {data}, context {args.context}{how})"
+    )
     labels = [f"{k}: {v}" for k, v in CLASSICAL_ROWS.items() if k in rows]
     if labels:
         print("(" + "; ".join(labels) + ": flow between the last two context frames)")
@@ -90,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             "data": data,
             "context": args.context,
             "binarize": res["binarize"],
+            "frame_step": res.get("frame_step", 1),
+            "span": res.get("span"),
             "precision": precision,
             "results": rows,
         }

@@ -3,6 +3,7 @@ forecasts in OpenSTL's convention (``vstm eval --protocol 10to10``)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -33,6 +34,7 @@ __all__ = [
     "moving_mnist_scores",
     "moving_mnist_test_set",
     "plot_rollout_curves",
+    "video_settings",
 ]
 
 log = logging.getLogger("vstm.eval")
@@ -236,6 +238,7 @@ def evaluate_checkpoint(
     if binarize is None:  # inherited from the checkpoint, only where it means something
         binarize = bool(tc.get("binarize", False)) and mnist_like
     # else the user's choice; build_dataset says if it does not apply
+    video = video_settings(header.get("train_config") or {}, data)
     ds = build_dataset(
         data,
         split="test",
@@ -247,6 +250,7 @@ def evaluate_checkpoint(
         seed=seed,
         mnist_dir=mnist_dir or tc.get("mnist_dir"),
         short_hint=short_hint,
+        **video,
     )
     if not is_moving_mnist(data) and len(ds) > num:
         ds = Subset(ds, range(num))
@@ -260,7 +264,38 @@ def evaluate_checkpoint(
         if classical and context >= 2:
             for method, predictor in classical_predictors().items():
                 rows[method] = evaluate_predictor(predictor, loader, context, device)
-    return {"data": data, "binarize": binarize, "results": rows}
+    return {"data": data, "binarize": binarize, "results": rows, **video}
+
+
+def video_settings(tc: dict, data: str) -> dict:
+    """How a video checkpoint's training read its frames, for scoring it on ``data``: clips
+    starting at every frame (``vstm reproduce figure6``'s held-out protocol), its
+    ``frame_step`` (the motion per step it learned), its frame cache, and, when ``data`` is
+    the data it trained on with ``holdout``, the span of every video it never saw, ``(1 -
+    holdout, 1)``: scores on frames a model trained on are not test scores. Empty for
+    generated data and ``.npy``."""
+    import os
+
+    from vstm.data import is_generated
+
+    if is_generated(data) or str(data).lower().endswith(".npy"):
+        return {}
+    out: dict = {"stride": 1}  # a clip at every frame: every frame past the context is scored
+    step = tc.get("frame_step")
+    if isinstance(step, int) and step > 1:
+        out["frame_step"] = step
+    cache = tc.get("frame_cache")
+    if isinstance(cache, str) and cache:  # decoded once, as in training (a truncated file's
+        from vstm.data.video import default_cache_dir  # clips past its end are dropped)
+
+        out["cache_dir"] = default_cache_dir() if cache == "auto" else cache
+    holdout, trained = tc.get("holdout"), tc.get("data")
+    if isinstance(holdout, int | float) and 0 < holdout < 1 and isinstance(trained, str):
+        with contextlib.suppress(OSError):
+            if os.path.realpath(trained) == os.path.realpath(str(data)):
+                out["span"] = (1.0 - float(holdout), 1.0)
+                log.info("scoring the last %g of every video: the run trained on the rest", holdout)
+    return out
 
 
 CLASSICAL_ROWS = {"dis": "OpenCV DIS, constant velocity", "farneback": "OpenCV Farnebäck, c.v."}

@@ -101,9 +101,14 @@ def peek_source(path: str) -> tuple[int, tuple[int, int]] | None:
     """(channels, (H, W)) of a video's or frame folder's first frame: 1 where its colour
     channels are equal (grey), else 3; None if it cannot be read (the caller's own reading
     reports why)."""
-    from vstm.data.video import iter_frames
+    from pathlib import Path
+
+    from vstm.data.video import VIDEO_EXTENSIONS, iter_frames
     from vstm.errors import VstmError
 
+    p = Path(path)
+    if p.is_dir() and any(f.suffix.lower() in VIDEO_EXTENSIONS for f in p.rglob("*")):
+        return None  # a folder of videos: no one first frame speaks for it
     try:
         frame = next(iter(iter_frames(path, channels=3)))  # (3, H, W)
     except (VstmError, StopIteration, OSError, ValueError):

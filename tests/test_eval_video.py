@@ -54,3 +54,24 @@ def test_data_kinds_and_sizes():
     assert data_kind("moving_mnist") == "digits" and data_kind("x/mnist_test_seq.npy") == "digits"
     assert data_kind("photo-motion:/p") == "natural" and data_kind("v.mp4") == "natural"
     assert seen_size((480, 640), 96) == (96, 128)
+
+
+def test_eval_scores_a_video_run_on_its_held_out_frames(tmp_path, write_video):
+    video = tmp_path / "v.avi"
+    write_video(video, 60, h=32, w=32)
+    run = tmp_path / "run"
+    train = ["train", "--tiny", "--model", "ae-convlstm-pixelflow", "--data", str(video)]
+    train += ["--holdout", "0.5", "--frame-step", "2", "--context", "3", "--channels", "3"]
+    assert main([*train, "--steps", "1", "--out", str(run)]) == 0
+    out = tmp_path / "e.json"
+    ckpt = str(run / "last.safetensors")
+    assert main(["eval", "--checkpoint", ckpt, "--context", "3", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["span"] == [0.5, 1.0] and res["frame_step"] == 2
+    # the last half of 30 subsampled frames: 15 frames, a 4-frame clip at each of 12 starts
+    assert res["results"]["copy-last-frame"]["sequences"] == 12
+    other = tmp_path / "other.avi"
+    write_video(other, 20, h=32, w=32, seed=3)
+    args = ["eval", "--checkpoint", ckpt, "--data", str(other), "--context", "3"]
+    assert main([*args, "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["span"] is None  # not its data: every frame is new

@@ -25,7 +25,7 @@ from vstm.eval.next_frame import TEST_SEED, moving_mnist_scores
 from vstm.inference.next_frame import model_outputs
 from vstm.models import pretrained
 from vstm.system import cpu_model
-from vstm.train.checkpoint import load_checkpoint, read_checkpoint
+from vstm.models.checkpoint import load_checkpoint, read_checkpoint
 from vstm.train.metrics_log import read_metrics
 
 CHECK_SEQUENCES = 32

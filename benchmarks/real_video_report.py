@@ -37,7 +37,7 @@ from vstm.experiments.figure6 import ROWS, Figure6Settings, run_figure6
 from vstm.inference.next_frame import model_outputs
 from vstm.io import atomic_write_text
 from vstm.system import machine_info
-from vstm.train.checkpoint import load_checkpoint
+from vstm.models.checkpoint import load_checkpoint
 from vstm.train.metrics_log import read_metrics
 from vstm.viz import plot_curves
 

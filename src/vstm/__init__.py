@@ -22,7 +22,7 @@ __all__ = ["Prediction", "ShapeError", "VstmError", "__version__", "build_model"
 def __getattr__(name: str):
     # Imported lazily: checkpoint I/O pulls in safetensors and the training package.
     if name == "load_checkpoint":
-        from vstm.train.checkpoint import load_checkpoint
+        from vstm.models.checkpoint import load_checkpoint
 
         return load_checkpoint
     raise AttributeError(f"module 'vstm' has no attribute {name!r}")

@@ -87,7 +87,7 @@ def real_video(out: Path, data: str | Path = REAL_DATA, clip_frames: int = 120) 
     from vstm.experiments.figure6 import Figure6Settings, run_figure6
     from vstm.inference.next_frame import predict_video
     from vstm.models import pretrained
-    from vstm.train.checkpoint import load_checkpoint
+    from vstm.models.checkpoint import load_checkpoint
 
     folder = Path(data)
     videos = sorted(p for p in folder.glob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
@@ -125,7 +125,7 @@ def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> d
     from vstm.inference.next_frame import model_outputs
     from vstm.metrics import flow_to_motion
     from vstm.models import to_probabilities
-    from vstm.train.checkpoint import load_checkpoint
+    from vstm.models.checkpoint import load_checkpoint
     from vstm.train.metrics_log import read_metrics
     from vstm.viz import color_wheel_legend, plot_curves, save_png, write_video
     from vstm.viz.figures import figure5, sequence_panels
@@ -208,7 +208,7 @@ def score(run: Path, sequences: int, device: str | torch.device = "cpu") -> dict
         moving_mnist_test_set,
     )
     from vstm.inference.next_frame import model_outputs
-    from vstm.train.checkpoint import load_checkpoint
+    from vstm.models.checkpoint import load_checkpoint
 
     model, header = load_checkpoint(run, map_location=device)
     tc = header.get("train_config") or {}

@@ -62,6 +62,7 @@ __all__ = [
     "measure_bf16_speedup",
     "model_bytes_per_pixel",
     "probe",
+    "resolve_device",
     "warn_if_slow_bf16",
 ]
 
@@ -476,3 +477,30 @@ def check_memory(need: float, what: str, fix: str, available: int | None = None)
             f"{what} needs about {_gib(need)}, more than the {_gib(available)} this machine "
             f"has free; {fix}"
         )
+
+
+# ------------------------------------------------------------------------- devices
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> cuda (this rank's GPU) if available, else cpu; check that others exist."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise VstmError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from e
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise VstmError(
+                f"device {name!r} requested but CUDA is not available; use --device cpu"
+            )
+        index = device.index if device.index is not None else local_rank
+        if index >= torch.cuda.device_count():
+            raise VstmError(
+                f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) present"
+            )
+        return torch.device("cuda", index)
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise VstmError("device 'mps' requested but not available; use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise VstmError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return device

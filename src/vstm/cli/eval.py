@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from vstm.eval.next_frame import CLASSICAL_ROWS, evaluate_checkpoint
     from vstm.inference.next_frame import model_outputs
     from vstm.io import atomic_write_text, check_output_file
-    from vstm.train.checkpoint import load_checkpoint
-    from vstm.train.distributed import resolve_device
+    from vstm.models.checkpoint import load_checkpoint
+    from vstm.system import resolve_device
 
     if args.json:
         check_output_file(args.json, "--json")

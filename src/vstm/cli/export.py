@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     """``vstm export``: write the streaming step as ONNX and check it against PyTorch."""
     from vstm.export import check_export, export_onnx
     from vstm.inference.next_frame import check_writable_dir
-    from vstm.train.checkpoint import load_checkpoint
+    from vstm.models.checkpoint import load_checkpoint
 
     out = Path(args.onnx)
     if out.is_dir():

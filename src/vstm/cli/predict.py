@@ -45,9 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from vstm.inference.next_frame import inherited_settings, predict_video
     from vstm.io import check_output_dir
     from vstm.models import check_horizon
-    from vstm.system import check_memory, model_bytes_per_pixel
-    from vstm.train.checkpoint import load_checkpoint
-    from vstm.train.distributed import resolve_device
+    from vstm.models.checkpoint import load_checkpoint
+    from vstm.system import check_memory, model_bytes_per_pixel, resolve_device
 
     check_output_dir(args.out, "--out")
     if args.horizon is not None:

@@ -262,7 +262,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     from vstm.eval.segmentation import evaluate_checkpoints, format_report
     from vstm.io import atomic_write_text
-    from vstm.train.distributed import resolve_device
+    from vstm.system import resolve_device
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -304,7 +304,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     from vstm.data.labelled import parse_size
     from vstm.eval.segmentation import load_segmenter
     from vstm.inference.segmentation import checkpoint_label_set, segment_video
-    from vstm.train.distributed import resolve_device
+    from vstm.system import resolve_device
 
     device = resolve_device(args.device)
     model, header = load_segmenter(args.checkpoint, map_location=device)

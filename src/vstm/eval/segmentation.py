@@ -137,7 +137,7 @@ def load_segmenter(
         ``trainer``).
     """
     from vstm.models import model_names
-    from vstm.train.checkpoint import load_checkpoint, read_checkpoint
+    from vstm.models.checkpoint import load_checkpoint, read_checkpoint
 
     header, _ = read_checkpoint(path)
     name = header.get("model")

@@ -388,8 +388,8 @@ def _markdown(report: dict[str, Any]) -> str:
 def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
     """Train (or load), score on the held-out frames, write figure6.{png,json,md} in ``out``."""
     from vstm.inference.next_frame import model_outputs
-    from vstm.train.checkpoint import load_checkpoint
-    from vstm.train.distributed import resolve_device
+    from vstm.models.checkpoint import load_checkpoint
+    from vstm.system import resolve_device
 
     if s.tiny:
         s = Figure6Settings(

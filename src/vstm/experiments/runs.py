@@ -75,8 +75,7 @@ def _check_protocol(
     stored = header.get("train_config") or {}
     want = cfg.to_dict()
     if want.get("precision") == "auto":  # compare what auto means on this machine
-        from vstm.system import choose_precision
-        from vstm.train.distributed import resolve_device
+        from vstm.system import choose_precision, resolve_device
 
         want["precision"] = choose_precision("auto", resolve_device(cfg.device, 0)).precision
     import dataclasses

@@ -360,7 +360,7 @@ def evaluate_model(
         is now, read afresh even when the scores come from the cache.
     """
     from vstm.inference.next_frame import model_outputs
-    from vstm.train.checkpoint import load_checkpoint
+    from vstm.models.checkpoint import load_checkpoint
 
     ckpt = checkpoint_of(run_dir)
     header = read_json(ckpt.with_suffix(".json")) or {}
@@ -523,7 +523,7 @@ def figure5_panels(
     from vstm.inference.next_frame import model_outputs
     from vstm.metrics import flow_to_motion
     from vstm.models import to_probabilities
-    from vstm.train.checkpoint import load_checkpoint
+    from vstm.models.checkpoint import load_checkpoint
 
     n = min(sequences, len(dataset))
     items = [dataset[i] for i in range(n)]

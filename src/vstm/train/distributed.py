@@ -13,14 +13,13 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from vstm.errors import VstmError
+from vstm.system import resolve_device  # noqa: F401 (the one definition; old imports work)
 
 __all__ = [
     "DistInfo",
     "all_reduce_mean",
     "barrier",
     "cleanup",
-    "resolve_device",
     "setup",
     "setup_probe",
 ]
@@ -84,29 +83,3 @@ def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     values = values.clone()
     dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values / info.world_size
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> cuda (this rank's GPU) if available, else cpu; check that others exist."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise VstmError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from e
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise VstmError(
-                f"device {name!r} requested but CUDA is not available; use --device cpu"
-            )
-        index = device.index if device.index is not None else local_rank
-        if index >= torch.cuda.device_count():
-            raise VstmError(
-                f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) present"
-            )
-        return torch.device("cuda", index)
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise VstmError("device 'mps' requested but not available; use --device cpu")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise VstmError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
-    return device

@@ -291,6 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     src = str(HERE.parent / "src")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    graph_rc = None
+    if args.plan == "real-video" and "graph" not in args.skip:
+        # first, alone on the GPU: the graphed training step against the eager one (issue 23)
+        check = [sys.executable, str(HERE / "graph_check.py"), "--device", args.device]
+        check += ["--out", str(work / "graph")]
+        check += (
+            ["--tiny"] if args.tiny else ["--steps", "40", "--runs", "1,2,4", "--seconds", "15"]
+        )
+        print(f"[{time.monotonic() - t0:6.1f}s] graph check: {shlex.join(check)}", flush=True)
+        graph_rc = _run_logged(check, work / "graph" / "log.txt", env, 150)
     cmds = jobs(args, work)
     procs, logs, started = {}, {}, {}
     for name, cmd in cmds.items():
@@ -348,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         # the same folder as the GPU bench: one tar for both (8 files come back)
         cpu_rc = _run_logged(cpu, work / "bench" / "log_host_cpu.txt", env, left)
     notes = []
-    for name in [*procs, "bench"]:
+    for name in [*procs, "bench", "graph"]:
         if (work / name).is_dir():
             notes += pack(name, work / name, args.out)
     session = {
@@ -366,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in procs
         },
         "bench_returncode": bench_rc,
+        "graph_check_returncode": graph_rc,
         "cpu_bench_returncode": cpu_rc,
         "wall_seconds": time.monotonic() - t0,
         "notes": notes,

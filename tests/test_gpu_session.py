@@ -116,6 +116,10 @@ def test_gpu_session_real_video_plan_in_one_call(tmp_path, write_video):
     assert {n: j["returncode"] for n, j in session["jobs"].items()} == {
         "pixelflow-resume": 0, "pixelflow-b32": 0, "paper-real": 0,
     }  # fmt: skip
+    assert session["graph_check_returncode"] == 0  # graphed step against eager, first
+    with tarfile.open(out / "graph.tar") as tar:
+        check = json.load(tar.extractfile("graph/graph_check.json"))
+    assert check["max_loss_difference"] == 0.0  # on CPU the same function runs eagerly
     for name in session["jobs"]:
         with tarfile.open(out / f"{name}.tar") as tar:
             assert f"{name}/figure6/figure6.json" in tar.getnames(), name

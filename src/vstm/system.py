@@ -418,10 +418,11 @@ def choose_precision(
     return PrecisionChoice("fp32", "auto", f"{what} without bf16 matrix units", cls)
 
 
-def autocast(device: torch.device | str, precision: str):
-    """The autocast context of ``precision`` on ``device`` (a null context for fp32)."""
+def autocast(device: torch.device | str, precision: str, cache: bool = True):
+    """The autocast context of ``precision`` on ``device`` (a null context for fp32).
+    ``cache=False`` turns off autocast's cast-weight cache, as CUDA-graph capture needs."""
     if precision == "bf16":
-        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 

@@ -179,3 +179,22 @@ def test_deferred_host_sync_trains_the_same_and_still_catches_divergence(tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and "not finite" in err and len(err.strip().splitlines()) == 1
     assert not (diverged / "last.safetensors").exists()
+
+
+def test_graphed_step_logic_equals_the_eager_step_on_cpu(tmp_path):
+    # On a CPU --cuda-graph runs GraphedTrainStep's function eagerly on its static buffers,
+    # with the optimiser's rate set through set_lr: the same numbers as the plain step. (The
+    # capture itself needs CUDA: benchmarks/graph_check.py compares it on a GPU.)
+    import torch
+
+    from vstm import load_checkpoint
+
+    base = ["train", "--tiny", "--steps", "5", "--optimizer", "adam", "--lr", "1e-3"]
+    base += ["--schedule", "cosine", "--model-option", "hidden_channels=4"]
+    assert main([*base, "--out", str(tmp_path / "eager")]) == 0
+    assert main([*base, "--cuda-graph", "--out", str(tmp_path / "graph")]) == 0
+    a, _ = load_checkpoint(tmp_path / "eager" / "last.safetensors")
+    b, _ = load_checkpoint(tmp_path / "graph" / "last.safetensors")
+    for x, y in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7)
+    assert main(["train", "--resume", str(tmp_path / "graph"), "--steps", "7"]) == 0

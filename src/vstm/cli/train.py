@@ -78,6 +78,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "1 to 0 over this many steps (default 0: closed loop from the start)",
     )
     a(
+        "--cuda-graph",
+        action="store_true",
+        default=None,
+        help="record the whole training step once as a CUDA graph and replay it (one GPU)",
+    )
+    a(
         "--init",
         metavar="CKPT",
         help="start from these weights (a checkpoint or pretrained:NAME/DATASET) with a fresh "
@@ -173,6 +179,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "init",
         "horizon",
         "ss_steps",
+        "cuda_graph",
     ]
     values = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if args.model_option:

@@ -44,7 +44,11 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
                 tensors[f"optim.{idx}.{k}"] = v.detach().cpu().contiguous()
             else:
                 scalars[f"{idx}.{k}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+    groups = [  # JSON: a graphed step's device-tensor rates are saved as numbers
+        {k: (float(v) if torch.is_tensor(v) else v) for k, v in g.items()}
+        for g in sd["param_groups"]
+    ]
+    return tensors, {"param_groups": groups, "scalars": scalars}
 
 
 def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
@@ -56,7 +60,12 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: di
     for key, v in meta.get("scalars", {}).items():
         idx, k = key.split(".", 1)
         state.setdefault(int(idx), {})[k] = v
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    live = optimizer.param_groups
+    groups = [  # this machine's optimiser decides how it runs (capturable, device-tensor rates)
+        {**g, **{k: live[i][k] for k in ("capturable", "lr") if i < len(live) and k in live[i]}}
+        for i, g in enumerate(meta["param_groups"])
+    ]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
 def save_checkpoint(

@@ -146,6 +146,10 @@ class TrainConfig:
         ss_steps: scheduled sampling over the forecast inputs: the chance of feeding the true
             frame instead falls linearly from 1 to 0 over this many steps (0: closed loop from
             the start; ``NextFrameTask.truth_probability``).
+        cuda_graph: record the whole training step (forward, backward, clipping, optimiser
+            with its rate as a device tensor) once as a CUDA graph and replay it every step
+            (:mod:`vstm.train.graphed`); one process, no ``ss_steps``. On a CPU the same step
+            runs eagerly (same numbers as without it).
         sync_every: copy the loss to the host (and check it is finite) every this many steps;
             0 (auto): every step on the CPU and under DDP, every 25 on one GPU. A loss that
             is not finite between two copies stops the run at the next one, before any
@@ -202,6 +206,7 @@ class TrainConfig:
     sync_every: int = 0
     horizon: int = 1
     ss_steps: int = 0
+    cuda_graph: bool = False
 
     def __post_init__(self) -> None:
         # one spelling per data set: "moving_mnist" trains exactly like "moving-mnist"

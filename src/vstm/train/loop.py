@@ -36,6 +36,7 @@ from vstm.train.faults import (
     keep_previous,
     resume_checkpoint,
 )
+from vstm.train.graphed import GraphedTrainStep, make_optimizer
 from vstm.train.task import NextFrameTask, SegmentationTask, make_task
 
 __all__ = ["Trainer", "build_datasets", "build_model_for", "train"]
@@ -214,10 +215,10 @@ class _GlobalBatches(torch.utils.data.Sampler):
         return max(self.total - self.start, 0)
 
 
-def _autocast(device: torch.device, precision: str):
+def _autocast(device: torch.device, precision: str, cache: bool = True):
     from vstm.system import autocast
 
-    return autocast(device, precision)
+    return autocast(device, precision, cache=cache)
 
 
 def _lstm_impl(cfg: TrainConfig) -> str | None:
@@ -360,10 +361,8 @@ class Trainer:
                 "processes (it is the global batch)"
             )
         params = param_groups(self.model, cfg.flow_lr_scale)
-        if cfg.optimizer == "rmsprop":
-            self.optimizer = torch.optim.RMSprop(params, lr=cfg.lr)
-        else:
-            self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        graphed = cfg.cuda_graph and self.device.type == "cuda"  # on CPU: the same logic, eager
+        self.optimizer = make_optimizer(cfg.optimizer, params, cfg.lr, self.device, graphed)
         n = len(self.train_set)
         self.steps_per_epoch = (
             cfg.epoch_sequences // cfg.batch_size if self.endless else n // cfg.batch_size
@@ -401,6 +400,22 @@ class Trainer:
         )
         self.stop = StopSignals()  # train() activates it around run()
         self.ddp_model: torch.nn.Module | None = self.model
+        self.graphed: GraphedTrainStep | None = None
+        if cfg.cuda_graph:
+            if self.dist.enabled or getattr(self.task, "ss_steps", 0) > 0:
+                raise VstmError(
+                    "--cuda-graph replays one recorded step: it runs in one process (no "
+                    "torchrun) and without --ss-steps (a schedule read on the host)"
+                )
+            self.graphed = GraphedTrainStep(
+                self.model,
+                self.task.batch_loss,
+                self.optimizer,
+                lambda: _autocast(self.device, cfg.precision, cache=False),
+                cfg.clip,
+                cfg.clip_norm,
+                capture=self.device.type == "cuda",
+            )
         if self.dist.enabled and getattr(self.task, "horizon", 1) > 1:
             raise VstmError(
                 f"--horizon {cfg.horizon} trains through model.step, outside DDP's forward: "
@@ -592,18 +607,22 @@ class Trainer:
             batch = {k: batch[k].to(self.device, non_blocking=True) for k in self.task.inputs}
             frames = batch["frames"]  # (B, T, C, H, W)
             lr = self.lr_at(self.step)
-            for g in self.optimizer.param_groups:
-                g["lr"] = lr * g.get("lr_scale", 1.0)
-            self.optimizer.zero_grad(set_to_none=True)
             self.task.step = self.step  # the clock of schedules inside the task
-            with _autocast(self.device, cfg.precision):
-                parts = self.task.batch_loss(self.ddp_model, batch)
-            parts.total.backward()
-            if cfg.clip > 0:
-                torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip)
-            if cfg.clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
-            named = parts.named()
+            if self.graphed is not None:  # forward, backward, clipping and update in one replay
+                self.graphed.set_lr(lr)
+                total, named = self.graphed(batch)
+            else:
+                for g in self.optimizer.param_groups:
+                    g["lr"] = lr * g.get("lr_scale", 1.0)
+                self.optimizer.zero_grad(set_to_none=True)
+                with _autocast(self.device, cfg.precision):
+                    parts = self.task.batch_loss(self.ddp_model, batch)
+                parts.total.backward()
+                if cfg.clip > 0:
+                    torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip)
+                if cfg.clip_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+                total, named = parts.total.detach(), parts.named()
             # time-based decisions travel with the loss so that every rank agrees on them
             now = time.monotonic()
             flags = [
@@ -626,7 +645,7 @@ class Trainer:
                 stats = dist_utils.all_reduce_mean(
                     torch.cat(
                         [
-                            torch.stack([parts.total.detach(), *named.values()]).float(),
+                            torch.stack([total, *named.values()]).float(),
                             torch.tensor(flags, dtype=torch.float32, device=self.device),
                             (~bad).float().view(1),  # every deferred step since the last sync
                         ]
@@ -640,7 +659,7 @@ class Trainer:
                 bad.zero_()
                 window, last_sync = (last_sync + 1, nxt), nxt
             else:  # no host sync: the finiteness check waits on the device until the next one
-                bad |= ~torch.isfinite(parts.total.detach())
+                bad |= ~torch.isfinite(total)
                 loss, all_finite = 0.0, True
                 time_due, over_budget, signalled = (float(f) for f in flags)
             if not math.isfinite(loss) or not all_finite:
@@ -654,7 +673,8 @@ class Trainer:
                     f"the last good checkpoint {self.out / 'last.safetensors'} is kept. "
                     "Lower --lr or --clip, or use --precision fp32"
                 )
-            self.optimizer.step()
+            if self.graphed is None:  # the replay has updated the weights already
+                self.optimizer.step()
             self.step += 1
             self.train_seconds += time.monotonic() - t0
             frames_since += frames.shape[0] * (frames.shape[1] - 1) * self.dist.world_size

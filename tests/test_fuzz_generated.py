@@ -35,22 +35,6 @@ FUZZ = settings(
 )
 
 
-def _video(path: Path, n: int, size: int = 32) -> None:
-    import av
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=10)
-        s.width = s.height = size
-        s.pix_fmt = "yuv420p"
-        for t in range(n):
-            img = np.zeros((size, size, 3), np.uint8)
-            img[8:16, (2 * t) % 20 : (2 * t) % 20 + 8] = 255
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-
-
 def _frames(folder: Path, mode: str, n: int) -> None:
     """A folder of ``n`` PNG/TIFF frames in a PIL ``mode`` (8/16-bit, float, palette, alpha)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -72,14 +56,14 @@ KINDS = ("video", "short-video", "text", "empty", "png", "frames-L", "frames-RGB
          "frames-I;16", "frames-F", "frames-F-out-of-range", "missing", "safetensors")  # fmt: skip
 
 
-def _make_input(root: Path, kind: str, checkpoint: Path) -> Path:
+def _make_input(root: Path, kind: str, checkpoint: Path, write_video) -> Path:
     path = root / f"in-{kind}"
     if kind == "video":
         path = path.with_suffix(".avi")
-        _video(path, 14)
+        write_video(path, 14, h=32, w=32)
     elif kind == "short-video":
         path = path.with_suffix(".avi")
-        _video(path, 2)
+        write_video(path, 2, h=32, w=32)
     elif kind == "text":
         path = path.with_suffix(".mp4")
         path.write_text("not a video\n")
@@ -147,9 +131,9 @@ def _no_number_from_nothing(value, where: str) -> None:
     num=st.integers(-1, 6),
     batch=st.integers(0, 9),
 )
-def test_eval(tmp_path_factory, checkpoint, capsys, kind, context, num, batch):
+def test_eval(tmp_path_factory, checkpoint, write_video, capsys, kind, context, num, batch):
     root = tmp_path_factory.mktemp("eval")
-    data = _make_input(root, kind, checkpoint)
+    data = _make_input(root, kind, checkpoint, write_video)
     out = root / "e.json"
     argv = ["eval", "--checkpoint", checkpoint, "--data", data, "--context", context]
     argv += ["--num", num, "--batch-size", batch, "--json", out]
@@ -167,9 +151,11 @@ def test_eval(tmp_path_factory, checkpoint, capsys, kind, context, num, batch):
     max_frames=st.integers(-1, 12),
     horizon=st.one_of(st.none(), st.integers(-2, 6)),
 )
-def test_predict(tmp_path_factory, checkpoint, capsys, kind, size, frame_step, max_frames, horizon):
+def test_predict(
+    tmp_path_factory, checkpoint, write_video, capsys, kind, size, frame_step, max_frames, horizon
+):
     root = tmp_path_factory.mktemp("predict")
-    source = _make_input(root, kind, checkpoint)
+    source = _make_input(root, kind, checkpoint, write_video)
     out = root / "out"
     argv = ["predict", "--checkpoint", checkpoint, source, "--out", out, "--size", size]
     argv += ["--frame-step", frame_step, "--max-frames", max_frames, "--flo"]
@@ -187,9 +173,15 @@ def test_predict(tmp_path_factory, checkpoint, capsys, kind, size, frame_step, m
     size=st.sampled_from([None, 0, 2, 8, 32, 4096]),
     holdout=st.sampled_from([None, 0.0, 0.5, 1.0, 2.0]),
 )
-def test_train(tmp_path_factory, checkpoint, capsys, kind, context, batch, size, holdout):
+def test_train(
+    tmp_path_factory, checkpoint, write_video, capsys, kind, context, batch, size, holdout
+):
     root = tmp_path_factory.mktemp("train")
-    data = kind if kind in ("moving-mnist", "photo-motion") else _make_input(root, kind, checkpoint)
+    data = (
+        kind
+        if kind in ("moving-mnist", "photo-motion")
+        else _make_input(root, kind, checkpoint, write_video)
+    )
     out = root / "run"
     argv = ["train", "--tiny", "--data", data, "--context", context, "--batch-size", batch]
     argv += ["--steps", 1, "--out", out]
@@ -211,9 +203,9 @@ def test_train(tmp_path_factory, checkpoint, capsys, kind, context, batch, size,
     num=st.integers(-1, 3),
     seq_len=st.integers(0, 8),
 )
-def test_data_preview(tmp_path_factory, checkpoint, capsys, kind, zoom, num, seq_len):
+def test_data_preview(tmp_path_factory, checkpoint, write_video, capsys, kind, zoom, num, seq_len):
     root = tmp_path_factory.mktemp("preview")
-    data = kind if kind == "moving-mnist" else _make_input(root, kind, checkpoint)
+    data = kind if kind == "moving-mnist" else _make_input(root, kind, checkpoint, write_video)
     out = root / "p.png"
     argv = ["data", "preview", "--data", data, "--out", out, "--zoom", zoom, "--num", num]
     argv += ["--seq-len", seq_len]

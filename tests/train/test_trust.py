@@ -198,3 +198,19 @@ def test_graphed_step_logic_equals_the_eager_step_on_cpu(tmp_path):
     for x, y in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7)
     assert main(["train", "--resume", str(tmp_path / "graph"), "--steps", "7"]) == 0
+
+
+def test_a_checkpoint_or_text_given_as_video_is_named(tmp_path, capsys):
+    import shutil
+
+    from vstm.models import pretrained
+
+    fake = tmp_path / "clip.mp4"
+    shutil.copyfile(pretrained.resolve("pretrained:ae-conv/moving-mnist"), fake)
+    ckpt = "pretrained:ae-conv/moving-mnist"
+    assert main(["predict", "--checkpoint", ckpt, str(fake), "--out", str(tmp_path / "o")]) == 2
+    assert "is a safetensors file (a checkpoint?), not a video" in capsys.readouterr().err
+    notes = tmp_path / "notes.avi"
+    notes.write_text("a text file, not a video at all\\n")
+    assert main(["eval", "--checkpoint", ckpt, "--data", str(notes)]) == 2
+    assert "is a text file, not a video" in capsys.readouterr().err

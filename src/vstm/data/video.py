@@ -226,12 +226,31 @@ def _load_image(path: str) -> Image.Image:
 # --- probing -----------------------------------------------------------------------------
 
 
+def _kind_of(path: str) -> str | None:
+    """What a file that is not a video is, from its first bytes (None: unrecognised)."""
+    from vstm.io import file_kind
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[8:9] == b"{" and len(head) >= 16:
+        return "a safetensors file (a checkpoint?)"
+    return file_kind(head, path)
+
+
 def _open(path: str) -> av.container.InputContainer:
     if av is None:  # pragma: no cover - PyAV is a dependency; a bare GPU image may lack it
         raise VstmError(f"{path}: decoding video needs PyAV (pip install av); frame folders do not")
     try:
         c = av.open(path, mode="r")
     except av.FFmpegError as e:
+        kind = _kind_of(path)
+        if kind is not None:  # say what it is: a checkpoint, a text file, an image, ...
+            raise VstmError(
+                f"{path} is {kind}, not a video; give a video file or a folder of frames"
+            ) from e
         raise VstmError(
             f"{path}: not a video PyAV can read (empty, truncated or another kind of file: "
             f"{e.strerror or e}); {_REENCODE}"

@@ -247,7 +247,7 @@ def _open(path: str) -> av.container.InputContainer:
         c = av.open(path, mode="r")
     except av.FFmpegError as e:
         kind = _kind_of(path)
-        if kind is not None:  # say what it is: a checkpoint, a text file, an image, ...
+        if kind is not None and "video" not in kind:  # a damaged video keeps the advice below
             raise VstmError(
                 f"{path} is {kind}, not a video; give a video file or a folder of frames"
             ) from e

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -128,7 +127,9 @@ def evaluate_predictor(
             add("epe", metrics.epe(motion, gt, mask, reduction="none"), pixels)
             add("angular_error", metrics.angular_error(motion, gt, mask, reduction="none"), pixels)
         n += frames.shape[0]
-    result = {k: sums[k] / counts[k] if counts[k] else math.nan for k in sums}
+    # a metric no sample could score (e.g. EPE where no pixel has defined motion) is left out:
+    # never a number from an empty set
+    result = {k: sums[k] / counts[k] for k in sums if counts[k]}
     result["sequences"] = n
     return result
 

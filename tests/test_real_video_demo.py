@@ -17,8 +17,8 @@ def test_real_video_model_ships():
 def test_demo_real_part_on_videos(tmp_path, write_video):
     videos = tmp_path / "videos"
     videos.mkdir()
-    write_video(videos / "a.avi", 70, seed=0)
-    write_video(videos / "b.avi", 80, seed=1)
+    write_video(videos / "a.avi", 140, seed=0)  # held out: 14 frames at step 2
+    write_video(videos / "b.avi", 160, seed=1)
     out = tmp_path / "real"
     r = real_video(out, videos, clip_frames=12)
     report = json.loads((out / "figure6.json").read_text())

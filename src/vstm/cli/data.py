@@ -125,5 +125,5 @@ def _run_preview(args: argparse.Namespace) -> int:
     print(f"{ds!r}")
     print(f"wrote {args.out}: {n} sequences of {items[0]['frames'].shape[0]} frames")
     if norm > 0:
-        print(f"motion colours: full colour = {norm:.2f} px/frame; black = no digit (undefined)")
+        print(f"motion colours: full colour = {norm:.2f} px/frame; black = motion undefined")
     return 0

@@ -39,6 +39,7 @@ from vstm.errors import VstmError
 from vstm.experiments.runs import checkpoint_of, train_model
 from vstm.experiments.table1 import RECIPES
 from vstm.io import atomic_write_text
+from vstm.models import pretrained
 
 __all__ = ["FIGURE6_RECIPE", "Figure6Settings", "heldout_clips", "run_figure6", "score_clips"]
 
@@ -426,8 +427,8 @@ def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
             f"trained by this command into {out / 'run'}: {last.get('step')} steps, "
             f"{float(last.get('train_seconds') or 0) / 60:.1f} min of training"
         )
-    else:
-        ckpt = Path(s.checkpoint)
+    else:  # a file, or pretrained:NAME/DATASET (kept as the name: it is not a path)
+        ckpt = s.checkpoint if pretrained.is_pretrained(s.checkpoint) else Path(s.checkpoint)
     device = resolve_device(s.device)
     model, header = load_checkpoint(ckpt, map_location=device)
     if model.in_channels != s.channels:

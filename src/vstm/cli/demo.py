@@ -86,5 +86,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"real figure 6: {out / 'real' / 'figure6.png'} (table: figure6.md)")
     print(f"real predictions: {real['video']}")
     key = f"pretrained:{REAL_PRETRAINED[0]}/{REAL_PRETRAINED[1]}"
-    print(f"next: vstm predict --checkpoint {key} YOUR_VIDEO.mp4 --out out/ --size 96")
+    print(f"next: vstm predict --checkpoint {key} YOUR_VIDEO.mp4 --out out/ --frame-step 2")
     return 0

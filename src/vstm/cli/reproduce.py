@@ -97,7 +97,13 @@ def add_figure6_arguments(p: argparse.ArgumentParser) -> None:
         help="1 grey or 3 colour (default 3)",
     )
     a("--frame-step", type=positive_int, default=2, help="take every N-th frame (default 2)")
-    a("--frame-cache", metavar="DIR", help="decode each video once into DIR ('auto': default)")
+    a(
+        "--frame-cache",
+        metavar="DIR",
+        default="auto",
+        help="decode each video once into DIR (default 'auto': $VSTM_CACHE_DIR or "
+        "~/.cache/vstm/frames; 'none': decode per clip)",
+    )
     a(
         "--minutes",
         type=positive_float,

@@ -73,7 +73,9 @@ class Figure6Settings:
         size: frames are resized (centre crop) to size x size.
         channels: 1 grey or 3 colour.
         frame_step: take every N-th frame.
-        frame_cache: decoded-frame cache folder, ``"auto"``, or None (decode per clip).
+        frame_cache: decoded-frame cache folder, ``"auto"`` (default: ``$VSTM_CACHE_DIR`` or
+            ``~/.cache/vstm/frames``), or None (decode per clip; a truncated video's clips
+            past its real end then fail instead of being dropped).
         minutes / steps: training budget (wall-clock minutes, or optimiser steps).
         batch_size, seed, device, workers: training settings.
         figure_clips: rows of figure6.png; max_test_clips: cap on the scored clips.
@@ -94,7 +96,7 @@ class Figure6Settings:
     size: int = 96
     channels: int = 3
     frame_step: int = 2
-    frame_cache: str | None = None
+    frame_cache: str | None = "auto"
     minutes: float | None = 30.0
     steps: int | None = None
     batch_size: int = 8
@@ -392,6 +394,8 @@ def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
     from vstm.models.checkpoint import load_checkpoint
     from vstm.system import resolve_device
 
+    if s.frame_cache is not None and s.frame_cache.lower() in ("none", ""):
+        s = Figure6Settings(**{**asdict(s), "frame_cache": None})  # decode per clip
     if s.tiny:
         s = Figure6Settings(
             **{**asdict(s), "size": 32, "context": 3, "steps": s.steps or 2, "minutes": None}

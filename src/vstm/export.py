@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from vstm.errors import VstmError
-from vstm.models import VideoPredictor, build_model
+from vstm.models import MODELS, VideoPredictor, build_model
 from vstm.nn.autoencoder import ImplConv2d
 
 __all__ = [
@@ -51,13 +51,9 @@ __all__ = [
 log = logging.getLogger("vstm.export")
 
 STATE_NAMES: dict[str, list[str]] = {
-    "ae-convlstm-flow": ["h", "c"],
-    "ae-convlstm-pixelflow": ["h", "c"],
-    "ae-convlstm": ["h1", "c1", "h2", "c2"],
-    "ae-fclstm": ["h1", "c1", "h2", "c2"],
-    "ae-conv": ["window"],
+    name: list(entry.state_names) for name, entry in MODELS.items() if entry.state_names
 }
-"""The flat state inputs of each exportable model, in order."""
+"""The flat state inputs of each exportable model, in order (the registry's ``state_names``)."""
 
 MIN_OPSET = 16  # GridSample
 
@@ -72,11 +68,13 @@ def _flatten(state: Any) -> list[torch.Tensor]:
 
 
 def _unflatten(name: str, flat: list[torch.Tensor]) -> Any:
-    if name in ("ae-convlstm-flow", "ae-convlstm-pixelflow"):
+    """The model's state from its flat tensors: one tensor, an (h, c) pair, or a pair of
+    pairs (two stacked LSTMs), by how many names the registry gives the state."""
+    if len(flat) == 1:
+        return flat[0]
+    if len(flat) == 2:
         return (flat[0], flat[1])
-    if name in ("ae-convlstm", "ae-fclstm"):
-        return ((flat[0], flat[1]), (flat[2], flat[3]))
-    return flat[0]
+    return tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 2))
 
 
 def _check_exportable(model: VideoPredictor) -> None:

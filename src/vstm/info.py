@@ -7,17 +7,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vstm.models import VideoPredictor, build_model
+from vstm.models import MODELS, VideoPredictor, build_model
 
 __all__ = ["LayerInfo", "flops_per_frame", "format_info", "parameter_breakdown"]
 
-PAPER_PARAMETERS = {
-    "ae-convlstm-flow": 1_035_067,
-    "ae-convlstm": 1_256_305,
-    "ae-conv": 109_073,
-    "ae-fclstm": 33_623_649,
-}
-"""Parameter counts printed in the paper's Table 1."""
+PAPER_PARAMETERS = {n: e.paper.parameters for n, e in MODELS.items() if e.paper}
+"""Parameter counts printed in the paper's Table 1 (the registry's ``paper`` rows)."""
 
 
 @dataclass

@@ -51,6 +51,7 @@ from vstm.eval.next_frame import TEST_SEED
 from vstm.experiments.markdown import table1_markdown
 from vstm.experiments.runs import checkpoint_of, read_json, scored_as_is, train_model, trained_on
 from vstm.io import atomic_write_text, check_output_dir
+from vstm.models import model_facts
 
 if TYPE_CHECKING:
     from vstm.train.config import TrainConfig
@@ -75,14 +76,16 @@ __all__ = [
 
 log = logging.getLogger("vstm.reproduce")
 
+_ORDER = ("ae-conv", "ae-fclstm", "ae-convlstm", "ae-convlstm-flow")
+"""The paper's Table 1 row order."""
+
 PAPER_TABLE1: dict[str, tuple[str, int, float]] = {
     # model: (name in the paper, parameters printed, per-pixel test error printed)
-    "ae-conv": ("AE-Conv", 109_073, 0.0948),
-    "ae-fclstm": ("AE-fcLSTM", 33_623_649, 0.0650),
-    "ae-convlstm": ("AE-ConvLSTM", 1_256_305, 0.0641),
-    "ae-convlstm-flow": ("AE-ConvLSTM-flow", 1_035_067, 0.0439),
+    name: (row.label, row.parameters, row.test_error)
+    for name in _ORDER
+    if (row := model_facts(name).paper) is not None
 }
-"""The paper's Table 1, in its row order."""
+"""The paper's Table 1, in its row order (the registry's ``paper`` rows)."""
 
 MODELS: tuple[str, ...] = tuple(PAPER_TABLE1)
 

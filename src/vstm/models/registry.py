@@ -11,34 +11,76 @@ from vstm.errors import VstmError
 from vstm.models.base import VideoPredictor
 from vstm.typecheck import check_value
 
-__all__ = ["MODELS", "build_model", "config_from_dict", "model_names", "register"]
+__all__ = [
+    "MODELS",
+    "PaperRow",
+    "build_model",
+    "config_from_dict",
+    "model_facts",
+    "model_names",
+    "register",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperRow:
+    """A model's row of the paper's Table 1: its name there, the parameter count and the
+    per-pixel test error it prints."""
+
+    label: str
+    parameters: int
+    test_error: float
 
 
 @dataclasses.dataclass(frozen=True)
 class _Entry:
+    """What a registered model is, in one place (other layers ask here, never by name)."""
+
     config_cls: type
     model_cls: Callable[[Any], VideoPredictor]
     summary: str
     tasks: tuple[str, ...] = ("next-frame",)
+    tiny: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Overrides of a small debug version (``--tiny``)."""
+    state_names: tuple[str, ...] = ()
+    """The streaming state as flat tensors, in order (ONNX inputs/outputs); empty: a state
+    that is not plain tensors (no ONNX step export)."""
+    paper: PaperRow | None = None
 
 
 MODELS: dict[str, _Entry] = {}
 
 
 def register(
-    name: str, config_cls: type, summary: str = "", tasks: tuple[str, ...] = ("next-frame",)
+    name: str,
+    config_cls: type,
+    summary: str = "",
+    tasks: tuple[str, ...] = ("next-frame",),
+    *,
+    tiny: dict[str, Any] | None = None,
+    state_names: tuple[str, ...] = (),
+    paper: PaperRow | None = None,
 ):
     """Class decorator: ``@register("ae-conv", AEConvConfig, "...")``.
 
     ``tasks``: the training tasks the model serves (:class:`vstm.train.TrainConfig`'s
     ``task``): ``"next-frame"`` (a :class:`VideoPredictor`), ``"segmentation"``, or both.
+    ``tiny``: the overrides of its debug preset; ``state_names``: its streaming state as flat
+    tensors (ONNX export); ``paper``: its row of the paper's Table 1.
     """
 
     def deco(model_cls):
-        MODELS[name] = _Entry(config_cls, model_cls, summary, tuple(tasks))
+        MODELS[name] = _Entry(
+            config_cls, model_cls, summary, tuple(tasks), dict(tiny or {}), state_names, paper
+        )
         return model_cls
 
     return deco
+
+
+def model_facts(name: str) -> _Entry:
+    """Everything the registry knows about model ``name`` (a one-line error if unknown)."""
+    return _entry(name)
 
 
 def model_names(task: str | None = None) -> list[str]:

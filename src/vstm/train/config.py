@@ -15,6 +15,7 @@ from typing import Any, Literal
 from vstm.data.names import MOVING_MNIST, canonical_data
 from vstm.errors import VstmError
 from vstm.io import read_settings_file
+from vstm.models import MODELS
 from vstm.typecheck import check_value
 
 __all__ = [
@@ -241,16 +242,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {
-    "ae-conv": {"mid_channels": 8, "kernel": 3},
-    "ae-fclstm": {"hidden_units": 16, "enc_kernel": 3, "dec_kernel": 3},
-    "ae-convlstm": {"hidden_channels": 8, "lstm_kernel": 3},
-    "ae-convlstm-flow": {"hidden_channels": 8, "lstm_kernel": 3, "flow_kernel": 5},
-    "ae-convlstm-pixelflow": {"hidden_channels": 8, "lstm_kernel": 3, "flow_kernel": 5},
-    "segnet-flow": {"seg_width": 4, "seg_depth": 2, "hidden_channels": 8, "flow_kernel": 5},
-    "segnet": {"width": 4, "depth": 2},
-}
-"""Small versions of every registered model (``--tiny``; tests check that none is missing)."""
+TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {n: e.tiny for n, e in MODELS.items()}
+"""Small versions of every registered model (``--tiny``), as the registry states them
+(``register(..., tiny=...)``; tests check that none is missing)."""
 
 
 # sanity caps: values beyond these cannot be meant and would overflow or exhaust memory

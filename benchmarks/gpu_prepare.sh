@@ -49,5 +49,8 @@ if [ "${FRAMES:-}" != "" ]; then
   # --plan real-video: the videos as PNG frame folders (no PyAV needed on the device)
   rm -rf .gpu_carry/frames
   "$py" benchmarks/carry_frames.py "$FRAMES" .gpu_carry/frames --size 96
+  if [ -d data/opencv-photos ]; then  # photo-motion's photographs (5 MB), mixed into training
+    rm -rf .gpu_carry/photos && cp -r data/opencv-photos .gpu_carry/photos
+  fi
 fi
 du -sh .whl

@@ -170,6 +170,9 @@ def real_video_jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]
         if not args.tiny:
             cmd += ["--model-option", "hidden_channels=32", "--warmup-steps", "100"]
             cmd += ["--init", str(state / "last.safetensors")]
+        photos = HERE.parent / ".gpu_carry" / "photos"
+        if photos.is_dir():  # 30% photo-motion kept the validation falling where real-only overfit
+            cmd += ["--mix-data", f"photo-motion:{photos}", "--mix-fraction", "0.3"]
         out["pixelflow-b32"] = cmd
     if "paper-real" not in args.skip:
         out["paper-real"] = [

@@ -34,13 +34,17 @@ class PredictResult:
 
 
 def model_outputs(header: dict[str, Any]) -> str:
-    """``"logits"`` if the checkpoint's model was trained with BCE, else ``"values"``."""
-    from vstm.train.config import make_config
+    """``"logits"`` if the checkpoint's model was trained with BCE, else ``"values"``
+    (``--loss auto`` resolved by :func:`vstm.data.names.default_loss`, as training does)."""
+    from vstm.data.names import default_loss
 
     tc = header.get("train_config")
     if not tc:
         return "logits"
-    return "logits" if make_config(tc).resolved_loss() == "bce" else "values"
+    loss = tc.get("loss", "auto")
+    if loss == "auto":
+        loss = default_loss(tc.get("data", "moving-mnist"))
+    return "logits" if loss == "bce" else "values"
 
 
 def inherited_settings(header: dict[str, Any], path: str) -> dict[str, Any]:

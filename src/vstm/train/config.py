@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from vstm.data.names import MOVING_MNIST, canonical_data
+from vstm.data.names import canonical_data, default_loss
 from vstm.errors import VstmError
 from vstm.io import read_settings_file
 from vstm.models import MODELS
@@ -234,9 +234,7 @@ class TrainConfig:
                 raise VstmError(f"config: {name} must be <= {high}, got {value!r}")
 
     def resolved_loss(self) -> str:
-        if self.loss != "auto":
-            return self.loss
-        return "bce" if self.data == MOVING_MNIST else "mse"
+        return self.loss if self.loss != "auto" else default_loss(self.data)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

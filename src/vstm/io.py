@@ -20,6 +20,7 @@ __all__ = [
     "check_output_file",
     "file_kind",
     "read_settings_file",
+    "same_path",
 ]
 
 
@@ -185,3 +186,15 @@ def file_kind(head: bytes, name: str = "") -> str | None:
     if text and all(c.isprintable() or c in "\r\n\t" for c in text):
         return "a text file"
     return None
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name the same file or folder (links and ``..`` resolved).
+
+    >>> same_path("data/x", "data/../data/x")
+    True
+    """
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, ValueError):  # pragma: no cover
+        return os.fspath(a) == os.fspath(b)

@@ -214,3 +214,14 @@ def test_a_checkpoint_or_text_given_as_video_is_named(tmp_path, capsys):
     notes.write_text("a text file, not a video at all\\n")
     assert main(["eval", "--checkpoint", ckpt, "--data", str(notes)]) == 2
     assert "is a text file, not a video" in capsys.readouterr().err
+
+
+def test_the_memory_check_counts_the_whole_clip(tmp_path, monkeypatch, capsys):
+    # 16 clips of 3 + 10 frames at 256x256 need ~30 GiB; 3 + 1 frames would fit in 20
+    from vstm import system
+
+    monkeypatch.setattr(system, "available_memory", lambda: 20 * 2**30)
+    args = ["train", "--size", "256", "--context", "3", "--horizon", "10"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "13-frame clips" in err and "--horizon" in err

@@ -80,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
             f"predicting {h}x{w} frames" + (f" (--size {size})" if size else " (native size)"),
             "use a smaller --size",
         )
-        warning = input_mismatch(
-            header, data_kind(args.input), channels=peek[0], frame_size=seen_size(peek[1], size)
-        )
+        warning = input_mismatch(header, data_kind(args.input), channels=peek[0], frame_size=(h, w))
         if warning:
             logging.getLogger("vstm.predict").warning("%s", warning)
     r = predict_video(

@@ -44,6 +44,7 @@ sequences show photographs no training sequence shows.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -214,10 +215,12 @@ class PhotoMotion(Dataset):
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, _SPLITS[self.split], index, 0x70686F74])
 
-    def _pixels(self) -> np.ndarray:
-        """(H, W, 2) frame pixel coordinates (x, y)."""
+    @functools.cached_property
+    def _grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Frame pixel coordinates, (H, W, 2) as (x, y) and (H, W, 3) homogeneous: made once."""
         ys, xs = np.mgrid[0 : self.height, 0 : self.width].astype(np.float64)
-        return np.stack((xs, ys), axis=-1)
+        pix = np.stack((xs, ys), axis=-1)
+        return pix, np.concatenate((pix, np.ones((self.height, self.width, 1))), -1)
 
     def generate(self, index: int) -> dict[str, torch.Tensor]:
         """Sequence ``index`` (any integer >= 0) as an item (module docstring)."""
@@ -275,8 +278,7 @@ class PhotoMotion(Dataset):
 
     def _render(self, bg, cam, maps, radii, sources, gain) -> dict[str, torch.Tensor]:
         T, H, W = self.seq_len, self.height, self.width
-        pix = self._pixels()  # (H, W, 2)
-        hom = np.concatenate((pix, np.ones((H, W, 1))), -1)  # (H, W, 3)
+        pix, hom = self._grid  # (H, W, 2), (H, W, 3)
         frames = _sample(bg, np.einsum("tij,hwj->thwi", cam, hom)[..., :2])  # (T, C, H, W)
         alphas, layer_maps = [], []
         for m, (r, harm), (photo, src) in zip(maps, radii, sources, strict=True):

@@ -55,6 +55,7 @@ __all__ = [
     "cache_frames",
     "default_cache_dir",
     "find_sources",
+    "frame_cache_dir",
     "iter_frames",
     "span_frames",
     "video_fps",
@@ -464,6 +465,18 @@ def make_cache_dir(path: Path) -> None:
         ) from e
     if not os.access(path, os.W_OK | os.X_OK):
         raise VstmError(f"frame cache {path} ({via}) is not writable; {fix}")
+
+
+def frame_cache_dir(value: str | os.PathLike | None) -> Path | None:
+    """The folder a ``--frame-cache`` value names: ``"auto"`` -> :func:`default_cache_dir`,
+    None, ``""`` or ``"none"`` -> None (decode per clip), anything else -> that folder.
+
+    >>> frame_cache_dir(None) is None, frame_cache_dir("none") is None, str(frame_cache_dir("c"))
+    (True, True, 'c')
+    """
+    if value is None or str(value).lower() in ("", "none"):
+        return None
+    return default_cache_dir() if str(value) == "auto" else Path(value)
 
 
 def _cache_key(src: Source, channels: int, hw: tuple[int, int], resize: str) -> str:

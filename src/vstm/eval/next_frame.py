@@ -3,7 +3,6 @@ forecasts in OpenSTL's convention (``vstm eval --protocol 10to10``)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 
@@ -275,9 +274,9 @@ def video_settings(tc: dict, data: str) -> dict:
     the data it trained on with ``holdout``, the span of every video it never saw, ``(1 -
     holdout, 1)``: scores on frames a model trained on are not test scores. Empty for
     generated data and ``.npy``."""
-    import os
-
     from vstm.data import is_generated
+    from vstm.data.video import frame_cache_dir
+    from vstm.io import same_path
 
     if is_generated(data) or str(data).lower().endswith(".npy"):
         return {}
@@ -285,17 +284,14 @@ def video_settings(tc: dict, data: str) -> dict:
     step = tc.get("frame_step")
     if isinstance(step, int) and step > 1:
         out["frame_step"] = step
-    cache = tc.get("frame_cache")
-    if isinstance(cache, str) and cache:  # decoded once, as in training (a truncated file's
-        from vstm.data.video import default_cache_dir  # clips past its end are dropped)
-
-        out["cache_dir"] = default_cache_dir() if cache == "auto" else cache
+    cache = frame_cache_dir(tc["frame_cache"]) if isinstance(tc.get("frame_cache"), str) else None
+    if cache is not None:  # decoded once, as in training (a truncated file's clips past its
+        out["cache_dir"] = cache  # end are dropped)
     holdout, trained = tc.get("holdout"), tc.get("data")
-    if isinstance(holdout, int | float) and 0 < holdout < 1 and isinstance(trained, str):
-        with contextlib.suppress(OSError):
-            if os.path.realpath(trained) == os.path.realpath(str(data)):
-                out["span"] = (1.0 - float(holdout), 1.0)
-                log.info("scoring the last %g of every video: the run trained on the rest", holdout)
+    held_out = isinstance(holdout, int | float) and 0 < holdout < 1
+    if held_out and isinstance(trained, str) and same_path(trained, str(data)):
+        out["span"] = (1.0 - float(holdout), 1.0)
+        log.info("scoring the last %g of every video: the run trained on the rest", holdout)
     return out
 
 

@@ -26,7 +26,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,11 @@ import numpy as np
 import torch
 
 from vstm import metrics
+from vstm.data.video import frame_cache_dir
 from vstm.errors import VstmError
 from vstm.experiments.runs import checkpoint_of, train_model
 from vstm.experiments.table1 import RECIPES
-from vstm.io import atomic_write_text
+from vstm.io import atomic_write_text, same_path
 from vstm.models import pretrained
 
 __all__ = ["FIGURE6_RECIPE", "Figure6Settings", "heldout_clips", "run_figure6", "score_clips"]
@@ -111,14 +111,6 @@ class Figure6Settings:
     model: str = "ae-convlstm-flow"
 
 
-def _cache_dir(frame_cache: str | None) -> str | Path | None:
-    if frame_cache == "auto":
-        from vstm.data.video import default_cache_dir
-
-        return default_cache_dir()
-    return frame_cache
-
-
 def heldout_clips(
     data: str,
     *,
@@ -147,7 +139,7 @@ def heldout_clips(
         channels=channels,
         size=size,
         span=(1.0 - holdout, 1.0),
-        cache_dir=_cache_dir(frame_cache),
+        cache_dir=frame_cache_dir(frame_cache),
         stride=stride,
     )
 
@@ -192,13 +184,6 @@ def _train_or_resume(s: Figure6Settings) -> tuple[Path, dict[str, Any]]:
     # begun in bf16 on a GPU continues in fp32 on a CPU (trainer.machines records both).
     record = train_model(cfg, budget, skip=("precision",))
     return checkpoint_of(Path(cfg.out)), record
-
-
-def _same_data(a: str, b: str) -> bool:
-    try:
-        return os.path.realpath(a) == os.path.realpath(b)
-    except OSError:  # pragma: no cover
-        return a == b
 
 
 @torch.no_grad()
@@ -299,10 +284,8 @@ def _figure(figure: dict[str, torch.Tensor], n: int, name: str = "") -> np.ndarr
     pick = np.unique(np.linspace(0, total - 1, min(n, total)).round().astype(int)).tolist()
     if "source" in figure:  # the middle clip of each video first, then evenly spread
         src = figure["source"].numpy()
-        middle = [
-            int(np.flatnonzero(src == v)[len(np.flatnonzero(src == v)) // 2])
-            for v in np.unique(src)
-        ]
+        where = [np.flatnonzero(src == v) for v in np.unique(src)]  # clips of each video
+        middle = [int(w[len(w) // 2]) for w in where]
         pick = sorted(dict.fromkeys(middle + pick))[:n] if len(middle) < n else middle[:n]
     return figure5(
         figure["context"][pick],
@@ -442,7 +425,7 @@ def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
         )
     tc = header.get("train_config") or {}
     seen: bool | None = None
-    if tc.get("data") and _same_data(tc["data"], s.data):
+    if tc.get("data") and same_path(tc["data"], s.data):
         seen = float(tc.get("holdout", 0.0)) + 1e-9 < s.holdout
         if seen:
             log.warning(

@@ -36,12 +36,9 @@ def data_kind(data: str | None) -> DataKind:
     return "natural"
 
 
-def _fitting(kind: DataKind, channels: int | None) -> str | None:
-    """A shipped checkpoint name for ``kind`` (and channel count, where one matches)."""
+def _fitting(kind: DataKind) -> str | None:
+    """A shipped checkpoint name trained on data of ``kind``."""
     found = [e for e in pretrained.entries() if data_kind(e.dataset) == kind]
-    if channels is not None:
-        same = [e for e in found if e.check.get("channels", 1) == channels]
-        found = same or found
     return f"{pretrained.PREFIX}{found[0].key}" if found else None
 
 
@@ -90,7 +87,7 @@ def input_mismatch(
     if not problems:
         return None
     model = header.get("model", "the model")
-    fit = _fitting(input_kind, channels)
+    fit = _fitting(input_kind)
     advice = (
         f"; {checkpoint_flag} {fit} fits this input" if fit and (trained_kind != input_kind) else ""
     )

@@ -19,7 +19,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from vstm.data.mix import MixedClips
-from vstm.data.names import is_generated, is_photo_motion
+from vstm.data.names import is_generated, is_moving_mnist, is_photo_motion
+from vstm.data.video import frame_cache_dir
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
 from vstm.models import VideoPredictor, build_model
@@ -108,11 +109,9 @@ def build_datasets(cfg: TrainConfig, channels: int) -> tuple[Dataset, Dataset, b
         video["span"] = (0.0, 1.0 - cfg.holdout)
     if cfg.frame_step != 1:
         video["frame_step"] = cfg.frame_step
-    if cfg.frame_cache is not None:
-        from vstm.data.video import default_cache_dir
-
-        auto = cfg.frame_cache == "auto"
-        video["cache_dir"] = default_cache_dir() if auto else cfg.frame_cache
+    cache = frame_cache_dir(cfg.frame_cache)
+    if cache is not None:
+        video["cache_dir"] = cache
     # Training clips start at every (subsampled) frame: seq_len times more distinct
     # clips than non-overlapping ones. Validation takes evenly spread clips, and no
     # training clip shares a frame with one of them.
@@ -142,16 +141,19 @@ def _check_batch_memory(cfg: TrainConfig, world_size: int) -> None:
     """Refuse, before any memory is asked for, a batch whose activations cannot fit."""
     from vstm.system import check_memory, model_bytes_per_pixel
 
-    size = cfg.size if isinstance(cfg.size, int) else (64 if cfg.data == "moving-mnist" else None)
-    if size is None:
+    defaults = 64 if is_moving_mnist(cfg.data) else 96 if is_photo_motion(cfg.data) else None
+    size = cfg.size if isinstance(cfg.size, int) else defaults
+    if size is None:  # video at its native size: known once its frames are read
         return
     per_rank = max(cfg.batch_size // max(world_size, 1), 1)
     hc = cfg.model_options.get("hidden_channels")
-    need = per_rank * (cfg.context + 1) * size * size * model_bytes_per_pixel(hc, training=True)
+    frames = cfg.context + cfg.horizon  # one training clip
+    need = per_rank * frames * size * size * model_bytes_per_pixel(hc, training=True)
     check_memory(
         need,
-        f"training at --size {size} with --batch-size {cfg.batch_size} and --context {cfg.context}",
-        "use a smaller --size, --batch-size or --context",
+        f"training at --size {size} with --batch-size {cfg.batch_size} and {frames}-frame clips "
+        f"(--context {cfg.context}, --horizon {cfg.horizon})",
+        "use a smaller --size, --batch-size, --context or --horizon",
     )
 
 

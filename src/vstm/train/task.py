@@ -451,6 +451,20 @@ class SegmentationTask:
         return SegLossParts(total, seg.detach(), recon.detach(), smooth.detach())
 
 
+def _check_same_architecture(ours: Any, theirs: Any, what: str) -> None:
+    """Two model configs agree on every field but those that only change how the model
+    computes (``SETTING_FIELDS``); else one line naming the fields and the options to pass."""
+    from vstm.models.ae_convlstm_flow import SETTING_FIELDS
+
+    a, b = dataclasses.asdict(ours), dataclasses.asdict(theirs)
+    diff = sorted(k for k in a if k not in SETTING_FIELDS and a[k] != b.get(k))
+    if diff:
+        raise VstmError(
+            f"{what} differs in {', '.join(diff)}; pass the same values as --model-option "
+            "(e.g. " + ", ".join(f"{k}={b.get(k)}" for k in diff[:2]) + ")"
+        )
+
+
 def init_weights(model: nn.Module, path: str | Path) -> None:
     """Start a fresh run from the weights of a checkpoint (``vstm train --init``): a warm
     restart of a shipped model, or fine-tuning it on other data. The optimiser starts anew.
@@ -459,8 +473,7 @@ def init_weights(model: nn.Module, path: str | Path) -> None:
     architecture fields; fields that only change how it computes (``SETTING_FIELDS``) and
     the output (``ae-convlstm-flow`` weights start ``ae-convlstm-pixelflow``) may differ.
     """
-    from vstm.models.ae_convlstm_flow import SETTING_FIELDS
-    from vstm.train.checkpoint import load_checkpoint
+    from vstm.models.checkpoint import load_checkpoint
 
     source, header = load_checkpoint(path)
     ours, theirs = model.state_dict(), source.state_dict()
@@ -471,13 +484,7 @@ def init_weights(model: nn.Module, path: str | Path) -> None:
             f"{getattr(model, 'name', 'model')}; pass the same --model and --model-option values "
             "it was trained with"
         )
-    a, b = dataclasses.asdict(model.config), dataclasses.asdict(source.config)
-    diff = sorted(k for k in a if k not in SETTING_FIELDS and a.get(k) != b.get(k))
-    if diff:
-        raise VstmError(
-            f"--init {path}: its model differs in {', '.join(diff)}; pass "
-            + ", ".join(f"--model-option {k}={b[k]}" for k in diff[:2])
-        )
+    _check_same_architecture(model.config, source.config, f"--init {path}: its model")
     model.load_state_dict(theirs)
     log.info("weights initialised from %s (%s, step %s)", path, header.get("model"),
              (header.get("trainer") or {}).get("step"))  # fmt: skip
@@ -485,19 +492,12 @@ def init_weights(model: nn.Module, path: str | Path) -> None:
 
 def init_flow_model(model: nn.Module, path: str | Path) -> None:
     """Load an ``ae-convlstm-flow`` checkpoint into SegNet-flow's flow model (``model.ae``)."""
-    from vstm.models.ae_convlstm_flow import SETTING_FIELDS
-    from vstm.train.checkpoint import load_checkpoint
+    from vstm.models.checkpoint import load_checkpoint
 
     if getattr(model, "name", "") != "segnet-flow":
         raise VstmError(f"--init-ae {path}: only SegNet-flow has a flow model; drop --init-ae")
     ae, _ = load_checkpoint(path, expect_model="ae-convlstm-flow")
-    theirs, ours = dataclasses.asdict(ae.config), dataclasses.asdict(model.ae.config)
-    diff = sorted(k for k in ours if k not in SETTING_FIELDS and ours[k] != theirs[k])
-    if diff:
-        raise VstmError(
-            f"--init-ae {path}: its AE differs in {', '.join(diff)}; pass the same values as "
-            "--model-option (e.g. " + ", ".join(f"{k}={theirs[k]}" for k in diff[:2]) + ")"
-        )
+    _check_same_architecture(model.ae.config, ae.config, f"--init-ae {path}: its AE")
     model.ae.load_state_dict(ae.state_dict())
     log.info("flow model initialised from %s", path)
 

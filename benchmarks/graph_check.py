@@ -98,6 +98,45 @@ def _eager(model, task, opt, amp, batch):
     return parts.total.detach(), {}
 
 
+def _streams(args, device, batches: list[dict], n: int) -> dict:
+    """``n`` independent trainings (own weights, optimiser and graph) in this process, each
+    step of each replayed on its own stream, for ``args.seconds``: their total frames/s."""
+    steps = []
+    for i in range(n):
+        model, task, opt = _setup(args, device)
+        torch.manual_seed(i)  # independent runs: other weights
+        for prm in model.parameters():
+            prm.data.add_(torch.randn_like(prm) * 1e-3)
+        amp = lambda: autocast(device, args.precision, cache=False)  # noqa: E731
+        steps.append(GraphedTrainStep(model, task.batch_loss, opt, amp, 1.0,
+                                      capture=device.type == "cuda"))  # fmt: skip
+    cuda = device.type == "cuda"
+    streams = [torch.cuda.Stream() for _ in range(n)] if cuda else [None] * n
+    for st in steps:  # capture each (first call), outside the timing
+        st(batches[0])
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    sync()
+    k, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < args.seconds:
+        for st, stream in zip(steps, streams, strict=True):
+            if cuda:
+                stream.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(stream):
+                    st(batches[k % len(batches)])
+            else:
+                st(batches[k % len(batches)])
+        k += 1
+        if cuda and k % 8 == 0:
+            for stream in streams:
+                torch.cuda.current_stream().wait_stream(stream)
+    sync()
+    seconds = time.perf_counter() - t0
+    b, t = batches[0]["frames"].shape[:2]
+    total = k * n * b * (t - 1) / seconds
+    return {"runs": n, "steps_each": k, "total_frames_per_s": total,
+            "tflops": total * 3 * GFLOP_PER_FRAME / 1000}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda")
@@ -107,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=10)
     p.add_argument("--precision", default="bf16")
     p.add_argument("--runs", default="", help="e.g. 1,2,4: graphed trainings at once")
+    p.add_argument(
+        "--streams",
+        type=int,
+        default=0,
+        help="also N graphed trainings in this one process, each replayed on its own CUDA "
+        "stream (separate processes time-slice one GPU; streams of one process can overlap)",
+    )
     p.add_argument("--seconds", type=float, default=20, help="each multi-run measurement")
     p.add_argument("--peak-tflops", type=float, default=790.0, help="the chip's bf16 matrix rate")
     p.add_argument("--tiny", action="store_true")
@@ -165,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             json.loads(pr.communicate()[0].strip().splitlines()[-1])["frames_per_s"] for pr in procs
         ]
         report["runs_at_once"][str(n)] = {"each": fps, "total": sum(fps)}
+    if args.streams > 0:
+        report["streams_in_one_process"] = _streams(args, device, batches, args.streams)
     (args.out / "graph_check.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k not in ("eager", "graph")}, indent=2))
     e, g = report["eager"]["frames_per_s"], report["graph"]["frames_per_s"]

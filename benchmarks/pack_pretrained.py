@@ -22,9 +22,8 @@ from pathlib import Path
 import torch
 
 from vstm.eval.next_frame import TEST_SEED, moving_mnist_scores
-from vstm.inference.next_frame import model_outputs
 from vstm.models import pretrained
-from vstm.models.checkpoint import load_checkpoint, read_checkpoint
+from vstm.models.checkpoint import load_checkpoint, model_outputs, read_checkpoint
 from vstm.system import cpu_model
 from vstm.train.metrics_log import read_metrics
 

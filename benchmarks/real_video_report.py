@@ -34,9 +34,8 @@ from vstm.eval.next_frame import (
     model_predictor,
 )
 from vstm.experiments.figure6 import ROWS, Figure6Settings, run_figure6
-from vstm.inference.next_frame import model_outputs
 from vstm.io import atomic_write_text
-from vstm.models.checkpoint import load_checkpoint
+from vstm.models.checkpoint import load_checkpoint, model_outputs
 from vstm.system import machine_info
 from vstm.train.metrics_log import read_metrics
 from vstm.viz import plot_curves

@@ -160,3 +160,27 @@ def test_benchmark_script_writes_the_table(ckpt, tmp_path):
     res = json.loads((tmp_path / "rollout_10to10.json").read_text())
     assert res["results"]["tiny"]["sequences"] == 2 and res["commands"][0].startswith("vstm eval")
     assert (tmp_path / "rollout_10to10_curve_tiny.png").is_file()
+
+
+def test_cli_10to10_draws_the_forecasts_it_scores(ckpt, tmp_path):
+    from PIL import Image
+
+    from vstm.data import build_dataset
+    from vstm.models.checkpoint import load_checkpoint
+    from vstm.viz.figures import forecast_figure
+
+    fig = tmp_path / "forecast.png"
+    args = ["eval", "--checkpoint", str(ckpt), "--protocol", "10to10", "--num", "2"]
+    assert main([*args, "--figure", str(fig), "--figure-sequences", "2"]) == 0
+    drawn = np.asarray(Image.open(fig).convert("RGB"))
+    # the same picture from the first two test sequences and the model's own rollout
+    model, _ = load_checkpoint(ckpt)
+    ds = build_dataset("moving-mnist", split="test", seq_len=20, num_sequences=2, seed=0)
+    clips = torch.stack([ds[i]["frames"] for i in range(2)])
+    with torch.no_grad():
+        r = model.rollout(clips[:, :10], 10, "logits")
+    from vstm.metrics import flow_to_motion
+
+    expected = forecast_figure(clips[:, :10], clips[:, 10:], r.pred, flow_to_motion(r.flow, 2))
+    assert drawn.shape == expected.shape  # 2 sequences x (inputs, truth, forecast, flow) rows
+    assert np.array_equal(drawn, expected)

@@ -3,6 +3,7 @@ that a session lent a GPU only runs them)."""
 
 import importlib.util
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -114,13 +115,43 @@ def test_gpu_session_real_video_plan_in_one_call(tmp_path, write_video):
     assert _load("gpu_session").main(args) == 0
     session = json.loads((out / "session.json").read_text())
     assert {n: j["returncode"] for n, j in session["jobs"].items()} == {
-        "pixelflow-resume": 0, "pixelflow-b32": 0, "paper-real": 0,
+        "pixelflow-resume": 0, "pixelflow-b32": 0, "paper-real": 0, "forecast-10": 0,
     }  # fmt: skip
     assert session["graph_check_returncode"] == 0  # graphed step against eager, first
+    assert session["graph_matched"]  # so the real-video trainings replay the step's graph
+    assert "--cuda-graph" in session["jobs"]["pixelflow-b32"]["command"]
+    assert "--cuda-graph" not in session["jobs"]["forecast-10"]["command"]
     with tarfile.open(out / "graph.tar") as tar:
         check = json.load(tar.extractfile("graph/graph_check.json"))
     assert check["max_loss_difference"] == 0.0  # on CPU the same function runs eagerly
     for name in session["jobs"]:
+        scored = "eval_10to10.json" if name == "forecast-10" else "figure6/figure6.json"
         with tarfile.open(out / f"{name}.tar") as tar:
-            assert f"{name}/figure6/figure6.json" in tar.getnames(), name
+            assert f"{name}/{scored}" in tar.getnames(), name
         assert (out / f"{name}.last.safetensors").is_file()  # to continue it next time
+
+
+def test_a_job_that_fails_graphed_is_started_again_eagerly(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    gs = _load("gpu_session")
+    fail_graphed = "import sys; sys.exit(3 if '--cuda-graph' in sys.argv else 0)"
+    cmds = {
+        "graphed": [sys.executable, "-c", fail_graphed, "--cuda-graph"],
+        "eager": [sys.executable, "-c", "raise SystemExit(4)"],  # fails, but not graphed: kept
+    }
+    (tmp_path / "graphed" / "run").mkdir(parents=True)
+    logs = {n: open(tmp_path / f"{n}.log", "w") for n in cmds}  # noqa: SIM115
+    procs = {n: subprocess.Popen(c, stdout=logs[n]) for n, c in cmds.items()}
+    for p in procs.values():
+        p.wait()
+    retried: set[str] = set()
+    assert gs._retry_eagerly(procs, cmds, logs, retried, tmp_path, {**os.environ}, time.monotonic())
+    assert retried == {"graphed"} and "--cuda-graph" not in cmds["graphed"]
+    assert procs["graphed"].wait() == 0 and procs["eager"].returncode == 4
+    assert not (tmp_path / "graphed" / "run").exists()  # its partial run folder cleared
+    assert not gs._retry_eagerly(procs, cmds, logs, retried, tmp_path, {}, 0.0)  # once only
+    for f in logs.values():
+        f.close()

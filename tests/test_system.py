@@ -67,16 +67,22 @@ def test_the_cpu_name_does_not_decide(monkeypatch):
 
 def test_first_log_line_and_record():
     choice = choose_precision("auto", "cpu", caps=AVX2)
-    line = choice.describe()
-    assert line == "path: fp32, FFT memory (AVX2 CPU without bf16 matrix units)"
+    line = choice.describe()  # "auto": the memory's kernel is known once a step has chosen it
+    assert line == "path: fp32 (AVX2 CPU without bf16 matrix units)"
+    assert (
+        choice.describe(chosen="fft")
+        == "path: fp32, FFT memory (AVX2 CPU without bf16 matrix units)"
+    )
     amx = choose_precision("auto", "cpu", caps=AMX)
     assert (
-        amx.describe()
+        amx.describe(chosen="direct")
         == "path: bf16 autocast, direct memory convolution (CPU with AMX bf16 matrix units)"
     )
-    assert "lstm_impl=fft" in amx.describe("fft")
-    d = amx.to_dict()
+    assert "FFT memory" in amx.describe("fft")
+    d = amx.to_dict("auto", {"lstm": "direct", "flow": "gemm"})
     assert d["precision"] == "bf16" and d["memory_conv"] == "direct memory convolution"
+    assert d["kernels"] == {"lstm": "direct", "flow": "gemm"}
+    assert amx.to_dict()["memory_conv"] is None
     assert system.PrecisionChoice.from_dict(d) == amx
 
 

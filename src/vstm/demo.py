@@ -22,8 +22,25 @@ from pathlib import Path
 
 import torch
 
+from vstm.data import VIDEO_EXTENSIONS, build_dataset
 from vstm.errors import VstmError
+from vstm.eval.next_frame import (
+    copy_last_predictor,
+    evaluate_predictor,
+    moving_mnist_scores,
+    moving_mnist_test_set,
+)
+from vstm.experiments.figure6 import Figure6Settings, run_figure6
+from vstm.inference.next_frame import predict_video
 from vstm.io import atomic_path, atomic_write_text
+from vstm.metrics import flow_to_motion
+from vstm.models import pretrained, to_probabilities
+from vstm.models.checkpoint import load_checkpoint, model_outputs
+from vstm.train.config import make_config
+from vstm.train.loop import resume_config, train
+from vstm.train.metrics_log import read_metrics
+from vstm.viz import color_wheel_legend, plot_curves, save_png, write_video
+from vstm.viz.figures import figure5, sequence_panels
 
 __all__ = [
     "DEMO_SETTINGS",
@@ -83,11 +100,6 @@ def real_video(out: Path, data: str | Path = REAL_DATA, clip_frames: int = 120) 
     video). Returns the Figure 6 report and the video's path, or None when ``data`` holds no
     video (nothing is downloaded).
     """
-    from vstm.data import VIDEO_EXTENSIONS
-    from vstm.experiments.figure6 import Figure6Settings, run_figure6
-    from vstm.inference.next_frame import predict_video
-    from vstm.models import pretrained
-    from vstm.models.checkpoint import load_checkpoint
 
     folder = Path(data)
     videos = sorted(p for p in folder.glob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
@@ -121,14 +133,6 @@ def real_video(out: Path, data: str | Path = REAL_DATA, clip_frames: int = 120) 
 
 def draw(run: Path, sequences: int = 4, device: str | torch.device = "cpu") -> dict[str, Path]:
     """Figure 5, the prediction video, the flow legend and learning curves of a run."""
-    from vstm.data import build_dataset
-    from vstm.inference.next_frame import model_outputs
-    from vstm.metrics import flow_to_motion
-    from vstm.models import to_probabilities
-    from vstm.models.checkpoint import load_checkpoint
-    from vstm.train.metrics_log import read_metrics
-    from vstm.viz import color_wheel_legend, plot_curves, save_png, write_video
-    from vstm.viz.figures import figure5, sequence_panels
 
     ckpt = run / "best.safetensors"
     if not ckpt.exists():
@@ -201,15 +205,6 @@ def score(run: Path, sequences: int, device: str | torch.device = "cpu") -> dict
     """
     from torch.utils.data import DataLoader
 
-    from vstm.eval.next_frame import (
-        copy_last_predictor,
-        evaluate_predictor,
-        moving_mnist_scores,
-        moving_mnist_test_set,
-    )
-    from vstm.inference.next_frame import model_outputs
-    from vstm.models.checkpoint import load_checkpoint
-
     model, header = load_checkpoint(run, map_location=device)
     tc = header.get("train_config") or {}
     size, binarize = tc.get("size") or 64, bool(tc.get("binarize", False))
@@ -230,8 +225,6 @@ def _start_from_pretrained(out: Path) -> None:
     """Copy the shipped weights (checksum-verified) and their training curve into ``out``."""
     import shutil
 
-    from vstm.models import pretrained
-
     name, dataset = PRETRAINED
     path = pretrained.resolve(f"{pretrained.PREFIX}{name}/{dataset}")
     out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +241,6 @@ def _holds_current_pretrained(out: Path) -> bool:
     """Whether ``out/best.safetensors`` is the shipped file of this version. A folder that holds
     no training run of its own holds a copy of the shipped weights: an older version's copy (or
     a damaged one) is replaced, so that an upgrade's demo shows the weights it ships."""
-    from vstm.models import pretrained
 
     best = out / "best.safetensors"
     if not best.is_file():
@@ -276,8 +268,6 @@ def prepare_run(
     Raises:
         VstmError: ``from_scratch`` into a folder that holds an earlier demo's shipped weights.
     """
-    from vstm.train.config import make_config
-    from vstm.train.loop import resume_config, train
 
     trained_here = (out / "last.safetensors").exists()
     if from_scratch and not trained_here and (out / "best.safetensors").exists():

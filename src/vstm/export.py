@@ -35,7 +35,8 @@ import torch
 from torch import nn
 
 from vstm.errors import VstmError
-from vstm.models import MODELS, VideoPredictor, build_model
+from vstm.io import atomic_path
+from vstm.models import MODELS, VideoPredictor, build_model, model_facts
 from vstm.nn.autoencoder import ImplConv2d
 
 __all__ = [
@@ -148,7 +149,6 @@ def export_onnx(
     Returns:
         {"inputs": names, "outputs": names, "dynamic": bool (H, W free), "opset": opset}.
     """
-    from vstm.io import atomic_path
 
     _check_exportable(model)
     if opset < MIN_OPSET:
@@ -158,8 +158,9 @@ def export_onnx(
     except ImportError as e:
         raise VstmError("exporting to ONNX needs the onnx package: pip install 'vstm[onnx]'") from e
     step = StreamingStep(direct_copy(model).cpu().eval())
-    if model.name == "ae-fclstm":
-        height, width = model.config.frame_height, model.config.frame_width
+    fixed = model_facts(model.name).frame_size  # a model of one frame size exports at it
+    if fixed is not None:
+        height, width = (getattr(model.config, f) for f in fixed)
     frame = torch.rand(1, model.in_channels, height, width)
     state = step.initial_state(frame)
     with torch.no_grad():
@@ -168,7 +169,7 @@ def export_onnx(
     inputs = ["frame", *names]
     outputs = ["prediction", *(["flow"] if len(outs) > len(names) + 1 else [])]
     outputs += [f"{n}_out" for n in names]
-    dynamic = model.name != "ae-fclstm"
+    dynamic = model_facts(model.name).frame_size is None  # H, W free unless the model fixes them
     axes: dict[str, dict[int, str]] = {}
     for n, t in zip(inputs + outputs, [frame, *state, *outs], strict=True):
         d = {0: "batch"}
@@ -256,11 +257,8 @@ def check_export(
     Returns:
         verify_onnx's result and ``"ok"``: the difference is at most :data:`TOLERANCE`.
     """
-    h, w = (
-        (model.config.frame_height, model.config.frame_width)
-        if model.name == "ae-fclstm"
-        else (height, width)
-    )
+    fixed = model_facts(model.name).frame_size
+    h, w = (getattr(model.config, f) for f in fixed) if fixed is not None else (height, width)
     g = torch.Generator().manual_seed(0)
     frames = torch.rand(2, 5, model.in_channels, h, w, generator=g)
     r: dict[str, Any] = dict(verify_onnx(path, model, frames))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vstm.models import MODELS, VideoPredictor, build_model
+from vstm.models import MODELS, VideoPredictor, build_model, model_facts
 
 __all__ = ["LayerInfo", "flops_per_frame", "format_info", "parameter_breakdown"]
 
@@ -100,12 +100,9 @@ def format_info(name: str, height: int = 64, width: int = 64, **overrides) -> st
     if paper is not None and overrides == {}:
         diff = total - paper
         line = f"paper (Table 1): {paper:,}"
-        if diff == 4 and name == "ae-convlstm-flow":
-            line += (
-                "  (+4: exactly the 4 weights of Θ's zero-initialised 1x1 conv 2->2, which "
-                "the paper's count appears to leave out; the layer has 6 parameters with its "
-                "2 biases)"
-            )
+        note = model_facts(name).paper.count_note
+        if diff and note:  # the registry says why (e.g. a layer the paper leaves out)
+            line += f"  ({note})"
         elif diff:
             line += f"  (difference {diff:+,}, {100 * diff / paper:+.2f}%)"
         else:

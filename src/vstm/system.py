@@ -340,31 +340,43 @@ class PrecisionChoice:
     machine_class: str
     bf16_speedup: float | None = None
 
-    def memory_conv(self, lstm_impl: str | None = "auto") -> str | None:
-        """The ConvLSTM's gate convolution in training on this path, for ``lstm_impl``
-        (None: the model has no ConvLSTM). ``auto`` as :func:`vstm.ops.select.use_fft`
-        decides it for training batches of 4 or more at 64x64."""
+    def memory_conv(self, lstm_impl: str | None = "auto", chosen: str | None = None) -> str | None:
+        """The ConvLSTM's gate convolution on this path: ``chosen`` (``"fft"`` or
+        ``"direct"``, what :func:`vstm.ops.select.use_fft` chose in a training step, which
+        is the one rule), else an explicit ``lstm_impl``; None for ``"auto"`` before a step
+        has run, or for a model without a ConvLSTM (``lstm_impl`` None)."""
         if lstm_impl is None:
             return None
-        if lstm_impl == "fft":
-            return "FFT memory (lstm_impl=fft)"
-        if lstm_impl == "direct":
-            return "direct memory convolution (lstm_impl=direct)"
-        if self.precision == "bf16":
-            return "direct memory convolution"
-        return "cuDNN memory convolution" if self.machine_class == "cuda" else "FFT memory"
+        kind = chosen or (lstm_impl if lstm_impl in ("fft", "direct") else None)
+        if kind is None:
+            return None
+        if kind == "fft":
+            return "FFT memory"
+        return (
+            "cuDNN memory convolution"
+            if self.machine_class == "cuda"
+            else "direct memory convolution"
+        )
 
-    def describe(self, lstm_impl: str | None = "auto") -> str:
-        """The run's first log line, e.g. "path: fp32, FFT memory (AVX2 CPU without ...)"."""
+    def describe(self, lstm_impl: str | None = "auto", chosen: str | None = None) -> str:
+        """A run's first log line, e.g. "path: fp32 (AVX2 CPU without ...)", with the
+        memory's convolution once known (explicit, or ``chosen`` by a step)."""
         parts = ["bf16 autocast" if self.precision == "bf16" else "fp32"]
-        memory = self.memory_conv(lstm_impl)
+        memory = self.memory_conv(lstm_impl, chosen)
         if memory:
             parts.append(memory)
         return f"path: {', '.join(parts)} ({self.reason})"
 
-    def to_dict(self, lstm_impl: str | None = "auto") -> dict[str, Any]:
-        """What ``config.json`` records under ``"path"``."""
-        return {**asdict(self), "memory_conv": self.memory_conv(lstm_impl)}
+    def to_dict(
+        self, lstm_impl: str | None = "auto", kernels: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """What ``config.json`` records under ``"path"``; ``kernels``: what
+        :func:`vstm.ops.select.chosen_kernels` says a step chose (recorded as it is)."""
+        chosen = (kernels or {}).get("lstm")
+        record = {**asdict(self), "memory_conv": self.memory_conv(lstm_impl, chosen)}
+        if kernels:
+            record["kernels"] = dict(kernels)
+        return record
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PrecisionChoice:
@@ -393,8 +405,6 @@ def choose_precision(
             warn_if_slow_bf16(device, caps)
         return PrecisionChoice(requested, requested, f"--precision {requested}", cls)
     if requested != "auto":
-        from vstm.errors import VstmError
-
         raise VstmError(f"--precision {requested!r}: expected auto, fp32 or bf16")
     if device.type == "cuda":
         name = caps.cuda_device or "CUDA device"

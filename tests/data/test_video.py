@@ -189,7 +189,7 @@ def test_cache_is_reused_keyed_by_settings_and_works_in_workers(
 ):
     cache = tmp_path / "cache"
     first = VideoClips(square_video, seq_len=3, stride=4, size=(24, 32), cache_dir=cache)
-    import vstm.data.video as video
+    import vstm.data.frame_cache as video
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again")

@@ -71,7 +71,9 @@ def test_bad_settings_are_errors_before_any_work(tmp_path, settings, message):
 
 
 def test_missing_opencv_rows_say_so(monkeypatch):
-    monkeypatch.setattr(table1, "_cv2_missing", lambda: "needs OpenCV: pip install x")
+    from vstm.experiments import table1_scores
+
+    monkeypatch.setattr(table1_scores, "_cv2_missing", lambda: "needs OpenCV: pip install x")
     ds = table1.heldout_test_set(3, context=4, size=32)
     rows = table1.evaluate_baselines(ds, context=4, batch_size=3)
     assert math.isfinite(rows["copy-last"]["scores"]["mse"])

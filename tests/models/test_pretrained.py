@@ -10,8 +10,8 @@ from vstm import build_model, load_checkpoint
 from vstm.cli import main
 from vstm.errors import VstmError
 from vstm.eval.next_frame import clip_scores, moving_mnist_scores
-from vstm.inference.next_frame import model_outputs
 from vstm.models import pretrained
+from vstm.models.checkpoint import model_outputs
 from vstm.train.checkpoint import read_checkpoint, save_checkpoint
 
 SHIPPED = ["ae-conv/moving-mnist", "ae-convlstm/moving-mnist", "ae-convlstm-flow/moving-mnist"]

@@ -35,9 +35,14 @@ def test_auto_on_avx2_records_fp32_and_logs_it_first(tmp_path, machine, caplog):
     assert cfg["precision"] == "fp32"
     assert cfg["path"]["requested"] == "auto"
     assert cfg["path"]["reason"] == "AVX2 CPU without bf16 matrix units"
-    assert cfg["path"]["memory_conv"] == "FFT memory"
+    # the record is what vstm.ops.select chose in the first step: the tiny run's batch of 2 is
+    # under the FFT's minimum batch, so its memory convolved directly (the record used to
+    # repeat the rule for the paper's batch and say "FFT memory")
+    assert cfg["path"]["kernels"] == {"lstm": "direct", "flow": "gemm"}
+    assert cfg["path"]["memory_conv"] == "direct memory convolution"
     first = next(r.getMessage() for r in caplog.records if r.name.startswith("vstm"))
-    assert first == "path: fp32, FFT memory (AVX2 CPU without bf16 matrix units)"
+    assert first == "path: fp32 (AVX2 CPU without bf16 matrix units)"
+    assert "kernels: flow gemm, lstm direct" in caplog.text
 
 
 def test_precision_fp32_forces_fp32_on_an_amx_machine(tmp_path, machine):
@@ -49,8 +54,8 @@ def test_precision_fp32_forces_fp32_on_an_amx_machine(tmp_path, machine):
 
 def test_lstm_impl_option_is_recorded(tmp_path, machine):
     machine(AVX2)
-    cfg = _train(tmp_path / "run", "--model-option", "lstm_impl=direct")
-    assert cfg["path"]["memory_conv"] == "direct memory convolution (lstm_impl=direct)"
+    cfg = _train(tmp_path / "run", "--model-option", "lstm_impl=fft")
+    assert cfg["path"]["memory_conv"] == "FFT memory" and cfg["path"]["kernels"]["lstm"] == "fft"
 
 
 def test_resume_keeps_the_recorded_path(tmp_path, machine):
@@ -81,7 +86,7 @@ def test_a_bf16_run_resumed_where_bf16_is_emulated_continues_in_fp32(tmp_path, m
 def test_auto_is_the_default_and_resolves_to_bf16_on_amx(machine):
     # resolution only: a bf16 training step is emulated, and slow, on CPUs without bf16
     from vstm.train.config import make_config
-    from vstm.train.loop import _resolve_path
+    from vstm.train.path import resolve_path as _resolve_path
 
     machine(AMX)
     cfg = make_config({})

@@ -61,10 +61,11 @@ def _reference_step(cfg):
     the model with its own BatchNorm statistics, the gradients averaged."""
     from torch.utils.data import default_collate
 
-    from vstm.train.loop import Trainer, _GlobalBatches
+    from vstm.train.clips import GlobalBatches
+    from vstm.train.loop import Trainer
 
     tr = Trainer(cfg)
-    sampler = _GlobalBatches(
+    sampler = GlobalBatches(
         len(tr.train_set), cfg.batch_size, tr.steps_per_epoch, 1, 0, cfg.seed, False, 0, 1
     )
     rows = next(iter(sampler))

@@ -149,6 +149,15 @@ def test_init_starts_a_fresh_run_from_given_weights(tmp_path, capsys):
     assert main(["train", "--tiny", "--init", str(first / "last.safetensors"), *other]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "other parameters" in err
+    # weights that output logits (BCE on binary digits) under an MSE loss: refused, with the fix
+    mse = ["--loss", "mse", "--out", str(tmp_path / "fourth")]
+    assert (
+        main(["train", "--tiny", "--binarize", "--init", str(first / "last.safetensors"), *mse])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "outputs logits" in err and "--loss bce" in err
+    assert not (tmp_path / "fourth" / "last.safetensors").exists()
 
 
 def test_deferred_host_sync_trains_the_same_and_still_catches_divergence(tmp_path, capsys):

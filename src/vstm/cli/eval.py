@@ -41,13 +41,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "10 -> 10 closed-loop forecast (MSE/MAE summed per frame, its SSIM and PSNR)",
     )
     a("--curve", help="10to10: write the per-step error curves (MSE, SSIM) to this PNG")
+    a(
+        "--figure",
+        help="10to10: draw the first --figure-sequences test sequences (inputs | truth | "
+        "forecast | flow) to this PNG",
+    )
+    a("--figure-sequences", type=int, default=3, help="sequences in --figure (default 3)")
 
 
 def run(args: argparse.Namespace) -> int:
     from vstm.eval.next_frame import CLASSICAL_ROWS, evaluate_checkpoint
-    from vstm.inference.next_frame import model_outputs
     from vstm.io import atomic_write_text, check_output_file
-    from vstm.models.checkpoint import load_checkpoint
+    from vstm.models.checkpoint import load_checkpoint, model_outputs
     from vstm.system import resolve_device
 
     if args.json:
@@ -126,7 +131,11 @@ def _warn_if_unfit(args: argparse.Namespace, header: dict) -> None:
 
 def _run_protocol(args: argparse.Namespace, model, header: dict, device, precision: str) -> int:
     """``vstm eval --protocol 10to10``: closed-loop K -> N forecasts, OpenSTL's metrics."""
-    from vstm.eval.next_frame import evaluate_checkpoint_rollout, plot_rollout_curves
+    from vstm.eval.next_frame import (
+        draw_forecasts,
+        evaluate_checkpoint_rollout,
+        plot_rollout_curves,
+    )
     from vstm.io import atomic_write_text
 
     r = evaluate_checkpoint_rollout(
@@ -156,6 +165,10 @@ def _run_protocol(args: argparse.Namespace, model, header: dict, device, precisi
     print(f"path: {'bf16 autocast' if precision == 'bf16' else 'fp32'}")
     if args.curve:
         plot_rollout_curves(args.curve, rows)
+    if args.figure:
+        draw_forecasts(args.figure, model, header, args.protocol, data=args.data, seed=args.seed,
+                       sequences=args.figure_sequences, binarize=bool(args.binarize),
+                       mnist_dir=args.mnist_dir, device=device)  # fmt: skip
     if args.json:
         result = {
             "checkpoint": str(args.checkpoint),

@@ -24,6 +24,7 @@ from vstm.cli.argtypes import (
 from vstm.cli.options import add_model_option, model_options
 from vstm.errors import VstmError
 from vstm.io import check_output_dir
+from vstm.models import model_names
 
 __all__ = ["add_arguments", "run"]
 
@@ -40,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     a = tr.add_argument
     a("--config", help="TOML/YAML/JSON file of settings; flags override it")
-    a("--model", choices=["segnet", "segnet-flow"], help="default segnet-flow")
+    a("--model", choices=model_names("segmentation"), help="default segnet-flow")
     add_model_option(a, "override a model config field, e.g. seg_width=8 (repeatable)")
     a("--data", type=data_name, help="moving-mnist (default) or a CamVid root folder")
     a("--classes", help="CamVid class list (.json/.toml); default CamVid's 11 + void")

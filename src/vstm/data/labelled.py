@@ -52,6 +52,7 @@ from torch.utils.data import Dataset
 from vstm.data.moving_mnist import BACKGROUND, MovingMNIST
 from vstm.data.names import BUILTIN_DATA, canonical_data
 from vstm.errors import VstmError
+from vstm.io import read_settings_file
 from vstm.metrics import VOID
 
 __all__ = [
@@ -186,7 +187,6 @@ def _color(value, where: str) -> Color:
 
 def load_label_set(path: str | os.PathLike) -> LabelSet:
     """Read a class list (JSON, or TOML with the same keys; see the module docstring)."""
-    from vstm.io import read_settings_file
 
     values = read_settings_file(path, "class list")  # .json, .toml or .yaml; one-line errors
     classes = values.get("classes")

@@ -10,8 +10,18 @@ import torch
 
 from vstm import metrics
 from vstm.baselines.classical import opencv_missing, predict_constant_velocity
+from vstm.data import build_dataset, canonical_data, is_generated, is_moving_mnist
+from vstm.data.video import frame_cache_dir
 from vstm.errors import VstmError
+from vstm.inference.next_frame import inherited_settings
+from vstm.io import same_path
+from vstm.metrics import flow_to_motion
 from vstm.models import VideoPredictor, to_probabilities
+from vstm.models.base import check_horizon
+from vstm.models.checkpoint import model_outputs
+from vstm.system import autocast
+from vstm.viz import plot_curves, save_png
+from vstm.viz.figures import forecast_figure
 
 __all__ = [
     "CLASSICAL_ROWS",
@@ -23,6 +33,7 @@ __all__ = [
     "clip_scores",
     "copy_last_predictor",
     "copy_last_rollout",
+    "draw_forecasts",
     "evaluate_checkpoint",
     "evaluate_checkpoint_rollout",
     "evaluate_predictor",
@@ -53,7 +64,6 @@ def model_predictor(model: VideoPredictor, outputs: str, precision: str = "fp32"
     ``precision="bf16"`` runs the model (only the model: the metrics stay fp32) under bf16
     autocast.
     """
-    from vstm.system import autocast
 
     @torch.no_grad()
     def predict(context: torch.Tensor):
@@ -138,7 +148,6 @@ def moving_mnist_test_set(
 ):
     """Table 1's held-out test set: test digit pool, ``seed``, ``context + 1`` frames per
     sequence (items: frames (T, 1, size, size), motion, mask); its first ``sequences``."""
-    from vstm.data import build_dataset
 
     return build_dataset(
         "moving-mnist",
@@ -229,9 +238,6 @@ def evaluate_checkpoint(
     """
     from torch.utils.data import DataLoader, Subset
 
-    from vstm.data import build_dataset, canonical_data, is_moving_mnist
-    from vstm.inference.next_frame import inherited_settings, model_outputs
-
     tc = inherited_settings(header, checkpoint)
     data = canonical_data(data or tc.get("data", "moving-mnist"))
     mnist_like = is_moving_mnist(data) or str(data).lower().endswith(".npy")
@@ -274,9 +280,6 @@ def video_settings(tc: dict, data: str) -> dict:
     the data it trained on with ``holdout``, the span of every video it never saw, ``(1 -
     holdout, 1)``: scores on frames a model trained on are not test scores. Empty for
     generated data and ``.npy``."""
-    from vstm.data import is_generated
-    from vstm.data.video import frame_cache_dir
-    from vstm.io import same_path
 
     if is_generated(data) or str(data).lower().endswith(".npy"):
         return {}
@@ -342,7 +345,6 @@ def model_rollout_predictor(
 ) -> RolloutPredictor:
     """Wrap a model's closed-loop :meth:`~vstm.models.VideoPredictor.rollout` (under bf16
     autocast with ``precision="bf16"``; the forecasts come back as fp32)."""
-    from vstm.system import autocast
 
     @torch.no_grad()
     def predict(context: torch.Tensor, horizon: int) -> torch.Tensor:
@@ -392,7 +394,6 @@ def evaluate_rollout(
         ``{"mse", "mae", "ssim", "psnr": means over all forecast frames, "per_step": {metric:
         [N means, one per horizon step]}, "sequences": count, "context": K, "horizon": N}``.
     """
-    from vstm.models.base import check_horizon
 
     check_horizon(horizon)
     names = ("mse", "mae", "ssim", "psnr")
@@ -450,9 +451,6 @@ def evaluate_checkpoint_rollout(
     """
     from torch.utils.data import DataLoader, Subset
 
-    from vstm.data import build_dataset, is_moving_mnist
-    from vstm.inference.next_frame import inherited_settings, model_outputs
-
     context, horizon = PROTOCOLS[protocol]
     tc = inherited_settings(header, checkpoint)
     data = data or "moving-mnist"
@@ -488,6 +486,40 @@ def evaluate_checkpoint_rollout(
     }
 
 
+def draw_forecasts(
+    path,
+    model: VideoPredictor,
+    header: dict,
+    protocol: str,
+    *,
+    sequences: int = 3,
+    data: str | None = None,
+    seed: int = 0,
+    binarize: bool = False,
+    mnist_dir: str | None = None,
+    device: torch.device | str = "cpu",
+) -> None:
+    """The first ``sequences`` test sequences of ``protocol`` forecast in closed loop, drawn
+    as inputs | truth | forecast | flow (:func:`vstm.viz.figures.forecast_figure`) to the
+    PNG ``path``: the same sequences :func:`evaluate_checkpoint_rollout` scores first."""
+    context, horizon = PROTOCOLS[protocol]
+    tc = header.get("train_config") or {}
+    ds = build_dataset(data or "moving-mnist", split="test", seq_len=context + horizon,
+                       channels=model.in_channels, size=tc.get("size"), binarize=binarize,
+                       num_sequences=max(sequences, 1), seed=seed,
+                       mnist_dir=mnist_dir or tc.get("mnist_dir"))  # fmt: skip
+    clips = torch.stack([ds[i]["frames"] for i in range(min(sequences, len(ds)))]).to(device)
+    with torch.no_grad():
+        r = model.rollout(clips[:, :context], horizon, model_outputs(header))
+    motion = None
+    if r.flow is not None:
+        scale = clips.shape[-1] // r.flow.shape[-1]
+        motion = flow_to_motion(r.flow.float(), scale).cpu()
+    image = forecast_figure(clips[:, :context].cpu(), clips[:, context:].cpu(),
+                            r.pred.float().cpu(), motion)  # fmt: skip
+    save_png(path, image)
+
+
 def plot_rollout_curves(path, rows: dict[str, dict]) -> None:
     """Per-step MSE and SSIM against the horizon step, one curve per predictor, as PNGs.
 
@@ -495,8 +527,6 @@ def plot_rollout_curves(path, rows: dict[str, dict]) -> None:
     ``path`` with ``_ssim`` before the suffix (SSIM), atomically.
     """
     from pathlib import Path
-
-    from vstm.viz import plot_curves
 
     path = Path(path)
     for metric, label, out in (

@@ -22,8 +22,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from vstm.data import build_dataset
+from vstm.data.labelled import label_set_of, parse_size
+from vstm.data.names import BUILTIN_DATA, canonical_data
 from vstm.errors import VstmError
-from vstm.metrics import confusion_matrix, flip_counts, scores_from_confusion
+from vstm.metrics import confusion_matrix, epe, flip_counts, flow_to_motion, scores_from_confusion
+from vstm.models import facts_of, model_facts, model_names
+from vstm.models.checkpoint import load_checkpoint, read_checkpoint
+from vstm.train.config import clip_length
 
 __all__ = [
     "DISPLAY",
@@ -39,7 +45,8 @@ __all__ = [
     "segmenter_rows",
 ]
 
-DISPLAY = {"segnet": "SegNet", "segnet-flow": "SegNet-flow"}
+DISPLAY = {n: model_facts(n).label for n in model_names("segmentation")}
+"""The name each segmenter has in reports (the registry's label)."""
 """The paper's spelling of each segmenter, for table rows."""
 
 
@@ -85,7 +92,6 @@ class SegEval:
         moves labels by) against ``motion[t]`` on digit pixels, for t = 0..T-2. (The flow
         lives on frame t+1's pixels, the truth on frame t's; for digits translating a few
         pixels the two mostly overlap, the approximation ``vstm eval`` makes too.)"""
-        from vstm.metrics import epe, flow_to_motion
 
         b, t = motion.shape[:2]
         scale = motion.shape[-1] // flow.shape[-1]
@@ -136,8 +142,6 @@ def load_segmenter(
         (model in eval mode, header with ``model``, ``model_config``, ``train_config``,
         ``trainer``).
     """
-    from vstm.models import model_names
-    from vstm.models.checkpoint import load_checkpoint, read_checkpoint
 
     header, _ = read_checkpoint(path)
     name = header.get("model")
@@ -158,7 +162,7 @@ def segmenter_rows(
     SegNet branch alone (the same network without propagation), and its flow
     (B, T, 2, h, w).
     """
-    if getattr(model, "name", "") == "segnet":
+    if facts_of(model).segmenter == "per-frame":
         return {name: model.segment(frames).argmax(dim=2)}, None
     out = model(frames)
     rows = {name: out.seg.argmax(dim=2), f"{name} (SegNet branch)": out.base.argmax(dim=2)}
@@ -324,10 +328,6 @@ def evaluate_checkpoints(
     Raises:
         VstmError: checkpoints trained on different data, or a class count that does not fit.
     """
-    from vstm.data import build_dataset
-    from vstm.data.labelled import label_set_of, parse_size
-    from vstm.data.names import BUILTIN_DATA, canonical_data
-    from vstm.train.config import clip_length
 
     loaded = [load_segmenter(c, map_location=device) for c in checkpoints]
     headers = [h for _, h in loaded]

@@ -34,12 +34,20 @@ import numpy as np
 import torch
 
 from vstm import metrics
+from vstm.baselines.classical import estimate_motion, predict_constant_velocity
+from vstm.data import VideoClips
 from vstm.data.video import frame_cache_dir
 from vstm.errors import VstmError
+from vstm.eval.next_frame import copy_last_predictor, model_predictor
 from vstm.experiments.runs import checkpoint_of, train_model
 from vstm.experiments.table1 import RECIPES
 from vstm.io import atomic_write_text, same_path
-from vstm.models import pretrained
+from vstm.models import pretrained, to_probabilities
+from vstm.models.checkpoint import load_checkpoint, model_outputs
+from vstm.system import machine_info, resolve_device
+from vstm.train.config import make_config
+from vstm.viz import save_png
+from vstm.viz.figures import figure5
 
 __all__ = ["FIGURE6_RECIPE", "Figure6Settings", "heldout_clips", "run_figure6", "score_clips"]
 
@@ -128,7 +136,6 @@ def heldout_clips(
     The frames are those a training run with ``--holdout holdout`` never sees
     (:class:`~vstm.data.VideoClips` spans ``(0, 1 - holdout)`` and ``(1 - holdout, 1)``).
     """
-    from vstm.data import VideoClips
 
     if not 0.0 < holdout < 1.0:
         raise VstmError(f"--holdout must be a fraction between 0 and 1, got {holdout}")
@@ -145,7 +152,6 @@ def heldout_clips(
 
 
 def _train_config(s: Figure6Settings):
-    from vstm.train.config import make_config
 
     settings: dict[str, Any] = {
         "model": s.model,
@@ -207,10 +213,6 @@ def score_clips(
         (N, C, H, W), "pred" (N, C, H, W), "motion" (N, 2, H, W)).
     """
     from torch.utils.data import DataLoader
-
-    from vstm.baselines.classical import estimate_motion, predict_constant_velocity
-    from vstm.eval.next_frame import copy_last_predictor, model_predictor
-    from vstm.models import to_probabilities
 
     predict_model = model_predictor(model, outputs) if model is not None else None
     sums: dict[str, dict[str, list[torch.Tensor]]] = {m: {} for m in methods}
@@ -278,7 +280,6 @@ def clip_sources(clips) -> np.ndarray | None:
 
 
 def _figure(figure: dict[str, torch.Tensor], n: int, name: str = "") -> np.ndarray:
-    from vstm.viz.figures import figure5
 
     total = figure["truth"].shape[0]
     pick = np.unique(np.linspace(0, total - 1, min(n, total)).round().astype(int)).tolist()
@@ -373,9 +374,6 @@ def _markdown(report: dict[str, Any]) -> str:
 
 def run_figure6(s: Figure6Settings, command: str = "") -> dict[str, Any]:
     """Train (or load), score on the held-out frames, write figure6.{png,json,md} in ``out``."""
-    from vstm.inference.next_frame import model_outputs
-    from vstm.models.checkpoint import load_checkpoint
-    from vstm.system import resolve_device
 
     if s.frame_cache is not None and s.frame_cache.lower() in ("none", ""):
         s = Figure6Settings(**{**asdict(s), "frame_cache": None})  # decode per clip
@@ -467,8 +465,6 @@ def _write(
     shown: str,
     model: str | None = None,
 ) -> dict[str, Any]:
-    from vstm.system import machine_info
-    from vstm.viz import save_png
 
     out.mkdir(parents=True, exist_ok=True)
     save_png(out / "figure6.png", _figure(figure, s.figure_clips, shown))

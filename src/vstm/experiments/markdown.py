@@ -225,6 +225,7 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
                 f"{r['train_gflops']:.1f} |"
             )
     lines += ["", "## Notes", ""]
+    rules = res.get("kernel_rules") or {}  # vstm.ops.select's constants, as the bench ran
     if m.get("gpu"):
         lines += [
             "- On the GPU every convolution goes to cuDNN (`lstm_impl` and `flow_impl` `auto` "
@@ -245,8 +246,9 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
             "these few-channel shapes at a few GFLOP/s, so 3% of the FLOPs took about a third of "
             "a training step. The ConvLSTM's fused gate convolution (the peak convolution "
             'itself) runs through the FFT over a sequence (`vstm.ops.spectral`, `lstm_impl="auto"`'
-            ": on CPU for batches of 4 or more while the kernel's spectrum stays under 160 MiB, "
-            "i.e. up to about 96x96 frames; `--model-option lstm_impl=direct` turns it off): one "
+            f": on CPU for batches of {rules.get('fft_min_batch', 4)} or more while the kernel's "
+            f"spectrum stays under {rules.get('fft_max_spectrum_mib', 160)} MiB, i.e. up to "
+            "about 96x96 frames; `--model-option lstm_impl=direct` turns it off): one "
             "complex 80x256 matrix product per frequency bin, about 15x fewer FLOPs than the "
             "direct 7x7 convolution, so training GFLOP/s, counted in the direct algorithm's "
             "FLOPs as everywhere here, can exceed the measured peak. Streaming (`model.step`, "

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
+from vstm.system import choose_precision, resolve_device
+from vstm.train.config import TrainConfig
+from vstm.train.loop import resume_config, train
 
 if TYPE_CHECKING:
     from vstm.train.config import TrainConfig
@@ -75,12 +78,8 @@ def _check_protocol(
     stored = header.get("train_config") or {}
     want = cfg.to_dict()
     if want.get("precision") == "auto":  # compare what auto means on this machine
-        from vstm.system import choose_precision, resolve_device
-
         want["precision"] = choose_precision("auto", resolve_device(cfg.device, 0)).precision
     import dataclasses
-
-    from vstm.train.config import TrainConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     for key in _PROTOCOL_KEYS:  # a key older runs did not record has its default value
@@ -122,7 +121,6 @@ def train_model(
     Returns:
         the run's ``reproduce.json`` record: budget, ``finished``, ``wall_seconds``.
     """
-    from vstm.train.loop import resume_config, train
 
     run_dir = Path(cfg.out)
     marker = run_dir / "reproduce.json"

@@ -33,6 +33,8 @@ import torch
 from vstm.errors import ShapeError, VstmError, check_shape
 from vstm.io import atomic_write_text
 from vstm.nn import warp
+from vstm.system import machine_info
+from vstm.viz import color_wheel_legend, flow_to_color, image_grid, save_png, to_uint8_image
 
 __all__ = [
     "PAPER_SINTEL_ERROR",
@@ -269,7 +271,6 @@ def warp_check_figure(
     Returns:
         uint8 (H', W', 3).
     """
-    from vstm.viz import color_wheel_legend, flow_to_color, image_grid, to_uint8_image
 
     f = flow.clone()
     f[:, ~known] = float("nan")
@@ -341,8 +342,6 @@ def write_warp_check(
     Returns:
         The report written to ``warp_check.json``.
     """
-    from vstm.system import machine_info
-    from vstm.viz import save_png
 
     lt, rt, d, known = load_stereo(left, right, disparity, disparity_scale)
     flow = disparity_to_flow(d)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from vstm.data.names import is_moving_mnist, is_photo_motion
+from vstm.data.video import VIDEO_EXTENSIONS, iter_frames
+from vstm.errors import VstmError
 from vstm.models import pretrained
 
 __all__ = ["DataKind", "data_kind", "input_mismatch", "peek_source", "seen_size"]
@@ -99,9 +101,6 @@ def peek_source(path: str) -> tuple[int, tuple[int, int]] | None:
     channels are equal (grey), else 3; None if it cannot be read (the caller's own reading
     reports why)."""
     from pathlib import Path
-
-    from vstm.data.video import VIDEO_EXTENSIONS, iter_frames
-    from vstm.errors import VstmError
 
     p = Path(path)
     if p.is_dir() and any(f.suffix.lower() in VIDEO_EXTENSIONS for f in p.rglob("*")):

@@ -14,10 +14,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vstm.data import iter_frames, video_fps
 from vstm.errors import VstmError
+from vstm.inference.graphed import GraphedStep
+from vstm.metrics import flow_to_motion
 from vstm.models import VideoPredictor, to_probabilities
+from vstm.models.base import check_horizon
+from vstm.models.checkpoint import model_outputs
+from vstm.system import autocast
+from vstm.typecheck import check_value
+from vstm.viz import VideoWriter, flow_to_color, image_grid, save_png, to_uint8_image, write_flo
 
-__all__ = ["PredictResult", "inherited_settings", "model_outputs", "predict_video"]
+__all__ = ["PredictResult", "inherited_settings", "predict_video"]
 
 log = logging.getLogger("vstm.predict")
 
@@ -33,25 +41,10 @@ class PredictResult:
     flos: list[Path] = field(default_factory=list)
 
 
-def model_outputs(header: dict[str, Any]) -> str:
-    """``"logits"`` if the checkpoint's model was trained with BCE, else ``"values"``
-    (``--loss auto`` resolved by :func:`vstm.data.names.default_loss`, as training does)."""
-    from vstm.data.names import default_loss
-
-    tc = header.get("train_config")
-    if not tc:
-        return "logits"
-    loss = tc.get("loss", "auto")
-    if loss == "auto":
-        loss = default_loss(tc.get("data", "moving-mnist"))
-    return "logits" if loss == "bce" else "values"
-
-
 def inherited_settings(header: dict[str, Any], path: str) -> dict[str, Any]:
     """The training settings that evaluation and prediction take from a checkpoint's header
     (``data``, ``size``, ``binarize``, ``mnist_dir``, where present), type-checked: a damaged
     header is a one-line error, not a crash deep in the data code."""
-    from vstm.typecheck import check_value
 
     tc = header.get("train_config") or {}
     hints = {"data": str, "size": int | None, "binarize": bool, "mnist_dir": str | None}
@@ -178,7 +171,6 @@ def predict_video(
     (forecasts are fed back at the padded size). Every file goes through a temporary name; on
     an error the video is not written and the PNG/.flo files of this run are removed.
     """
-    from vstm.models.base import check_horizon
 
     if horizon is not None:
         horizon = check_horizon(horizon)
@@ -204,19 +196,12 @@ def _predict_video(
     """The body of :func:`predict_video`; fills ``result`` as it writes."""
     import itertools
 
-    from vstm.data import iter_frames, video_fps
-    from vstm.metrics import flow_to_motion
-    from vstm.system import autocast
-    from vstm.viz import VideoWriter, flow_to_color, image_grid, save_png, to_uint8_image, write_flo
-
     outputs = model_outputs(header)
     fps = video_fps(source) / max(frame_step, 1)
     m = model.spatial_multiple
     state = prev_state = x = None
     model = model.to(device).eval()
     if cuda_graphs:
-        from vstm.inference.graphed import GraphedStep
-
         graphed = GraphedStep(model, precision)
     frames = iter(iter_frames(source, channels=model.in_channels, frame_step=frame_step))
 

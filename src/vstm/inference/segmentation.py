@@ -10,9 +10,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vstm.data.labelled import LabelSet
+from vstm.data import build_dataset, iter_frames
+from vstm.data.labelled import CAMVID_11, MNIST_DIGITS, LabelSet, load_label_set
 from vstm.data.names import is_moving_mnist
 from vstm.errors import VstmError
+from vstm.models import facts_of
+from vstm.viz import VideoWriter, save_png
+from vstm.viz.segmentation import label_panels, legend
 
 __all__ = ["SegmentVideoResult", "checkpoint_label_set", "segment_video"]
 
@@ -32,7 +36,6 @@ def checkpoint_label_set(model: nn.Module, header: dict, checkpoint: str) -> Lab
     Raises:
         VstmError: the list does not have as many classes as the model segments.
     """
-    from vstm.data.labelled import CAMVID_11, MNIST_DIGITS, load_label_set
 
     tc = header.get("train_config") or {}
     if is_moving_mnist(tc.get("data", "moving-mnist")):
@@ -54,7 +57,8 @@ def _segment_stream(
     model: nn.Module, frames: Iterable[torch.Tensor], device: torch.device | str
 ) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
     """Yield (frame (C,H,W), {title: labels (H,W)}) streaming one frame at a time."""
-    flow_model = getattr(model, "name", "") == "segnet-flow"
+    facts = facts_of(model)
+    flow_model = facts is not None and facts.segmenter == "propagated"
     state = None
     with torch.no_grad():
         for f in frames:
@@ -93,9 +97,6 @@ def segment_video(
     ``frame_step``-th), or ``moving-mnist``: ``num`` labelled test sequences of ``seq_len``
     frames, the truth beside (a model trained on Moving MNIST only).
     """
-    from vstm.data import build_dataset
-    from vstm.viz import VideoWriter, save_png
-    from vstm.viz.segmentation import label_panels, legend
 
     tc = header.get("train_config") or {}
     mnist_trained = is_moving_mnist(tc.get("data", "moving-mnist"))
@@ -130,8 +131,6 @@ def segment_video(
                     vw.write(panel)
                     n += 1
         else:
-            from vstm.data import iter_frames
-
             frames = iter_frames(
                 source, channels=model.in_channels, size=size, frame_step=frame_step
             )

@@ -18,6 +18,7 @@ from vstm.models.registry import (
     PaperRow,
     build_model,
     config_from_dict,
+    facts_of,
     model_facts,
     model_names,
     register,
@@ -33,7 +34,13 @@ register(
     "the paper's spatio-temporal autoencoder: E, ConvLSTM memory, flow Θ, warp, D",
     tiny=_FLOW_TINY,
     state_names=("h", "c"),
-    paper=PaperRow("AE-ConvLSTM-flow", 1_035_067, 0.0439),
+    paper=PaperRow(
+        "AE-ConvLSTM-flow",
+        1_035_067,
+        0.0439,
+        count_note="+4: exactly the 4 weights of Θ's zero-initialised 1x1 conv 2->2, which the "
+        "paper's count appears to leave out; the layer has 6 parameters with its 2 biases",
+    ),
 )(AEConvLSTMFlow)
 register(
     "ae-convlstm-pixelflow",
@@ -58,6 +65,7 @@ register(
     tiny={"mid_channels": 8, "kernel": 3},
     state_names=("window",),
     paper=PaperRow("AE-Conv", 109_073, 0.0948),
+    context_field="window",
 )(AEConv)
 register(
     "ae-fclstm",
@@ -66,6 +74,7 @@ register(
     tiny={"hidden_units": 16, "enc_kernel": 3, "dec_kernel": 3},
     state_names=("h1", "c1", "h2", "c2"),
     paper=PaperRow("AE-fcLSTM", 33_623_649, 0.0650),
+    frame_size=("frame_height", "frame_width"),
 )(AEFCLSTM)
 
 register(
@@ -74,6 +83,8 @@ register(
     "paper 5.2: AE-ConvLSTM-flow + per-frame SegNet + label propagation (vstm segment)",
     tasks=("next-frame", "segmentation"),
     tiny={"seg_width": 4, "seg_depth": 2, "hidden_channels": 8, "flow_kernel": 5},
+    label="SegNet-flow",
+    segmenter="propagated",
 )(SegNetFlow)
 register(
     "segnet",
@@ -81,6 +92,8 @@ register(
     "paper 5.2: per-frame SegNet, the segmentation baseline (vstm segment)",
     tasks=("segmentation",),
     tiny={"width": 4, "depth": 2},
+    label="SegNet",
+    segmenter="per-frame",
 )(SegNet)
 
 __all__ = [
@@ -103,6 +116,7 @@ __all__ = [
     "build_model",
     "check_horizon",
     "config_from_dict",
+    "facts_of",
     "model_facts",
     "model_names",
     "register",

@@ -14,13 +14,21 @@ from typing import Any
 
 import torch
 
+from vstm.data.names import default_loss
 from vstm.errors import VstmError
 from vstm.io import file_kind
 from vstm.models import pretrained
 from vstm.models.base import VideoPredictor
 from vstm.models.registry import build_model
 
-__all__ = ["FORMAT", "load_checkpoint", "load_model_weights", "read_checkpoint", "require_keys"]
+__all__ = [
+    "FORMAT",
+    "load_checkpoint",
+    "load_model_weights",
+    "model_outputs",
+    "read_checkpoint",
+    "require_keys",
+]
 
 FORMAT = "vstm-checkpoint-1"
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit; a header claiming more is refused
@@ -163,3 +171,16 @@ def load_model_weights(model: torch.nn.Module, tensors: dict, path: str | Path) 
             f"checkpoint {path} does not match the {getattr(model, 'name', '?')!r} architecture "
             f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
         )
+
+
+def model_outputs(header: dict[str, Any]) -> str:
+    """``"logits"`` if the checkpoint's model was trained with BCE, else ``"values"``
+    (``--loss auto`` resolved by :func:`vstm.data.names.default_loss`, as training does)."""
+
+    tc = header.get("train_config")
+    if not tc:
+        return "logits"
+    loss = tc.get("loss", "auto")
+    if loss == "auto":
+        loss = default_loss(tc.get("data", "moving-mnist"))
+    return "logits" if loss == "bce" else "values"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vstm.errors import VstmError
+from vstm.io import atomic_path, atomic_write_text
 
 __all__ = [
     "PREFIX",
@@ -213,8 +214,6 @@ def add_entry(
         the new entry; an existing entry of the same model and data set is replaced.
     """
     from safetensors.torch import save_file
-
-    from vstm.io import atomic_path, atomic_write_text
 
     root = root or ROOT
     name = checkpoint["model"]

@@ -30,6 +30,8 @@ class PaperRow:
     label: str
     parameters: int
     test_error: float
+    count_note: str = ""
+    """Why vstm's count differs from the paper's, where it does."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,17 @@ class _Entry:
     """The streaming state as flat tensors, in order (ONNX inputs/outputs); empty: a state
     that is not plain tensors (no ONNX step export)."""
     paper: PaperRow | None = None
+    label: str = ""
+    """The name reports print (e.g. "SegNet-flow"); empty: the paper's label, else the name."""
+    frame_size: tuple[str, str] | None = None
+    """The config fields (height, width) that fix the one frame size the model takes (its
+    parameters depend on it); None: any size."""
+    context_field: str | None = None
+    """The config field that must equal the number of context frames (stacked as channels)."""
+    segmenter: str | None = None
+    """How the model segments: ``"per-frame"`` (``model(frames)`` on (N, C, H, W) frames) or
+    ``"propagated"`` (a sequence model whose labels follow its flow: ``model(clip)`` gives
+    ``seg``, ``base`` and ``flow``); None: not a segmenter."""
 
 
 MODELS: dict[str, _Entry] = {}
@@ -60,19 +73,25 @@ def register(
     tiny: dict[str, Any] | None = None,
     state_names: tuple[str, ...] = (),
     paper: PaperRow | None = None,
+    label: str = "",
+    frame_size: tuple[str, str] | None = None,
+    context_field: str | None = None,
+    segmenter: str | None = None,
 ):
     """Class decorator: ``@register("ae-conv", AEConvConfig, "...")``.
 
     ``tasks``: the training tasks the model serves (:class:`vstm.train.TrainConfig`'s
     ``task``): ``"next-frame"`` (a :class:`VideoPredictor`), ``"segmentation"``, or both.
     ``tiny``: the overrides of its debug preset; ``state_names``: its streaming state as flat
-    tensors (ONNX export); ``paper``: its row of the paper's Table 1.
+    tensors (ONNX export); ``paper``: its row of the paper's Table 1; ``label``,
+    ``frame_size``, ``context_field``, ``segmenter``: see :class:`_Entry`.
     """
 
     def deco(model_cls):
         MODELS[name] = _Entry(
-            config_cls, model_cls, summary, tuple(tasks), dict(tiny or {}), state_names, paper
-        )
+            config_cls, model_cls, summary, tuple(tasks), dict(tiny or {}), state_names, paper,
+            label or (paper.label if paper else name), frame_size, context_field, segmenter,
+        )  # fmt: skip
         return model_cls
 
     return deco
@@ -81,6 +100,13 @@ def register(
 def model_facts(name: str) -> _Entry:
     """Everything the registry knows about model ``name`` (a one-line error if unknown)."""
     return _entry(name)
+
+
+def facts_of(model: Any) -> _Entry | None:
+    """The registry's facts about a built model (by its ``name``; a DDP wrapper's inner
+    model), or None for a module the registry does not know."""
+    name = getattr(getattr(model, "module", model), "name", None)
+    return MODELS.get(name) if isinstance(name, str) else None
 
 
 def model_names(task: str | None = None) -> list[str]:

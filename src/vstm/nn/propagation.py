@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vstm.errors import ShapeError, check_shape
-from vstm.nn.warp import warp
+from vstm.nn.warp import scale_pair, warp
 
 __all__ = ["MergeBlock", "propagate_labels", "upsample_flow"]
 
@@ -53,8 +53,7 @@ def upsample_flow(
         return flow
     kwargs = {"align_corners": False} if mode == "bilinear" else {}
     up = F.interpolate(flow, size=(H, W), mode=mode, **kwargs)  # (B, 2, H, W)
-    scale = torch.tensor([W / w, H / h], dtype=up.dtype, device=up.device).view(1, 2, 1, 1)
-    return up * scale
+    return scale_pair(up, W / w, H / h, dim=1)
 
 
 def propagate_labels(

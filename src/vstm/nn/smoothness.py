@@ -13,6 +13,8 @@ has zero gradient everywhere, the border included.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -31,12 +33,16 @@ DEFAULT_DELTA = 1e-3
 DEFAULT_W_H = 1e-2
 
 
+@functools.lru_cache(maxsize=32)
 def _stencils(channels: int, device, dtype) -> torch.Tensor:
-    """(2*channels, 1, 3, 3): d/dx then d/dy for each channel, central differences."""
-    k = torch.zeros(2, 1, 3, 3, device=device, dtype=dtype)
-    k[0, 0, 1, 0], k[0, 0, 1, 2] = -0.5, 0.5  # d/dx
-    k[1, 0, 0, 1], k[1, 0, 2, 1] = -0.5, 0.5  # d/dy
-    return k.repeat(channels, 1, 1, 1)
+    """(2*channels, 1, 3, 3): d/dx then d/dy for each channel, central differences. Built on
+    the host once per (channels, device, dtype): a CUDA graph capture refuses the copy, so
+    the eager warm-up before it makes it."""
+    with torch.inference_mode(False):  # cached: a later training step may save it for backward
+        k = torch.zeros(2, 1, 3, 3, dtype=dtype)
+        k[0, 0, 1, 0], k[0, 0, 1, 2] = -0.5, 0.5  # d/dx
+        k[1, 0, 0, 1], k[1, 0, 2, 1] = -0.5, 0.5  # d/dy
+        return k.repeat(channels, 1, 1, 1).to(device)
 
 
 def flow_gradient(flow: torch.Tensor) -> torch.Tensor:

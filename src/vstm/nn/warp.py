@@ -39,10 +39,14 @@ def flow_to_grid(flow: torch.Tensor) -> torch.Tensor:
         return _flow_to_grid_traceable(flow)
     _b, _, h, w = flow.shape
     pix = _base_grid(h, w, flow.device, flow.dtype) + flow.permute(0, 2, 3, 1)  # (B, H, W, 2)
-    scale = torch.tensor(
-        [2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=flow.device, dtype=flow.dtype
-    )
-    return pix * scale - 1.0
+    return scale_pair(pix, 2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1), dim=-1) - 1.0
+
+
+def scale_pair(t: torch.Tensor, x: float, y: float, dim: int) -> torch.Tensor:
+    """``t`` with its index 0 along ``dim`` times ``x`` and index 1 times ``y``, by scalar
+    multiplication: no small tensor copied from the host, which a CUDA graph capture refuses
+    (``torch.tensor([x, y])`` and ``out[0] = x`` each are one)."""
+    return torch.stack((t.select(dim, 0) * x, t.select(dim, 1) * y), dim=dim)
 
 
 def _flow_to_grid_traceable(flow: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,9 @@ __all__ = [
     "FLOW_IMPLS",
     "ConvImpl",
     "FlowImpl",
+    "chosen_kernels",
     "flow_kernel",
+    "forget_kernels",
     "reduced_precision_autocast",
     "same_conv2d",
     "sequence_spectrum",
@@ -69,6 +71,23 @@ AUTO_MIN_BATCH = 4
 are matrix-vector products that stream the whole spectrum from memory at every step."""
 
 
+_CHOSEN: dict[str, str] = {}
+"""The kernel each decision below took on its last call in this process."""
+
+
+def chosen_kernels() -> dict[str, str]:
+    """What :func:`use_fft` (``"lstm"``: ``"fft"`` or ``"direct"``) and :func:`flow_kernel`
+    (``"flow"``) chose on their last call in this process: the record of what ran, which a
+    training run writes to ``config.json`` after its first step (a model without a ConvLSTM
+    or Θ leaves its key out)."""
+    return dict(_CHOSEN)
+
+
+def forget_kernels() -> None:
+    """Clear :func:`chosen_kernels` (before the step whose choices are to be recorded)."""
+    _CHOSEN.clear()
+
+
 def reduced_precision_autocast(device_type: str) -> bool:
     """Whether autocast to a 16-bit type is on for ``device_type`` right now (at call time)."""
     if not torch.is_autocast_enabled(device_type):
@@ -91,19 +110,20 @@ def use_fft(impl: ConvImpl, weight: torch.Tensor, batch: int, height: int, width
     takes the direct path there (on an AMX CPU the direct bf16 path trains about twice as
     fast as the fp32 FFT).
     """
-    if impl == "direct":
-        return False
-    if impl == "fft":
-        return True
-    co, ci, k, _ = weight.shape
-    device_type = weight.device.type
-    return (
-        device_type == "cpu"
-        and not reduced_precision_autocast(device_type)
-        and batch >= AUTO_MIN_BATCH
-        and k >= 5
-        and spectrum_bytes(ci, co, height, width, k) <= AUTO_MAX_SPECTRUM_BYTES
-    )
+    if impl in ("direct", "fft"):
+        fft = impl == "fft"
+    else:
+        co, ci, k, _ = weight.shape
+        device_type = weight.device.type
+        fft = (
+            device_type == "cpu"
+            and not reduced_precision_autocast(device_type)
+            and batch >= AUTO_MIN_BATCH
+            and k >= 5
+            and spectrum_bytes(ci, co, height, width, k) <= AUTO_MAX_SPECTRUM_BYTES
+        )
+    _CHOSEN["lstm"] = "fft" if fft else "direct"
+    return fft
 
 
 def sequence_spectrum(
@@ -143,10 +163,13 @@ def flow_kernel(impl: FlowImpl, x: torch.Tensor, weight: torch.Tensor) -> str:
         4.3, measured on an AMD EPYC with AVX2, see ``docs/results/bench.md``).
     """
     if impl != "auto":
-        return impl
-    if x.device.type != "cpu":
-        return "direct"
-    return "gemm" if _wants_grad(x, weight) else "fft"
+        kernel = impl
+    elif x.device.type != "cpu":
+        kernel = "direct"
+    else:
+        kernel = "gemm" if _wants_grad(x, weight) else "fft"
+    _CHOSEN["flow"] = kernel
+    return kernel
 
 
 def _wants_grad(x: torch.Tensor, weight: torch.Tensor) -> bool:

@@ -17,6 +17,8 @@ against it, and in float64).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -25,16 +27,20 @@ from vstm.errors import check_same_conv
 __all__ = ["phase_kernels", "up2_conv2d"]
 
 
+@functools.lru_cache(maxsize=32)
 def _phase_taps(k: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """(2, 2q+1, k) 0/1 matrix: ``R[a, o + q, i] = 1`` when tap i of output parity a reads
-    input offset o, i.e. ``(a + i - k // 2) // 2 == o``."""
+    input offset o, i.e. ``(a + i - k // 2) // 2 == o``. Built on the host once per (k,
+    device, dtype): a CUDA graph capture refuses the host-to-device copy, so the eager
+    warm-up before it must have made it."""
     p = k // 2
     q = (p + 1) // 2
-    r = torch.zeros(2, 2 * q + 1, k, device=device, dtype=dtype)
-    for a in range(2):
-        for i in range(k):
-            r[a, (a + i - p) // 2 + q, i] = 1
-    return r
+    with torch.inference_mode(False):  # cached: a later training step may save it for backward
+        r = torch.zeros(2, 2 * q + 1, k, dtype=dtype)
+        for a in range(2):
+            for i in range(k):
+                r[a, (a + i - p) // 2 + q, i] = 1
+        return r.to(device)
 
 
 def phase_kernels(weight: torch.Tensor) -> torch.Tensor:

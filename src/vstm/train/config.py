@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vstm.data.labelled import parse_size
 from vstm.data.names import canonical_data, default_loss
 from vstm.errors import VstmError
 from vstm.io import read_settings_file
@@ -213,8 +214,6 @@ class TrainConfig:
         # one spelling per data set: "moving_mnist" trains exactly like "moving-mnist"
         object.__setattr__(self, "data", canonical_data(self.data))
         if isinstance(self.size, str):  # "64" -> 64; "180x240" (segmentation) stays text
-            from vstm.data.labelled import parse_size
-
             size = parse_size(self.size)
             if isinstance(size, tuple):
                 if self.task != "segmentation":

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from vstm.errors import VstmError
+from vstm.train.checkpoint import read_checkpoint
 
 __all__ = [
     "LAST",
@@ -164,7 +165,6 @@ def resume_checkpoint(run_dir: str | os.PathLike, *, quarantine: bool = False) -
     move an unreadable ``last.safetensors`` aside to ``last.safetensors.corrupt`` so that the
     next checkpoint does not rotate it into ``previous.safetensors``.
     """
-    from vstm.train.checkpoint import read_checkpoint
 
     run_dir = Path(run_dir)
     last, prev = run_dir / LAST, run_dir / PREVIOUS

@@ -96,31 +96,52 @@ class GraphedTrainStep:
         return parts.total.detach(), named
 
     def _capture(self) -> None:
-        """Warm up on a side stream, put weights, optimiser and RNG back as they were (the
-        warm-up steps are not training steps), then record one step."""
-        import copy
-
-        params = list(self.model.parameters())
-        saved = [p.detach().clone() for p in params]
-        saved_opt = copy.deepcopy(self.optimizer.state_dict())
-        rng = torch.cuda.get_rng_state()
+        """Warm up on a side stream (:meth:`warm_up`), then record one step."""
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            for _ in range(WARMUP_STEPS):
-                self._body()
+            self.warm_up()
         torch.cuda.current_stream().wait_stream(side)
-        with torch.no_grad():
-            for p, v in zip(params, saved, strict=True):
-                p.copy_(v)
-        self.optimizer.load_state_dict(saved_opt)
-        for g in self.optimizer.param_groups:  # load_state_dict may hand back plain floats
-            if not torch.is_tensor(g["lr"]):
-                g["lr"] = torch.tensor(float(g["lr"]), device=params[0].device)
-        torch.cuda.set_rng_state(rng)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.out = self._body()
+
+    def warm_up(self, steps: int = WARMUP_STEPS) -> None:
+        """Run ``steps`` eager steps, then put weights, optimiser state and RNG back as they
+        were: the warm-up steps are not training steps.
+
+        The optimiser's state must exist, in place, before the capture: a state the graph
+        creates itself (Adam's moments and step count, made lazily at the first step) is
+        zeroed again by every replay, so each replay would be the first Adam step. So the
+        state is not reloaded (``load_state_dict`` makes new tensors) but written back into
+        the tensors the warm-up made: its values before, or zeros (a fresh optimiser's state:
+        Adam's and RMSprop's moments and step counts start at zero).
+        """
+        params = list(self.model.parameters())
+        saved = [p.detach().clone() for p in params]
+        before = {
+            p: {k: v.clone() for k, v in st.items() if torch.is_tensor(v)}
+            for p, st in self.optimizer.state.items()
+        }
+        cuda = params[0].device.type == "cuda"
+        rng = torch.cuda.get_rng_state() if cuda else torch.get_rng_state()
+        for _ in range(steps):
+            self._body()
+        with torch.no_grad():
+            for p, v in zip(params, saved, strict=True):
+                p.copy_(v)
+            for p, st in self.optimizer.state.items():
+                for k, v in st.items():
+                    if not torch.is_tensor(v):
+                        continue
+                    if p in before:
+                        v.copy_(before[p][k])
+                    else:
+                        v.zero_()
+            for p in params:
+                if p.grad is not None:
+                    p.grad.zero_()
+        (torch.cuda.set_rng_state if cuda else torch.set_rng_state)(rng)
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         """One training step on ``batch`` (the same shapes every call): (loss, named parts),
@@ -135,4 +156,7 @@ class GraphedTrainStep:
         if self.graph is None:
             return self._body()
         self.graph.replay()
-        return self.out  # type: ignore[return-value]
+        total, named = self.out  # type: ignore[misc]
+        # copies: the next replay overwrites the graph's outputs (a caller that keeps a step's
+        # loss, as a deferred sync does, would otherwise see the last step's in every slot)
+        return total.clone(), {k: v.clone() for k, v in named.items()}

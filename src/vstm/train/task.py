@@ -23,11 +23,25 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from vstm.data import build_dataset
+from vstm.data.labelled import label_set_of, parse_size
 from vstm.data.names import BUILTIN_DATA
 from vstm.errors import VstmError
-from vstm.metrics import VOID
-from vstm.models import Prediction, VideoPredictor, build_model, to_probabilities
+from vstm.metrics import VOID, confusion_matrix, scores_from_confusion
+from vstm.models import (
+    MODELS,
+    Prediction,
+    VideoPredictor,
+    build_model,
+    facts_of,
+    model_names,
+    to_probabilities,
+)
+from vstm.models.ae_convlstm_flow import SETTING_FIELDS
+from vstm.models.checkpoint import load_checkpoint, model_outputs
 from vstm.nn import huber_smoothness
+from vstm.system import autocast
+from vstm.train.clips import build_datasets, build_model_for
 
 if TYPE_CHECKING:
     from vstm.train.config import TrainConfig
@@ -173,12 +187,10 @@ class NextFrameTask:
 
     def setup(self, cfg: TrainConfig, fresh: bool = True) -> TrainingSetup:
         """The model (built first: the data takes its channels), then the clips of
-        ``context + 1`` frames (:func:`vstm.train.loop.build_datasets`)."""
-        from vstm.train.loop import build_datasets, build_model_for
-
+        ``context + 1`` frames (:func:`vstm.train.clips.build_datasets`)."""
         model = build_model_for(cfg)
         if fresh and cfg.init:
-            init_weights(model, cfg.init)
+            init_weights(model, cfg.init, cfg.resolved_loss())
         train, val, endless = build_datasets(cfg, model.in_channels)
         return TrainingSetup(model, train, val, endless)
 
@@ -213,7 +225,6 @@ class NextFrameTask:
         self, model: nn.Module, ds: Dataset | None, cfg: TrainConfig, device: torch.device
     ) -> dict[str, float] | None:
         """The mean loss per clip of ``ds`` (under the run's precision)."""
-        from vstm.system import autocast
 
         if ds is None or len(ds) == 0:  # type: ignore[arg-type]
             return None  # no clips: no score (never a mean over nothing)
@@ -334,9 +345,6 @@ class SegmentationTask:
         """Labelled clips of ``context + 1`` frames (the last labelled), and the segmenter
         for their classes; on a ``fresh`` run, ``init_ae`` starts SegNet-flow's flow model.
         Median-frequency class weights come from up to 256 training clips."""
-        from vstm.data import build_dataset
-        from vstm.data.labelled import label_set_of, parse_size
-        from vstm.models import MODELS, model_names
 
         if cfg.model not in model_names("segmentation"):
             raise VstmError(
@@ -399,7 +407,6 @@ class SegmentationTask:
         self, model: nn.Module, ds: Dataset | None, cfg: TrainConfig, device: torch.device
     ) -> dict[str, float] | None:
         """Class-average and global accuracy and mIoU (%) on the labelled frames of ``ds``."""
-        from vstm.metrics import confusion_matrix, scores_from_confusion
 
         if ds is None or len(ds) == 0:  # type: ignore[arg-type]
             return None
@@ -411,7 +418,7 @@ class SegmentationTask:
             frames, labels, labelled = (
                 batch[n].to(device) for n in ("frames", "labels", "labelled")
             )
-            if model.name == "segnet":
+            if facts_of(model).segmenter == "per-frame":
                 logits = model(frames[labelled])  # (N, K, H, W)
             else:
                 logits = model.segment(frames)[labelled]
@@ -434,8 +441,7 @@ class SegmentationTask:
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> SegLossParts:
         if not bool(batch["labelled"].any()):
             raise VstmError("segmentation batch holds no labelled frame; check the data set")
-        inner = getattr(model, "module", model)  # DDP wraps the model
-        if inner.name == "segnet":
+        if facts_of(model).segmenter == "per-frame":  # facts_of looks inside a DDP wrapper
             frames, labels = labelled_frames(batch)  # (N, C, H, W), (N, H, W)
             seg = self.cross_entropy(model(frames), labels)
             zero = seg.new_zeros(())
@@ -446,6 +452,7 @@ class SegmentationTask:
         seg = self.cross_entropy(out.seg[labelled], batch["labels"][labelled])
         # pred[:, t] predicts frame t+1: score pred[:, :-1] against frames[:, 1:]
         recon = self.next_frame.reconstruction(out.pred[:, :-1], frames[:, 1:])
+        inner = getattr(model, "module", model)  # DDP wraps the model
         smooth = self.next_frame.smoothness(inner, out)
         total = seg + self.w_recon * recon + smooth
         return SegLossParts(total, seg.detach(), recon.detach(), smooth.detach())
@@ -454,7 +461,6 @@ class SegmentationTask:
 def _check_same_architecture(ours: Any, theirs: Any, what: str) -> None:
     """Two model configs agree on every field but those that only change how the model
     computes (``SETTING_FIELDS``); else one line naming the fields and the options to pass."""
-    from vstm.models.ae_convlstm_flow import SETTING_FIELDS
 
     a, b = dataclasses.asdict(ours), dataclasses.asdict(theirs)
     diff = sorted(k for k in a if k not in SETTING_FIELDS and a[k] != b.get(k))
@@ -465,15 +471,16 @@ def _check_same_architecture(ours: Any, theirs: Any, what: str) -> None:
         )
 
 
-def init_weights(model: nn.Module, path: str | Path) -> None:
+def init_weights(model: nn.Module, path: str | Path, loss: str | None = None) -> None:
     """Start a fresh run from the weights of a checkpoint (``vstm train --init``): a warm
     restart of a shipped model, or fine-tuning it on other data. The optimiser starts anew.
 
     The checkpoint's model must have the same parameters (names and shapes) and the same
     architecture fields; fields that only change how it computes (``SETTING_FIELDS``) and
     the output (``ae-convlstm-flow`` weights start ``ae-convlstm-pixelflow``) may differ.
+    With ``loss`` (this run's, resolved), the checkpoint's outputs must mean the same: logits
+    for ``bce``, values for ``mse`` (:func:`_check_same_outputs`).
     """
-    from vstm.models.checkpoint import load_checkpoint
 
     source, header = load_checkpoint(path)
     ours, theirs = model.state_dict(), source.state_dict()
@@ -485,16 +492,35 @@ def init_weights(model: nn.Module, path: str | Path) -> None:
             "it was trained with"
         )
     _check_same_architecture(model.config, source.config, f"--init {path}: its model")
+    if loss is not None:
+        _check_same_outputs(header, loss, path)
     model.load_state_dict(theirs)
     log.info("weights initialised from %s (%s, step %s)", path, header.get("model"),
              (header.get("trainer") or {}).get("step"))  # fmt: skip
 
 
+def _check_same_outputs(header: dict, loss: str, path: str | Path) -> None:
+    """Refuse a warm start whose decoder outputs the other kind of number: weights trained
+    with BCE output logits, which an MSE loss would read as intensities (on the first H200
+    run the 10 -> 10 fine-tune started at an MSE of 95 per pixel and unlearned the shipped
+    decoder before anything else)."""
+
+    theirs = model_outputs(header)
+    ours = "logits" if loss == "bce" else "values"
+    if theirs != ours:
+        trained = "bce" if theirs == "logits" else "mse"
+        raise VstmError(
+            f"--init {path}: its model outputs {theirs} (trained with --loss {trained}), but "
+            f"this run's --loss {loss} reads {ours}; pass --loss {trained} (BCE also takes grey "
+            "targets) or train from scratch"
+        )
+
+
 def init_flow_model(model: nn.Module, path: str | Path) -> None:
     """Load an ``ae-convlstm-flow`` checkpoint into SegNet-flow's flow model (``model.ae``)."""
-    from vstm.models.checkpoint import load_checkpoint
 
-    if getattr(model, "name", "") != "segnet-flow":
+    facts = facts_of(model)
+    if facts is None or facts.segmenter != "propagated":
         raise VstmError(f"--init-ae {path}: only SegNet-flow has a flow model; drop --init-ae")
     ae, _ = load_checkpoint(path, expect_model="ae-convlstm-flow")
     _check_same_architecture(model.ae.config, ae.config, f"--init-ae {path}: its AE")

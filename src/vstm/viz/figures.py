@@ -8,7 +8,10 @@ import os
 import numpy as np
 import torch
 
-__all__ = ["draw_figure5", "figure5", "preview_image", "sequence_panels"]
+from vstm.viz.flow import color_wheel_legend, flow_to_color
+from vstm.viz.frames import image_grid, save_png, to_uint8_image
+
+__all__ = ["draw_figure5", "figure5", "forecast_figure", "preview_image", "sequence_panels"]
 
 
 def figure5(
@@ -35,7 +38,6 @@ def figure5(
     Returns:
         uint8 (H', W', 3) image with column titles.
     """
-    from vstm.viz import flow_to_color, image_grid, to_uint8_image
 
     k = context.shape[1]
     shown = list(range(max(k - last, 0), k))
@@ -85,8 +87,6 @@ def draw_figure5(
     """
     import torch.nn.functional as F
 
-    from vstm.viz import save_png
-
     def big(x: torch.Tensor) -> torch.Tensor:  # (N, ..., H, W) -> (N, ..., zH, zW)
         lead = x.shape[:-2]
         y = F.interpolate(x.reshape(-1, 1, *x.shape[-2:]), scale_factor=zoom, mode="nearest")
@@ -104,12 +104,44 @@ def draw_figure5(
     save_png(path, image)
 
 
+def forecast_figure(
+    context: torch.Tensor,
+    truth: torch.Tensor,
+    forecast: torch.Tensor,
+    motion: torch.Tensor | None = None,
+) -> np.ndarray:
+    """A closed-loop forecast, four rows per sequence: the K inputs, the N true frames, the
+    N forecast frames, and the motion of each forecast step (Middlebury colours, one scale
+    for the whole figure).
+
+    Args:
+        context: (B, K, C, H, W) inputs in [0, 1]; truth, forecast: (B, N, C, H, W) in [0, 1];
+        motion: (B, N, 2, H, W) motion of each forecast step at image resolution, or None.
+
+    Returns:
+        uint8 (H', W', 3) with row titles ("inputs", "truth", "forecast", "flow") and column
+        titles (the input frames 1..K, then the forecast steps t+1..t+N).
+    """
+    k, n = context.shape[1], truth.shape[1]
+    norm = float(motion.norm(dim=2).max()) if motion is not None else 1.0
+    rows, titles = [], []
+    for b in range(context.shape[0]):
+        rows.append([to_uint8_image(context[b, i]) for i in range(k)])
+        rows.append([to_uint8_image(truth[b, i]) for i in range(n)])
+        rows.append([to_uint8_image(forecast[b, i]) for i in range(n)])
+        titles += [f"{b + 1}: inputs", "truth", "forecast"]
+        if motion is not None:
+            rows.append([flow_to_color(motion[b, i], max_norm=norm or 1.0) for i in range(n)])
+            titles.append("flow")
+    cols = [f"{i + 1}" for i in range(max(k, n))]
+    return image_grid(rows, col_titles=cols, row_titles=titles)
+
+
 def sequence_panels(
     frames: torch.Tensor, preds: torch.Tensor, motion: torch.Tensor | None, max_norm: float
 ) -> list[np.ndarray]:
     """Per time step t, a strip [input t | predicted t+1 | motion colour] for a batch stacked
     vertically. frames, preds (N, T, C, H, W) in [0, 1]; motion (N, T, 2, H, W)."""
-    from vstm.viz import flow_to_color, image_grid, to_uint8_image
 
     out = []
     for t in range(frames.shape[1]):
@@ -137,7 +169,6 @@ def preview_image(items: list[dict[str, torch.Tensor]], zoom: int = 1) -> tuple[
     under the last frame. All motion shares one scale, returned (pixels per frame at full
     colour; 0.0 if there is no motion).
     """
-    from vstm.viz import color_wheel_legend, flow_to_color, image_grid, to_uint8_image
 
     motions = [it["motion"] for it in items if "motion" in it]
     norm = max((float(m.norm(dim=-3).max()) for m in motions), default=0.0)

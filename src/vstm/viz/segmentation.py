@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from vstm.data.labelled import LabelSet
+from vstm.io import atomic_path
+from vstm.viz.frames import image_grid, save_png, to_uint8_image
 
 __all__ = ["figure8", "flip_rate_plot", "label_panels", "legend", "write_figure8"]
 
@@ -39,7 +41,6 @@ def figure8(
     Returns:
         uint8 (H', W', 3) with column titles.
     """
-    from vstm.viz import image_grid, to_uint8_image
 
     rows = []
     for n in range(frames.shape[0]):
@@ -79,7 +80,6 @@ def label_panels(
         frames: (T, C, H, W) in [0, 1].
         columns: title -> (T, H, W) class ids.
     """
-    from vstm.viz import image_grid, to_uint8_image
 
     out = []
     for t in range(frames.shape[0]):
@@ -93,8 +93,6 @@ def flip_rate_plot(path: str | os.PathLike, rates: dict[str, list[float]], title
     truth is stable, one curve per segmenter, the mean over steps in the legend."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from vstm.io import atomic_path
 
     fig = Figure(figsize=(6.4, 4.0), dpi=100)
     FigureCanvasAgg(fig)
@@ -128,7 +126,6 @@ def write_figure8(
         frames, truth, predictions: as :func:`figure8` takes them
             (:func:`vstm.eval.segmentation.figure8_columns` computes them from segmenters).
     """
-    from vstm.viz import save_png
 
     zoom = 2 if frames.shape[-1] <= 64 else 1
     save_png(path, figure8(frames, truth, predictions, label_set, zoom=zoom))

@@ -147,3 +147,14 @@ def test_init_ae_loads_a_label_free_flow_model(tmp_path, capsys):
     model, _ = load_segmenter(tmp_path / "ok" / "last.safetensors")
     for k, v in ae.state_dict().items():  # lr 0: the loaded weights are still there
         assert torch.equal(model.ae.state_dict()[k], v), k
+
+
+def test_a_run_of_the_other_command_is_named_with_its_command(tmp_path, capsys):
+    nf = tmp_path / "next-frame"
+    assert main(["train", "--tiny", "--steps", "1", "--out", str(nf)]) == 0
+    capsys.readouterr()
+    assert main(["segment", "train", "--resume", str(nf)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "next-frame run" in err and "with vstm train" in err
+    assert main(["segment", "train", "--tiny", "--steps", "1", "--out", str(nf)]) == 2
+    assert "already holds a run" in capsys.readouterr().err

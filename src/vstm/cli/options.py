@@ -41,3 +41,52 @@ def inference_precision(args: argparse.Namespace, device):
     from vstm.system import choose_precision
 
     return choose_precision(args.precision, device)
+
+
+def train_or_resume(
+    resume: str | None,
+    flags: dict[str, Any],
+    layers: list[dict[str, Any]],
+    resumable: set[str],
+    task: str | None = None,
+    command: str = "vstm train",
+):
+    """Start a run from config ``layers`` + ``flags``, or continue ``resume``; the run folder.
+
+    A resumed run keeps its settings: flags outside ``resumable`` (and ``out``) are refused.
+    With ``task``, both refuse a run of another task (``command`` names the one that trains
+    it); a new run refuses an ``--out`` that already holds one. Checked before anything is
+    written.
+    """
+    from pathlib import Path
+
+    from vstm.errors import VstmError
+    from vstm.io import check_output_dir
+    from vstm.train.config import make_config
+    from vstm.train.loop import resume_config, train
+
+    if resume:
+        changed = sorted(set(flags) - resumable - {"out"})
+        if changed:
+            raise VstmError(
+                f"--resume keeps the run's settings; cannot change {', '.join(changed)} "
+                "(start a new run with --out instead)"
+            )
+        check_output_dir(resume, "--resume")
+        cfg = resume_config(resume, flags | {"out": resume})
+        if task is not None and cfg.task != task:
+            other = "vstm segment train" if cfg.task == "segmentation" else "vstm train"
+            raise VstmError(
+                f"{resume} is a {cfg.task} run, not {command}'s; resume it with {other}"
+            )
+        return train(cfg, resume=True)
+    cfg = make_config(*layers, flags)
+    if task is not None and cfg.task != task:
+        raise VstmError(f"--config says task {cfg.task!r}; {command} trains {task} runs")
+    check_output_dir(cfg.out, "--out")
+    if (Path(cfg.out) / "last.safetensors").exists():
+        raise VstmError(
+            f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
+            "or choose another --out"
+        )
+    return train(cfg)

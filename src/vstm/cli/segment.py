@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from vstm.cli.argtypes import (
@@ -215,43 +214,16 @@ def _train_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from vstm.train.config import (
-        SEGMENT_DEFAULTS,
-        load_config_file,
-        make_config,
-        tiny_segment_overrides,
-    )
-    from vstm.train.loop import resume_config, train
+    from vstm.cli.options import train_or_resume
+    from vstm.train.config import SEGMENT_DEFAULTS, load_config_file, tiny_segment_overrides
 
-    flags = _train_flags(args)
-    if args.resume:
-        changed = sorted(set(flags) - _RESUMABLE - {"out"})
-        if changed:
-            raise VstmError(
-                f"--resume keeps the run's settings; cannot change {', '.join(changed)} "
-                "(start a new run with --out instead)"
-            )
-        check_output_dir(args.resume, "--resume")
-        cfg = resume_config(args.resume, flags | {"out": args.resume})
-        if cfg.task != "segmentation":
-            raise VstmError(f"{args.resume} is a {cfg.task} run; resume it with vstm train")
-        out = train(cfg, resume=True)
-    else:
-        layers: list[dict[str, Any]] = [SEGMENT_DEFAULTS]
-        if args.tiny:
-            layers.append(tiny_segment_overrides())
-        if args.config:
-            layers.append(load_config_file(args.config))
-        cfg = make_config(*layers, flags)
-        if cfg.task != "segmentation":
-            raise VstmError(f"--config says task {cfg.task!r}; vstm segment train segments")
-        check_output_dir(cfg.out, "--out")
-        if (Path(cfg.out) / "last.safetensors").exists():
-            raise VstmError(
-                f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
-                "or choose another --out"
-            )
-        out = train(cfg)
+    layers: list[dict[str, Any]] = [SEGMENT_DEFAULTS]
+    if args.tiny:
+        layers.append(tiny_segment_overrides())
+    if args.config and not args.resume:
+        layers.append(load_config_file(args.config))
+    out = train_or_resume(args.resume, _train_flags(args), layers, _RESUMABLE, "segmentation",
+                          "vstm segment train")  # fmt: skip
     print(f"wrote {out / 'best.safetensors'} and {out / 'last.safetensors'}")
     print(f"next: vstm segment eval --checkpoint {out / 'best.safetensors'}")
     return 0

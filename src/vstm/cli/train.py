@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
 from vstm.cli.argtypes import (
@@ -15,7 +14,6 @@ from vstm.cli.argtypes import (
     positive_int,
 )
 from vstm.cli.options import add_model_option, model_options
-from vstm.errors import VstmError
 
 __all__ = ["add_arguments", "run"]
 
@@ -188,34 +186,17 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vstm.io import check_output_dir
-    from vstm.train.config import load_config_file, make_config, tiny_overrides
-    from vstm.train.loop import resume_config, train
+    from vstm.cli.options import train_or_resume
+    from vstm.train.config import load_config_file, tiny_overrides
 
     flags = _flag_overrides(args)
-    if args.resume:
-        changed = sorted(set(flags) - _RESUMABLE - {"out"})
-        if changed:
-            raise VstmError(
-                f"--resume keeps the run's settings; cannot change {', '.join(changed)} "
-                "(start a new run with --out instead)"
-            )
-        check_output_dir(args.resume, "--resume")
-        cfg = resume_config(args.resume, flags | {"out": args.resume})
-        out = train(cfg, resume=True)
-    else:
+    layers: list[dict] = []
+    if not args.resume:
         file_layer = load_config_file(args.config) if args.config else {}
         layers = [file_layer]
         if args.tiny:  # the preset of the model the flags or the file name
             model = flags.get("model") or file_layer.get("model") or "ae-convlstm-flow"
             layers.insert(0, tiny_overrides(model))
-        cfg = make_config(*layers, flags)
-        check_output_dir(cfg.out, "--out")
-        if (Path(cfg.out) / "last.safetensors").exists():
-            raise VstmError(
-                f"{cfg.out} already holds a run; continue it with --resume {cfg.out} "
-                "or choose another --out"
-            )
-        out = train(cfg)
+    out = train_or_resume(args.resume, flags, layers, _RESUMABLE)  # any task its config names
     log.info("done: %s (best.safetensors, last.safetensors, metrics.jsonl)", out)
     return 0

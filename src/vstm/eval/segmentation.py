@@ -28,8 +28,7 @@ from vstm.data.names import BUILTIN_DATA, canonical_data
 from vstm.errors import VstmError
 from vstm.metrics import confusion_matrix, epe, flip_counts, flow_to_motion, scores_from_confusion
 from vstm.models import facts_of, model_facts, model_names
-from vstm.models.checkpoint import load_checkpoint, read_checkpoint
-from vstm.train.config import clip_length
+from vstm.models.checkpoint import clip_length, load_checkpoint, read_checkpoint
 
 __all__ = [
     "DISPLAY",

@@ -23,6 +23,7 @@ from vstm.models.registry import build_model
 
 __all__ = [
     "FORMAT",
+    "clip_length",
     "load_checkpoint",
     "load_model_weights",
     "model_outputs",
@@ -184,3 +185,11 @@ def model_outputs(header: dict[str, Any]) -> str:
     if loss == "auto":
         loss = default_loss(tc.get("data", "moving-mnist"))
     return "logits" if loss == "bce" else "values"
+
+
+def clip_length(train_config: dict[str, Any]) -> int:
+    """Frames per clip of a checkpoint's saved training config: context + horizon (old
+    segmentation configs: ``seq_len``)."""
+    if "seq_len" in train_config:
+        return int(train_config["seq_len"])
+    return int(train_config.get("context", 9)) + int(train_config.get("horizon", 1))

@@ -17,6 +17,7 @@ from vstm.data.names import canonical_data, default_loss
 from vstm.errors import VstmError
 from vstm.io import read_settings_file
 from vstm.models import MODELS
+from vstm.models.checkpoint import clip_length
 from vstm.typecheck import check_value
 
 __all__ = [
@@ -345,13 +346,6 @@ def _upgrade_old_segment_config(layer: dict[str, Any]) -> dict[str, Any]:
         else:
             new[_OLD_SEGMENT_KEYS.get(k, k)] = v
     return new
-
-
-def clip_length(train_config: dict[str, Any]) -> int:
-    """Frames per clip of a saved training config (old segmentation configs: ``seq_len``)."""
-    if "seq_len" in train_config:
-        return int(train_config["seq_len"])
-    return int(train_config.get("context", 9)) + 1
 
 
 def make_config(*layers: dict[str, Any]) -> TrainConfig:

@@ -27,16 +27,16 @@ samples: $(STAMP)
 	$(VENV)/bin/vstm data fetch opencv-photos data/opencv-photos
 
 test: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks tools
+	$(PY) -m ruff format --check src tests benchmarks tools
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks tools
 
 format: $(STAMP)
-	$(PY) -m ruff format src tests benchmarks
-	$(PY) -m ruff check --fix src tests benchmarks
+	$(PY) -m ruff format src tests benchmarks tools
+	$(PY) -m ruff check --fix src tests benchmarks tools
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

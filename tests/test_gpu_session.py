@@ -1,4 +1,4 @@
-"""benchmarks/gpu_session.py and precision_compare.py run (checked on CPU with tiny models, so
+"""tools/gpu/gpu_session.py and precision_compare.py run (checked on CPU with tiny models, so
 that a session lent a GPU only runs them)."""
 
 import importlib.util
@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = {"gpu_session": ROOT / "tools" / "gpu", "precision_compare": ROOT / "benchmarks"}
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS[name] / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

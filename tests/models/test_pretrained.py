@@ -117,7 +117,7 @@ def test_shipped_weights_reach_their_manifest_scores(key):
     differ only in float summation order. Untrained, mismatched or edited weights fail here.
     """
     entry = {e.key: e for e in pretrained.entries()}.get(key)
-    assert entry is not None, f"{key} does not ship; see benchmarks/pack_pretrained.py"
+    assert entry is not None, f"{key} does not ship; see tools/release/pack_pretrained.py"
     name = key.split("/")[0]
     model, header = load_checkpoint(f"pretrained:{key}")
     assert model.name == name and header["pretrained"] == key

@@ -6,7 +6,7 @@ the file's SHA-256, the exact training command, the compute the run received (fr
 ``vstm reproduce table1``) and the scores on a small fixed test set that the test suite
 recomputes (``tests/models/test_pretrained.py``).
 
-    python benchmarks/pack_pretrained.py --run ~/runs/t1-flow/runs/ae-convlstm-flow \\
+    python tools/release/pack_pretrained.py --run ~/runs/t1-flow/runs/ae-convlstm-flow \\
         --dataset moving-mnist --command "vstm reproduce table1 ..."
 """
 

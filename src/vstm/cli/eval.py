@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="10to10: draw the first --figure-sequences test sequences (inputs | truth | "
         "forecast | flow) to this PNG",
     )
-    a("--figure-sequences", type=int, default=3, help="sequences in --figure (default 3)")
+    a("--figure-sequences", type=positive_int, default=3, help="sequences in --figure (default 3)")
 
 
 def run(args: argparse.Namespace) -> int:

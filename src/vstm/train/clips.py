@@ -42,9 +42,10 @@ def build_model_for(cfg: TrainConfig) -> VideoPredictor:
         options.setdefault("delta", cfg.delta)
     if cfg.channels is not None:
         options.setdefault("in_channels", cfg.channels)
-    if "frame_height" in fields and cfg.size is not None:  # ae-fclstm: one fixed frame size
-        options.setdefault("frame_height", cfg.size)
-        options.setdefault("frame_width", cfg.size)
+    fixed = MODELS[cfg.model].frame_size if cfg.model in MODELS else None
+    if fixed is not None and cfg.size is not None:  # one frame size, fixed in the parameters
+        for name in fixed:
+            options.setdefault(name, cfg.size)
     try:
         return build_model(cfg.model, **options)
     except (RuntimeError, ValueError, TypeError) as e:  # e.g. a size torch refuses

@@ -376,14 +376,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{started[name]:6.1f}s] started {name}: {shlex.join(cmd)}", flush=True)
     ended: dict[str, float] = {}
     retried: set[str] = set()
-    while any(p.poll() is None for p in procs.values()) or _retry_eagerly(
-        procs, cmds, logs, retried, work, env, t0
+    # a job that failed graphed starts again eagerly before the loop asks who still runs
+    while _retry_eagerly(procs, cmds, logs, retried, work, env, t0) or any(
+        p.poll() is None for p in procs.values()
     ):
         if time.monotonic() - t0 > args.deadline:
             print(f"[{time.monotonic() - t0:6.1f}s] deadline: stopping the rest", flush=True)
             stop(procs, grace=60)
             break
-        _retry_eagerly(procs, cmds, logs, retried, work, env, t0)
         for name, proc in procs.items():
             if proc.poll() is not None and name not in ended:
                 ended[name] = time.monotonic() - t0
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         # the same folder as the GPU bench: one tar for both (8 files come back)
         cpu_rc = _run_logged(cpu, work / "bench" / "log_host_cpu.txt", env, left)
     notes = []
-    for name in [*procs, "bench", "graph"]:
+    for name in [*procs, "bench"]:  # the graph check was packed as soon as it ended
         if (work / name).is_dir():
             notes += pack(name, work / name, args.out)
     session = {

@@ -166,9 +166,10 @@ def _run_protocol(args: argparse.Namespace, model, header: dict, device, precisi
     if args.curve:
         plot_rollout_curves(args.curve, rows)
     if args.figure:
-        draw_forecasts(args.figure, model, header, args.protocol, data=args.data, seed=args.seed,
-                       sequences=args.figure_sequences, binarize=bool(args.binarize),
-                       mnist_dir=args.mnist_dir, device=device)  # fmt: skip
+        draw_forecasts(args.figure, model, header, args.checkpoint, args.protocol,
+                       sequences=args.figure_sequences, data=args.data, seed=args.seed,
+                       binarize=bool(args.binarize), mnist_dir=args.mnist_dir,
+                       device=device)  # fmt: skip
     if args.json:
         result = {
             "checkpoint": str(args.checkpoint),

@@ -449,24 +449,12 @@ def evaluate_checkpoint_rollout(
     "binarize", "context", "horizon", "results": {predictor: metrics}}``, the checkpoint's
     model first.
     """
-    from torch.utils.data import DataLoader, Subset
+    from torch.utils.data import DataLoader
 
     context, horizon = PROTOCOLS[protocol]
-    tc = inherited_settings(header, checkpoint)
     data = data or "moving-mnist"
-    ds = build_dataset(
-        data,
-        split="test",
-        seq_len=context + horizon,
-        channels=model.in_channels,
-        size=tc.get("size"),
-        binarize=binarize,
-        num_sequences=num,
-        seed=seed,
-        mnist_dir=mnist_dir or tc.get("mnist_dir"),
-    )
-    if not is_moving_mnist(data) and len(ds) > num:
-        ds = Subset(ds, range(num))
+    ds = rollout_test_set(model, header, checkpoint, protocol, data, num, seed, binarize,
+                          mnist_dir)  # fmt: skip
     loader = DataLoader(ds, batch_size=batch_size)
     predictors = {
         header["model"]: model_rollout_predictor(model, model_outputs(header), precision),
@@ -486,10 +474,38 @@ def evaluate_checkpoint_rollout(
     }
 
 
+def rollout_test_set(
+    model: VideoPredictor,
+    header: dict,
+    checkpoint: str,
+    protocol: str,
+    data: str,
+    num: int,
+    seed: int,
+    binarize: bool,
+    mnist_dir: str | None,
+):
+    """The first ``num`` test clips of ``protocol`` (context + horizon frames) from ``data``,
+    at the checkpoint's frame size: what :func:`evaluate_checkpoint_rollout` scores and
+    :func:`draw_forecasts` draws."""
+    from torch.utils.data import Subset
+
+    context, horizon = PROTOCOLS[protocol]
+    tc = inherited_settings(header, checkpoint)
+    ds = build_dataset(data, split="test", seq_len=context + horizon,
+                       channels=model.in_channels, size=tc.get("size"), binarize=binarize,
+                       num_sequences=num, seed=seed,
+                       mnist_dir=mnist_dir or tc.get("mnist_dir"))  # fmt: skip
+    if not is_moving_mnist(data) and len(ds) > num:
+        ds = Subset(ds, range(num))
+    return ds
+
+
 def draw_forecasts(
     path,
     model: VideoPredictor,
     header: dict,
+    checkpoint: str,
     protocol: str,
     *,
     sequences: int = 3,
@@ -503,11 +519,8 @@ def draw_forecasts(
     as inputs | truth | forecast | flow (:func:`vstm.viz.figures.forecast_figure`) to the
     PNG ``path``: the same sequences :func:`evaluate_checkpoint_rollout` scores first."""
     context, horizon = PROTOCOLS[protocol]
-    tc = header.get("train_config") or {}
-    ds = build_dataset(data or "moving-mnist", split="test", seq_len=context + horizon,
-                       channels=model.in_channels, size=tc.get("size"), binarize=binarize,
-                       num_sequences=max(sequences, 1), seed=seed,
-                       mnist_dir=mnist_dir or tc.get("mnist_dir"))  # fmt: skip
+    ds = rollout_test_set(model, header, checkpoint, protocol, data or "moving-mnist",
+                          max(sequences, 1), seed, binarize, mnist_dir)  # fmt: skip
     clips = torch.stack([ds[i]["frames"] for i in range(min(sequences, len(ds)))]).to(device)
     with torch.no_grad():
         r = model.rollout(clips[:, :context], horizon, model_outputs(header))

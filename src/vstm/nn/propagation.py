@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vstm.errors import ShapeError, check_shape
-from vstm.nn.warp import scale_pair, warp
+from vstm.nn.warp import device_constant, warp
 
 __all__ = ["MergeBlock", "propagate_labels", "upsample_flow"]
 
@@ -53,7 +53,7 @@ def upsample_flow(
         return flow
     kwargs = {"align_corners": False} if mode == "bilinear" else {}
     up = F.interpolate(flow, size=(H, W), mode=mode, **kwargs)  # (B, 2, H, W)
-    return scale_pair(up, W / w, H / h, dim=1)
+    return up * device_constant((W / w, H / h), up.device, up.dtype).view(1, 2, 1, 1)
 
 
 def propagate_labels(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
@@ -39,14 +40,20 @@ def flow_to_grid(flow: torch.Tensor) -> torch.Tensor:
         return _flow_to_grid_traceable(flow)
     _b, _, h, w = flow.shape
     pix = _base_grid(h, w, flow.device, flow.dtype) + flow.permute(0, 2, 3, 1)  # (B, H, W, 2)
-    return scale_pair(pix, 2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1), dim=-1) - 1.0
+    scale = device_constant((2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)), flow.device, flow.dtype)
+    return pix * scale - 1.0
 
 
-def scale_pair(t: torch.Tensor, x: float, y: float, dim: int) -> torch.Tensor:
-    """``t`` with its index 0 along ``dim`` times ``x`` and index 1 times ``y``, by scalar
-    multiplication: no small tensor copied from the host, which a CUDA graph capture refuses
-    (``torch.tensor([x, y])`` and ``out[0] = x`` each are one)."""
-    return torch.stack((t.select(dim, 0) * x, t.select(dim, 1) * y), dim=dim)
+@functools.lru_cache(maxsize=64)
+def device_constant(
+    values: tuple[float, ...], device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """``torch.tensor(values)`` on ``device``, made once per (values, device, dtype) and then
+    reused: a CUDA graph capture refuses the host-to-device copy, so the eager warm-up before
+    it makes the tensor. Made outside inference mode, so a prediction that made it first does
+    not keep a later training step from saving it for backward."""
+    with torch.inference_mode(False):
+        return torch.tensor(values, dtype=dtype).to(device)
 
 
 def _flow_to_grid_traceable(flow: torch.Tensor) -> torch.Tensor:

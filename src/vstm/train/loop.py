@@ -372,11 +372,8 @@ class Trainer:
         log to the resumed step and opens TensorBoard's writer where it is installed."""
         if not self.dist.is_main:
             return
-        cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
-        lstm_impl = cfg.model_options.get("lstm_impl", default_lstm_impl(cfg))
-        record = {**cfg.to_dict(), "path": self.path.to_dict(lstm_impl)}
-        atomic_write_text(self.out / "config.json", json.dumps(record, indent=2) + "\n")
+        self._write_config()
         self._trim_metrics()
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -391,11 +388,15 @@ class Trainer:
         kernels = chosen_kernels()
         if not self.dist.is_main or not kernels:
             return
+        self._write_config(kernels)
+        log.info("kernels: %s", ", ".join(f"{k} {v}" for k, v in sorted(kernels.items())))
+
+    def _write_config(self, kernels: dict[str, str] | None = None) -> None:
+        """``config.json``: the run's settings and its path (with the kernels once known)."""
         cfg = self.cfg
         lstm_impl = cfg.model_options.get("lstm_impl", default_lstm_impl(cfg))
         record = {**cfg.to_dict(), "path": self.path.to_dict(lstm_impl, kernels)}
         atomic_write_text(self.out / "config.json", json.dumps(record, indent=2) + "\n")
-        log.info("kernels: %s", ", ".join(f"{k} {v}" for k, v in sorted(kernels.items())))
 
     def _loader(self) -> DataLoader:
         """This rank's batches from the current step on, in the run's deterministic order."""

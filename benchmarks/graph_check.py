@@ -8,6 +8,9 @@ autocast rounds differently from run to run only through kernel choice: the two 
 to bf16 tolerance), then times each (frames/s, TFLOP/s at 3x the forward FLOPs, and the share
 of ``--peak-tflops``). With ``--runs 1,2,4`` it also starts that many graphed trainings at once,
 each its own process, and sums their frames/s (several small runs fill a GPU better than one).
+With ``--layouts cudnn-benchmark,channels-last,both`` it times one graphed training alone
+with each of those settings (``torch.backends.cudnn.benchmark``, weights in channels_last),
+beside the plain one: whether either pays in training is measured here, not assumed.
 
 The batches are pre-generated Moving MNIST clips kept on the device and cycled, so the step,
 not the data pipeline, is what is timed.
@@ -52,6 +55,8 @@ def _setup(args, device):
     torch.manual_seed(0)
     opts = {"hidden_channels": 8, "flow_kernel": 5, "lstm_kernel": 3} if args.tiny else {}
     model = build_model("ae-convlstm-flow", **opts).to(device).train()
+    if getattr(args, "channels_last", False):
+        model = model.to(memory_format=torch.channels_last)
     task = NextFrameTask("bce")
     graphed = device.type == "cuda"
     opt = make_optimizer("adam", param_groups(model, 0.1), 1e-3, device, capturable=graphed)
@@ -137,6 +142,26 @@ def _streams(args, device, batches: list[dict], n: int) -> dict:
             "tflops": total * 3 * GFLOP_PER_FRAME / 1000}  # fmt: skip
 
 
+_LAYOUTS = {
+    "cudnn-benchmark": ["--cudnn-benchmark"],
+    "channels-last": ["--channels-last"],
+    "both": ["--cudnn-benchmark", "--channels-last"],
+}
+"""``--layouts`` names -> the worker's flags."""
+
+
+def _workers(args, flags: list[list[str]]) -> list[float]:
+    """One graphed training per entry of ``flags`` (its extra worker flags), all at once, each
+    its own process for ``args.seconds``: their frames/s."""
+    cmd = [sys.executable, __file__, "--worker", "--device", args.device, "--out", "-"]
+    cmd += ["--batch", str(args.batch), "--frames", str(args.frames), "--precision"]
+    cmd += [args.precision, "--seconds", str(args.seconds)] + (["--tiny"] if args.tiny else [])
+    procs = [subprocess.Popen([*cmd, *f], stdout=subprocess.PIPE, text=True) for f in flags]
+    return [
+        json.loads(pr.communicate()[0].strip().splitlines()[-1])["frames_per_s"] for pr in procs
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda")
@@ -155,9 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seconds", type=float, default=20, help="each multi-run measurement")
     p.add_argument("--peak-tflops", type=float, default=790.0, help="the chip's bf16 matrix rate")
+    p.add_argument(
+        "--layouts",
+        default="",
+        help="e.g. cudnn-benchmark,channels-last,both: one graphed training alone with each",
+    )
     p.add_argument("--tiny", action="store_true")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--cudnn-benchmark", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--channels-last", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
+    unknown = sorted(set(layouts) - set(_LAYOUTS))
+    if unknown:
+        p.error(f"--layouts: unknown {', '.join(unknown)}; choose from {', '.join(_LAYOUTS)}")
+    if args.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
     device = torch.device(args.device)
     if args.tiny:
         args.batch, args.frames, args.steps = 2, 3, min(args.steps, 5)
@@ -203,14 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     for r in report["eager"], report["graph"]:
         r["peak_fraction"] = r["tflops"] / args.peak_tflops
     for n in [int(x) for x in args.runs.split(",") if x.strip()]:
-        cmd = [sys.executable, __file__, "--worker", "--device", args.device, "--out", "-"]
-        cmd += ["--batch", str(args.batch), "--frames", str(args.frames), "--precision"]
-        cmd += [args.precision, "--seconds", str(args.seconds)] + (["--tiny"] if args.tiny else [])
-        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(n)]
-        fps = [
-            json.loads(pr.communicate()[0].strip().splitlines()[-1])["frames_per_s"] for pr in procs
-        ]
+        fps = _workers(args, [[]] * n)
         report["runs_at_once"][str(n)] = {"each": fps, "total": sum(fps)}
+    if layouts:  # each setting alone, beside the plain graphed training
+        names = ["plain", *layouts]
+        fps = [_workers(args, [_LAYOUTS.get(name, [])])[0] for name in names]
+        report["layouts"] = {
+            name: {"frames_per_s": f, "tflops": f * 3 * GFLOP_PER_FRAME / 1000}
+            for name, f in zip(names, fps, strict=True)
+        }
     if args.streams > 0:
         report["streams_in_one_process"] = _streams(args, device, batches, args.streams)
     (args.out / "graph_check.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -19,6 +19,7 @@ from vstm.eval.next_frame import (
 )
 from vstm.metrics import mae, mse, ssim
 from vstm.models import build_model
+from vstm.models.checkpoint import load_checkpoint
 from vstm.train.checkpoint import save_checkpoint
 
 
@@ -153,12 +154,23 @@ def test_benchmark_script_writes_the_table(ckpt, tmp_path):
     spec = importlib.util.spec_from_file_location("rollout_10to10", script)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    args = ["--checkpoint", f"tiny={ckpt}", "--num", "2", "--out", str(tmp_path)]
+    trained = save_checkpoint(
+        tmp_path / "t.safetensors",
+        load_checkpoint(ckpt)[0],
+        train_config={"context": 10, "horizon": 10, "batch_size": 8, "binarize": False},
+        trainer={"step": 1234},
+    )
+    args = ["--checkpoint", f"tiny={ckpt}", "--checkpoint", f"trained={trained}"]
+    args += ["--num", "2", "--out", str(tmp_path)]
     assert mod.main(args) == 0
     text = (tmp_path / "rollout_10to10_table.md").read_text()
     assert "| tiny |" in text and "| copy-last-frame |" in text and "ConvLSTM-S" in text
     res = json.loads((tmp_path / "rollout_10to10.json").read_text())
     assert res["results"]["tiny"]["sequences"] == 2 and res["commands"][0].startswith("vstm eval")
+    # each vstm row says how its checkpoint was trained, read from the checkpoint itself
+    assert res["results"]["tiny"]["training"] == "not recorded"
+    assert res["results"]["trained"]["training"] == "1,234 steps x 8, 10 -> 10 closed loop, grey"
+    assert "| tiny | " in text and "steps x " in text and "DMVFN" in text
     assert (tmp_path / "rollout_10to10_curve_tiny.png").is_file()
 
 

@@ -125,6 +125,8 @@ def test_gpu_session_real_video_plan_in_one_call(tmp_path, write_video):
     with tarfile.open(out / "graph.tar") as tar:
         check = json.load(tar.extractfile("graph/graph_check.json"))
     assert check["max_loss_difference"] == 0.0  # on CPU the same function runs eagerly
+    assert set(check["layouts"]) == {"plain", "cudnn-benchmark", "channels-last"}
+    assert all(v["frames_per_s"] > 0 for v in check["layouts"].values())
     for name in session["jobs"]:
         scored = "eval_10to10.json" if name == "forecast-10" else "figure6/figure6.json"
         with tarfile.open(out / f"{name}.tar") as tar:

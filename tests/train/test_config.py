@@ -39,3 +39,26 @@ def test_bad_configs_raise_one_line_errors(tmp_path):
         load_config_file(bad)
     with pytest.raises(VstmError, match="does not exist"):
         load_config_file(tmp_path / "missing.toml")
+
+
+def test_run_settings_reach_the_models_that_have_them():
+    """w_H, δ, channels and size pass to a model only where its config has the field (the
+    registry decides, not the trainer); the user's own model options win."""
+    from vstm.train.clips import build_model_for
+
+    flow = build_model_for(make_config({"w_h": 0.5, "delta": 0.25, "channels": 3}))
+    assert (flow.config.w_h, flow.config.delta, flow.config.in_channels) == (0.5, 0.25, 3)
+    plain = build_model_for(make_config({"model": "ae-conv", "w_h": 0.5, "channels": 3}))
+    assert plain.config.in_channels == 3 and not hasattr(plain.config, "w_h")
+    fc = build_model_for(
+        make_config(
+            {
+                "model": "ae-fclstm",
+                "size": 16,
+                "model_options": {"hidden_units": 8, "enc_channels": 2, "dec_channels": 2},
+            }
+        )
+    )
+    assert (fc.config.frame_height, fc.config.frame_width) == (16, 16)
+    own = build_model_for(make_config({"w_h": 0.5, "model_options": {"w_h": 0.125}}))
+    assert own.config.w_h == 0.125

@@ -60,6 +60,26 @@ class _Entry:
     ``"propagated"`` (a sequence model whose labels follow its flow: ``model(clip)`` gives
     ``seg``, ``base`` and ``flow``); None: not a segmenter."""
 
+    def options_for(self, given: dict[str, Any], **settings: Any) -> dict[str, Any]:
+        """The config overrides a model is built with: ``given`` (the user's own), then each
+        of ``settings`` that this model's config has a field for and ``given`` does not set
+        (a training run's ``w_h``, ``delta`` or ``in_channels``; ``size`` fills the fields
+        of :attr:`frame_size`). None values are left out.
+
+        >>> entry = model_facts("ae-conv")
+        >>> sorted(entry.options_for({"in_channels": 3}, in_channels=1, w_h=0.01).items())
+        [('in_channels', 3)]
+        """
+        fields = {f.name for f in dataclasses.fields(self.config_cls)}
+        options = dict(given)
+        size = settings.pop("size", None)
+        if self.frame_size is not None and size is not None:
+            settings.update(dict.fromkeys(self.frame_size, size))
+        for name, value in settings.items():
+            if name in fields and value is not None:
+                options.setdefault(name, value)
+        return options
+
 
 MODELS: dict[str, _Entry] = {}
 

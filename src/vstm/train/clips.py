@@ -3,7 +3,6 @@ clips, and the deterministic order in which every rank reads them."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,7 +14,7 @@ from vstm.data.mix import MixedClips
 from vstm.data.names import is_generated, is_moving_mnist, is_photo_motion
 from vstm.data.video import frame_cache_dir
 from vstm.errors import VstmError
-from vstm.models import MODELS, VideoPredictor, build_model
+from vstm.models import VideoPredictor, build_model, model_facts
 from vstm.system import check_memory, model_bytes_per_pixel
 from vstm.train.config import TrainConfig
 
@@ -29,23 +28,11 @@ __all__ = [
 
 
 def build_model_for(cfg: TrainConfig) -> VideoPredictor:
-    """The model a training config describes (w_H, δ and channels passed through)."""
-    options = dict(cfg.model_options)
-    fields = (
-        {f.name for f in dataclasses.fields(MODELS[cfg.model].config_cls)}
-        if (cfg.model in MODELS)
-        else set()
+    """The model a training config describes: its ``model_options``, then the run's settings
+    the model has fields for (w_H, δ, channels, frame size; the registry decides which)."""
+    options = model_facts(cfg.model).options_for(
+        cfg.model_options, w_h=cfg.w_h, delta=cfg.delta, in_channels=cfg.channels, size=cfg.size
     )
-    if "w_h" in fields:
-        options.setdefault("w_h", cfg.w_h)
-    if "delta" in fields:
-        options.setdefault("delta", cfg.delta)
-    if cfg.channels is not None:
-        options.setdefault("in_channels", cfg.channels)
-    fixed = MODELS[cfg.model].frame_size if cfg.model in MODELS else None
-    if fixed is not None and cfg.size is not None:  # one frame size, fixed in the parameters
-        for name in fixed:
-            options.setdefault(name, cfg.size)
     try:
         return build_model(cfg.model, **options)
     except (RuntimeError, ValueError, TypeError) as e:  # e.g. a size torch refuses

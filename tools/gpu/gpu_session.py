@@ -26,6 +26,11 @@ carried run folder for ``--minutes`` more minutes, and ``flow-cosine`` trains th
 with ``--video-data DIR``, ``figure6`` trains the model on those real videos beside them
 (``vstm reproduce figure6``: held-out frames, copy-last / DIS / Farnebäck rows, the figure).
 
+``--plan forecast`` (issue 25) runs the graph check, then three 10 -> 10 closed-loop
+trainings side by side (:func:`forecast_jobs`), each scored by ``vstm eval --protocol 10to10``
+on 1,000 generated sequences; ``--plan real-video`` the real-video model
+(:func:`real_video_jobs`).
+
 At ``--deadline`` seconds every job still running gets SIGTERM (training checkpoints and stops)
 and, a minute later, SIGKILL. Then ``benchmarks/gpu_bench.py --quick`` runs alone, and
 ``vstm bench --device cpu`` on the machine's host CPU (which may have AMX), each if time is
@@ -60,7 +65,7 @@ BENCH = ROOT / "benchmarks"
 
 KEEP_LAST = (
     "flow-fp32", "flow-resume", "flow-cosine", "figure6", "pixelflow-resume", "pixelflow-b32",
-    "paper-real", "forecast-10",
+    "paper-real", "forecast-10", "forecast-10-ss", "forecast-convlstm",
 )  # fmt: skip
 """Jobs whose optimiser state comes back, so that a later session can continue them."""
 
@@ -81,6 +86,8 @@ def jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
     out = {}
     if args.plan == "real-video":
         return real_video_jobs(args, work)
+    if args.plan == "forecast":
+        return forecast_jobs(args, work)
     if args.plan == "flow-long":
         if args.resume_from is not None and "flow-resume" not in args.skip:
             out["flow-resume"] = _resumed(
@@ -216,18 +223,67 @@ the shipped weights output logits (an MSE loss reads them as intensities; the 20
 run did, and unlearned the decoder: docs/results/gpu_h200_s3/)."""
 
 
-def forecast_job(args: argparse.Namespace, work: Path) -> list[str]:
-    """``forecast-10``: the paper's flow model trained for 10 -> 10 closed-loop forecasting
-    (issue 25), warm-started from the shipped next-frame weights, scheduled sampling over the
-    first 1,000 steps; scored by ``vstm eval --protocol 10to10`` (:func:`real_video_scoring`)."""
-    cmd = [sys.executable, "-m", "vstm", "train", *FORECAST, "--out", str(work / "forecast-10/run")]
+def forecast_job(
+    args: argparse.Namespace,
+    work: Path,
+    name: str = "forecast-10",
+    init: str = "ae-convlstm-flow/moving-mnist",
+    ss_steps: int = 1000,
+) -> list[str]:
+    """A 10 -> 10 closed-loop training of the paper's flow model (issue 25, :data:`FORECAST`),
+    warm-started from the shipped weights ``pretrained:INIT``, scheduled sampling over the
+    first ``ss_steps`` steps (0: closed loop from the start); scored by ``vstm eval
+    --protocol 10to10`` (:func:`real_video_scoring`)."""
+    cmd = [sys.executable, "-m", "vstm", "train", *FORECAST, "--out", str(work / name / "run")]
     cmd += ["--max-minutes", f"{args.minutes:g}", "--device", args.device]
     if args.tiny:
         return [*cmd, "--tiny", "--context", "3", "--horizon", "2", "--batch-size", "2",
-                "--steps", "2", "--ss-steps", "1"]  # fmt: skip
-    cmd += ["--init", "pretrained:ae-convlstm-flow/moving-mnist", "--warmup-steps", "100"]
+                "--steps", "2", "--ss-steps", str(min(ss_steps, 1))]  # fmt: skip
+    cmd += ["--init", f"pretrained:{init}", "--warmup-steps", "100"]
     return [*cmd, "--batch-size", "32", "--precision", "bf16", "--workers", "3",
-            "--ss-steps", "1000", "--steps", "1000000"]  # fmt: skip
+            "--ss-steps", str(ss_steps), "--steps", "1000000"]  # fmt: skip
+
+
+FORECAST_PRETRAINED = "ae-convlstm-flow/moving-mnist-10to10"
+"""The shipped 10 -> 10 weights, which ``forecast-10`` continues where they exist."""
+
+
+def forecast_jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
+    """``--plan forecast`` (issue 25), after the graph check, side by side:
+
+    - ``forecast-10``: the flow model in closed loop from the start, continuing the shipped
+      10 -> 10 weights (``pretrained:ae-convlstm-flow/moving-mnist-10to10``, else the
+      next-frame ones), its step replayed from a CUDA graph where the check matched;
+    - ``forecast-10-ss``: the same model from the next-frame weights with scheduled sampling
+      over 1,000 steps (eager: the schedule is read on the host): the recipe comparison;
+    - ``forecast-convlstm``: AE-ConvLSTM trained the same way (scheduled sampling from its
+      next-frame weights: fed back its own soft frames it drifts at once, see
+      docs/results/rollout_10to10.md).
+
+    Each is scored by ``vstm eval --protocol 10to10`` on 1,000 generated test sequences.
+    """
+    start = (
+        FORECAST_PRETRAINED if _shipped(FORECAST_PRETRAINED) else "ae-convlstm-flow/moving-mnist"
+    )
+    out = {}
+    if "forecast-10" not in args.skip:
+        cmd = forecast_job(args, work, "forecast-10", init=start, ss_steps=0)
+        out["forecast-10"] = cmd + (["--cuda-graph"] if args.graph_matched else [])
+    if "forecast-10-ss" not in args.skip:
+        out["forecast-10-ss"] = forecast_job(args, work, "forecast-10-ss")
+    if "forecast-convlstm" not in args.skip:
+        cmd = forecast_job(args, work, "forecast-convlstm", init="ae-convlstm/moving-mnist")
+        cmd[cmd.index("ae-convlstm-flow")] = "ae-convlstm"
+        out["forecast-convlstm"] = cmd
+    return out
+
+
+def _shipped(key: str) -> bool:
+    """Whether ``NAME/DATASET`` is among the package's shipped weights (read from the manifest
+    file: this process does not import vstm, its children do)."""
+    manifest = ROOT / "src" / "vstm" / "pretrained" / "manifest.json"
+    entries = json.loads(manifest.read_text()).get("weights", [])
+    return any(f"{e.get('name')}/{e.get('dataset')}" == key for e in entries)
 
 
 def real_video_scoring(args: argparse.Namespace, work: Path, names: list[str]) -> list[list[str]]:
@@ -237,7 +293,7 @@ def real_video_scoring(args: argparse.Namespace, work: Path, names: list[str]) -
         ckpt = work / name / "run" / "best.safetensors"
         if not ckpt.exists():  # stopped before its first validation: its last weights
             ckpt = ckpt.with_name("last.safetensors")
-        if name == "forecast-10":  # OpenSTL's 10 -> 10 protocol on generated test sequences
+        if name.startswith("forecast"):  # OpenSTL's 10 -> 10 protocol, generated test sequences
             cmd = [sys.executable, "-m", "vstm", "eval", "--checkpoint", str(ckpt)]
             cmd += ["--protocol", "10to10", "--device", args.device, "--json"]
             cmd += [str(work / name / "eval_10to10.json")]
@@ -324,11 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", default="", help="comma-separated jobs to leave out")
     p.add_argument(
         "--plan",
-        choices=["table1", "flow-long", "real-video"],
+        choices=["table1", "flow-long", "real-video", "forecast"],
         default="table1",
         help="table1: the jobs above; flow-long: AE-ConvLSTM-flow alone in bf16, continuing "
         "--resume-from and, beside it, the fast-cosine recipe from scratch for --epochs; "
-        "real-video: the real-video model (see real_video_jobs), scored on held-out frames",
+        "real-video: the real-video model (see real_video_jobs), scored on held-out frames; "
+        "forecast: 10 -> 10 closed-loop training (see forecast_jobs)",
     )
     p.add_argument("--resume-from", type=Path, help="flow-long: a run folder to continue")
     p.add_argument("--epochs", type=int, default=12, help="flow-long: fast-cosine's epochs")
@@ -352,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     if site is not None:
         env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(site)])
     graph_rc = None
-    if args.plan == "real-video" and "graph" not in args.skip:
+    if args.plan in ("real-video", "forecast") and "graph" not in args.skip:
         # first, alone on the GPU: the graphed training step against the eager one (issue 23)
         check = [sys.executable, str(BENCH / "graph_check.py"), "--device", args.device]
         check += ["--out", str(work / "graph")]
@@ -393,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in procs:
         ended.setdefault(name, time.monotonic() - t0)
         logs[name].close()
-    if args.plan == "real-video":  # score every real-video run on the held-out frames
+    if args.plan in ("real-video", "forecast"):  # score each run: held-out frames, 10 -> 10
         for name, cmd in zip(procs, real_video_scoring(args, work, list(procs)), strict=True):
             left = args.limit - (time.monotonic() - t0) - 15  # packing takes seconds
             if left < 20 or not Path(cmd[cmd.index("--checkpoint") + 1]).exists():

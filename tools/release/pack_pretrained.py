@@ -87,6 +87,27 @@ def _mnist_check(model, outputs: str) -> dict:
     }
 
 
+def _rollout_check(model, header: dict, ckpt: Path, protocol: str) -> dict:
+    """The check set of a forecasting model: ``vstm eval --protocol PROTOCOL`` (closed loop,
+    OpenSTL's metrics) on the first ``CHECK_SEQUENCES`` generated grey test sequences, with
+    copy-last-frame's scores beside (the test suite recomputes both)."""
+    from vstm.eval.next_frame import evaluate_checkpoint_rollout
+
+    res = evaluate_checkpoint_rollout(model, header, str(ckpt), protocol, num=CHECK_SEQUENCES)
+    model_row, copy_row = res["results"][header["model"]], res["results"]["copy-last-frame"]
+    keep = ("mse", "mae", "ssim", "psnr")
+    return {
+        "kind": "rollout",
+        "protocol": protocol,
+        "sequences": CHECK_SEQUENCES,
+        "seed": 0,
+        "binarize": False,
+        "scores": {k: model_row[k] for k in keep},
+        "copy_last": {k: copy_row[k] for k in keep},
+        "relative_tolerance": {"mse": 0.005, "ssim": 0.005},
+    }
+
+
 def _clip_check(model, outputs: str, tc: dict, args, folder: Path) -> dict:
     """The check set of a video model: ``--check-clips`` held-out clips of ``--check-data``
     (evenly spread over every video's held-out part, as ``vstm reproduce figure6`` cuts them),
@@ -144,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figure6", help="a video model's figure6.json (its held-out test scores)")
     p.add_argument("--check-context", type=int, help="context of the video check (default: run's)")
     p.add_argument(
+        "--check-protocol",
+        choices=["10to10"],
+        help="a forecasting model: its check set is this closed-loop protocol on generated "
+        "grey Moving MNIST test sequences (and its scores: the run's eval_10to10.json)",
+    )
+    p.add_argument(
         "--machine",
         help="what trained it, where the run recorded none (default: the run's own record, "
         "else this machine's CPU)",
@@ -176,6 +203,13 @@ def main(argv: list[str] | None = None) -> int:
             scores[f"{row.replace('-', '_')}_mse"] = t[row]["mse"]
         scores["sequences"] = fig["test_clips"]
         scores["protocol"] = fig["command"]
+    elif args.check_protocol and (run / f"eval_{args.check_protocol}.json").is_file():
+        ev = json.loads((run / f"eval_{args.check_protocol}.json").read_text())
+        rows = ev["results"]
+        scores = {k: rows[header["model"]][k] for k in ("mse", "mae", "ssim", "psnr")}
+        scores["copy_last_mse"] = rows["copy-last-frame"]["mse"]
+        scores["sequences"] = rows[header["model"]]["sequences"]
+        scores["protocol"] = f"vstm eval --protocol {args.check_protocol} (closed loop, grey)"
     elif test_eval.is_file():
         ev = json.loads(test_eval.read_text())
         scores = {**_finite(ev["scores"]), "checkpoint": ev["key"]["checkpoint"]}
@@ -184,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root or pretrained.ROOT
     if args.check_data:
         check = _clip_check(model, outputs, tc, args, root / header["model"])
+    elif args.check_protocol:
+        check = _rollout_check(model, header, ckpt, args.check_protocol)
     else:
         check = _mnist_check(model, outputs)
     entry = pretrained.add_entry(

@@ -124,21 +124,38 @@ def build_dataset(
     """
     if labels:
         return build_seg_dataset(
-            data,
-            split=split,
-            seq_len=seq_len,
-            num_sequences=num_sequences,
-            seed=seed,
-            size=size,
-            channels=channels,
-            binarize=binarize,
-            mnist_dir=mnist_dir,
-            dense=dense,
-            frame_step=frame_step,
-            classes=classes,
-        )
+            data, split=split, seq_len=seq_len, num_sequences=num_sequences, seed=seed, size=size,
+            channels=channels, binarize=binarize, mnist_dir=mnist_dir, dense=dense,
+            frame_step=frame_step, classes=classes,
+        )  # fmt: skip
     if dense or classes is not None:
         raise VstmError("dense and classes apply to labelled data only (labels=True)")
+    if is_moving_mnist(data) or is_photo_motion(data):
+        return _generated_dataset(
+            data, split=split, seq_len=seq_len, channels=channels, size=size, binarize=binarize,
+            num_sequences=num_sequences, seed=seed, mnist_dir=mnist_dir,
+        )  # fmt: skip
+    return _file_dataset(
+        data, seq_len=seq_len, channels=channels, size=size, binarize=binarize,
+        num_sequences=num_sequences, stride=stride, frame_step=frame_step, strict=strict,
+        cache_dir=cache_dir, span=span, short_hint=short_hint,
+    )  # fmt: skip
+
+
+def _generated_dataset(
+    data: str | os.PathLike,
+    *,
+    split: str,
+    seq_len: int,
+    channels: int,
+    size: int | tuple[int, int] | None,
+    binarize: bool,
+    num_sequences: int | None,
+    seed: int,
+    mnist_dir: str | None,
+) -> Dataset:
+    """:func:`build_dataset` for a generator: :class:`MovingMNIST` (64x64 by default) or
+    :class:`PhotoMotion` (96x96 by default, no ``binarize``)."""
     if is_moving_mnist(data):
         return MovingMNIST(
             split,
@@ -150,18 +167,36 @@ def build_dataset(
             seed=seed,
             channels=channels,
         )
-    if is_photo_motion(data):
-        if binarize:
-            raise VstmError(f"{data}: --binarize applies to Moving MNIST only; leave it out")
-        return PhotoMotion(
-            photo_dir(data),
-            split="test" if split == "test" else "train",
-            num_sequences=num_sequences,
-            seq_len=seq_len,
-            size=96 if size is None else size,
-            channels=channels,
-            seed=seed,
-        )
+    if binarize:
+        raise VstmError(f"{data}: --binarize applies to Moving MNIST only; leave it out")
+    return PhotoMotion(
+        photo_dir(data),
+        split="test" if split == "test" else "train",
+        num_sequences=num_sequences,
+        seq_len=seq_len,
+        size=96 if size is None else size,
+        channels=channels,
+        seed=seed,
+    )
+
+
+def _file_dataset(
+    data: str | os.PathLike,
+    *,
+    seq_len: int,
+    channels: int,
+    size: int | tuple[int, int] | None,
+    binarize: bool,
+    num_sequences: int | None,
+    stride: int | None,
+    frame_step: int,
+    strict: bool,
+    cache_dir: str | os.PathLike | None,
+    span: tuple[float, float],
+    short_hint: str | None,
+) -> Dataset:
+    """:func:`build_dataset` for a path: Srivastava's ``.npy`` file (:class:`MovingMNISTFile`)
+    or video (:class:`VideoClips`: a file, a folder of videos or a folder of frames)."""
     path = Path(data)
     if not path.exists():
         raise VstmError(

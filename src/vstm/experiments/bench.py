@@ -212,6 +212,39 @@ def _memory_path(
         return "fft" if model.memory.uses_fft(batch, height // 2, width // 2) else "direct"
 
 
+@dataclass
+class _BenchRun:
+    """What the steps of :func:`run_bench` share: the settings, the device, the precision
+    path, the progress line and the load average logged as each part starts."""
+
+    cfg: BenchSettings
+    dev: torch.device
+    prec: str
+    report: Callable[[str], None]
+    load_log: list[list] = field(default_factory=list)
+
+    def say(self, what: str) -> None:
+        """Progress, and the 1-minute load average when each part starts."""
+        self.load_log.append([what, round(os.getloadavg()[0], 2)])
+        self.report(what)
+
+    def place(self, m: nn.Module) -> nn.Module:
+        """A model on the benchmark's device (channels_last weights when asked)."""
+        m = m.to(self.dev)
+        return m.to(memory_format=torch.channels_last) if self.cfg.channels_last else m
+
+    def stream_steps(self, h: int, w: int) -> int:
+        """Frames per timed streaming block at (h, w): a third of them above 64x64."""
+        steps = self.cfg.stream_steps
+        return steps if h * w <= 64 * 64 else max(3, steps // 3)
+
+    def peak(self) -> dict[str, Any]:
+        """The 7x7 80->256 convolution's GFLOP/s (batch 16, or the run's batch below 16)."""
+        cfg = self.cfg
+        peak_batch = 16 if cfg.batch >= 16 else cfg.batch
+        return bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup, device=self.dev)
+
+
 def run_bench(cfg: BenchSettings, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every measurement of the module docstring under ``cfg``.
 
@@ -225,12 +258,6 @@ def run_bench(cfg: BenchSettings, progress: Callable[[str], None] | None = None)
         flat keys of the JSON and the target verdicts); :func:`write_results` writes them.
     """
     report = progress or (lambda s: log.info(s))
-    load_log: list[list] = []
-
-    def say(what: str) -> None:  # progress, and the 1-minute load average when each part starts
-        load_log.append([what, round(os.getloadavg()[0], 2)])
-        report(what)
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(0)
@@ -242,16 +269,11 @@ def run_bench(cfg: BenchSettings, progress: Callable[[str], None] | None = None)
         res["machine"]["gpu"] = torch.cuda.get_device_name(dev)
         res["machine"]["machine_class"] = machine_class(probe(), dev)
 
-    def place(m: nn.Module) -> nn.Module:
-        """A model on the benchmark's device (channels_last weights when asked)."""
-        m = m.to(dev)
-        return m.to(memory_format=torch.channels_last) if cfg.channels_last else m
-
     native_bf16 = bf16_is_native(dev)
     with warnings.catch_warnings():  # the bf16 measurement below says it when emulated
         warnings.simplefilter("ignore", RuntimeWarning)
         choice: PrecisionChoice = choose_precision(cfg.precision, dev)
-    prec = choice.precision
+    run = _BenchRun(cfg, dev, choice.precision, report)
     res["path"] = choice.to_dict(cfg.lstm_impl)
     res["kernel_rules"] = {  # what the report says of `auto`, from the rule's own constants
         "fft_min_batch": AUTO_MIN_BATCH,
@@ -259,16 +281,39 @@ def run_bench(cfg: BenchSettings, progress: Callable[[str], None] | None = None)
     }
     report(choice.describe(cfg.lstm_impl))
 
-    say("peak: 7x7 80->256 convolution at 32x32, forward + backward")
-    peak_batch = 16 if b >= 16 else b
-    peak = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup, device=dev)
-    res["peak"] = peak
-
-    model = place(AEConvLSTMFlow(cfg.model_config()))
+    run.say("peak: 7x7 80->256 convolution at 32x32, forward + backward")
+    peak = res["peak"] = run.peak()
+    model = run.place(AEConvLSTMFlow(cfg.model_config()))
     flops = _fwd_flops(model, s, s)
     res["gflop_per_frame_forward"] = flops / 1e9
+    train = _bench_training(run, res, model, choice, flops)
+    _peak_again(run, peak)
 
-    say(f"vstm model, training {prec} (the chosen path), batch {b}, {t} frames, {s}x{s}")
+    run.say("vstm model, inference (no gradients)")
+    res["infer"] = bench_infer(model, b, t, s, s, cfg.repeats, cfg.warmup)
+    _bench_streaming(run, res, model, peak)
+    if cfg.bf16:
+        _bench_bf16(run, res, model, train, flops, native_bf16)
+    if cfg.scaling:
+        res["scaling_size"] = _scaling_size(run)
+        res["scaling_length"] = _scaling_length(run, flops)
+    _finish(run, res)
+    return res
+
+
+def _bench_training(
+    run: _BenchRun,
+    res: dict[str, Any],
+    model: AEConvLSTMFlow,
+    choice: PrecisionChoice,
+    flops: float,
+) -> dict[str, Any]:
+    """Train ``model`` on the chosen path (``train``), in fp32 (``fp32_train``: the same
+    measurement when the chosen path is fp32) and the naive reference (``naive_train``).
+    Returns the chosen path's measurement."""
+    cfg, prec = run.cfg, run.prec
+    b, t, s = cfg.batch, cfg.frames, cfg.size
+    run.say(f"vstm model, training {prec} (the chosen path), batch {b}, {t} frames, {s}x{s}")
     train = bench_train(model, b, t, s, s, cfg.repeats, cfg.train_warmup, prec, flops)
     train["memory_path"] = _memory_path(model, b, s, s, prec)
     res["train"] = train
@@ -277,123 +322,154 @@ def run_bench(cfg: BenchSettings, progress: Callable[[str], None] | None = None)
     if prec == "fp32":
         res["fp32_train"] = train
     else:
-        say("vstm model, training fp32")
-        m32 = place(AEConvLSTMFlow(cfg.model_config()))
+        run.say("vstm model, training fp32")
+        m32 = run.place(AEConvLSTMFlow(cfg.model_config()))
         res["fp32_train"] = bench_train(m32, b, t, s, s, cfg.repeats, cfg.train_warmup, "fp32")
         res["fp32_train"]["memory_path"] = _memory_path(m32, b, s, s)
         del m32
 
-    say("naive reference, training fp32")
+    run.say("naive reference, training fp32")
     naive_model = NaiveAEConvLSTMFlow.from_model(
-        AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl="direct")).to(dev)
+        AEConvLSTMFlow(AEConvLSTMFlowConfig(flow_impl="direct")).to(run.dev)
     )
     naive = bench_train(naive_model, b, t, s, s, cfg.naive_repeats, cfg.train_warmup, "fp32", flops)
     res["naive_train"] = naive
     del naive_model
+    return train
 
-    # the peak again, after the training runs: its median over both samples is the reference,
-    # so that a slow drift of the machine moves numerator and denominator alike
-    say("peak again, after the training measurements")
-    again = bench_peak(batch=peak_batch, repeats=cfg.repeats, warmup=cfg.warmup, device=dev)
+
+def _peak_again(run: _BenchRun, peak: dict[str, Any]) -> None:
+    """Measure the peak again, after the training runs: its median over both samples is the
+    reference, so that a slow drift of the machine moves numerator and denominator alike."""
+    run.say("peak again, after the training measurements")
+    again = run.peak()
     peak["gflops_before"], peak["gflops_after"] = peak["gflops"], again["gflops"]
     peak["times"] = peak["times"] + again["times"]
     peak["seconds"] = statistics.median(peak["times"])
     peak["gflops"] = peak["flops"] / peak["seconds"] / 1e9
 
-    say("vstm model, inference (no gradients)")
-    res["infer"] = bench_infer(model, b, t, s, s, cfg.repeats, cfg.warmup)
 
+def _bench_streaming(
+    run: _BenchRun, res: dict[str, Any], model: AEConvLSTMFlow, peak: dict[str, Any]
+) -> None:
+    """Stream ``model.step`` at batch 1 at every size (``stream``), replayed from CUDA graphs
+    on a GPU (``stream_graphs``) and exported to onnxruntime on a CPU (``stream_onnx``)."""
+    cfg, dev, prec = run.cfg, run.dev, run.prec
     res["stream"] = {}
     for h, w in cfg.stream_sizes:
-        say(f"streaming, batch 1, {w}x{h} (width x height), {prec}")
-        steps = cfg.stream_steps if h * w <= 64 * 64 else max(3, cfg.stream_steps // 3)
-        r = bench_stream(model, h, w, steps, cfg.repeats, cfg.warmup, prec)
+        run.say(f"streaming, batch 1, {w}x{h} (width x height), {prec}")
+        r = bench_stream(model, h, w, run.stream_steps(h, w), cfg.repeats, cfg.warmup, prec)
         r["precision"] = prec
         r["gflop_per_frame"] = _fwd_flops(model, h, w) / 1e9
         r["fps_at_peak"] = peak["gflops"] / r["gflop_per_frame"]  # every FLOP at the peak rate
         res["stream"][f"{w}x{h}"] = r
 
-    def stream_steps(h: int, w: int) -> int:
-        return cfg.stream_steps if h * w <= 64 * 64 else max(3, cfg.stream_steps // 3)
-
     if dev.type == "cuda":
         res["stream_graphs"] = {}
         for h, w in cfg.stream_sizes:
-            say(f"streaming with CUDA graphs, batch 1, {w}x{h}, {prec}")
+            run.say(f"streaming with CUDA graphs, batch 1, {w}x{h}, {prec}")
             res["stream_graphs"][f"{w}x{h}"] = bench_stream_graphed(
-                model, h, w, stream_steps(h, w), cfg.repeats, cfg.warmup, prec
+                model, h, w, run.stream_steps(h, w), cfg.repeats, cfg.warmup, prec
             )
 
     if onnx_available() and dev.type == "cpu":
-        say("streaming with onnxruntime (the exported step), batch 1, fp32")
-        res["stream_onnx"] = bench_stream_onnx(model, cfg.stream_sizes, stream_steps, cfg.repeats)
+        run.say("streaming with onnxruntime (the exported step), batch 1, fp32")
+        res["stream_onnx"] = bench_stream_onnx(
+            model, cfg.stream_sizes, run.stream_steps, cfg.repeats
+        )
 
-    if cfg.bf16:
-        if prec == "bf16":
-            bf = dict(train, setting="same as fp32 (the chosen path)")
-        elif native_bf16:
-            say("vstm model, training bf16 autocast (native bf16)")
-            bf = bench_train(model, b, t, s, s, cfg.repeats, cfg.train_warmup, "bf16", flops)
-            bf["setting"] = "same as fp32"
-            bf["memory_path"] = _memory_path(model, b, s, s, "bf16")
-        else:
-            bb, bt, bs = cfg.bf16_slow_batch, cfg.bf16_slow_frames, cfg.bf16_slow_size
-            say(f"vstm model, training bf16 autocast: no native bf16, reduced to batch {bb}")
-            bf = bench_train(model, bb, bt, bs, bs, 1, 1, "bf16")
-            bf["setting"] = (
-                f"reduced to batch {bb}, {bt} frame(s), {bs}x{bs}, 1 run: no native bf16 on "
-                "this CPU (emulated), a full step would take minutes"
-            )
-        res["bf16_train"] = bf
-        if cfg.curve_steps > 0:
-            say(f"bf16 vs fp32 loss curves, {cfg.curve_steps} steps of a small model")
-            res["bf16_curves"] = bench_loss_curves(cfg.curve_steps, 2, 4, 32, 16)
 
-    if cfg.scaling:
-        rows = []
-        for h, w in cfg.scaling_sizes:
-            say(f"scaling: training and streaming at {w}x{h}")
-            m = place(AEConvLSTMFlow(cfg.model_config()))
-            tr = bench_train(m, cfg.scaling_batch, t, h, w, 2, 1, "fp32")
-            st = bench_stream(m, h, w, max(3, cfg.stream_steps // 3), 2, 1)
-            rows.append(
-                {
-                    "size": f"{w}x{h}",
-                    "gflop_per_frame": _fwd_flops(m, h, w) / 1e9,
-                    "train_ms_per_frame": 1e3 / tr["fps"],
-                    "train_gflops": tr["gflops"],
-                    "stream_ms_per_frame": st["ms_per_frame"],
-                    "train_memory_path": _memory_path(m, cfg.scaling_batch, h, w),
-                }
-            )
-        res["scaling_size"] = {"batch": cfg.scaling_batch, "frames": t, "rows": rows}
-        rows = []
-        for n in cfg.scaling_lengths:
-            say(f"scaling: training with {n} frames per clip")
-            m = place(AEConvLSTMFlow(cfg.model_config()))
-            tr = bench_train(m, cfg.scaling_length_batch, n, s, s, 2, 1, "fp32", flops)
-            rows.append(
-                {
-                    "frames": n,
-                    "train_memory_path": _memory_path(m, cfg.scaling_length_batch, s, s),
-                    "train_ms_per_frame": 1e3 / tr["fps"],
-                    "train_gflops": tr["gflops"],
-                }
-            )
-        res["scaling_length"] = {"batch": cfg.scaling_length_batch, "size": s, "rows": rows}
+def _bench_bf16(
+    run: _BenchRun,
+    res: dict[str, Any],
+    model: AEConvLSTMFlow,
+    train: dict[str, Any],
+    flops: float,
+    native_bf16: bool,
+) -> None:
+    """bf16 autocast training (``bf16_train``): the chosen path's measurement when that is
+    bf16, the main setting with native bf16, else a reduced setting once; and the
+    fp32-vs-bf16 loss curves (``bf16_curves``) when ``curve_steps`` asks for them."""
+    cfg = run.cfg
+    b, t, s = cfg.batch, cfg.frames, cfg.size
+    if run.prec == "bf16":
+        bf = dict(train, setting="same as fp32 (the chosen path)")
+    elif native_bf16:
+        run.say("vstm model, training bf16 autocast (native bf16)")
+        bf = bench_train(model, b, t, s, s, cfg.repeats, cfg.train_warmup, "bf16", flops)
+        bf["setting"] = "same as fp32"
+        bf["memory_path"] = _memory_path(model, b, s, s, "bf16")
+    else:
+        bb, bt, bs = cfg.bf16_slow_batch, cfg.bf16_slow_frames, cfg.bf16_slow_size
+        run.say(f"vstm model, training bf16 autocast: no native bf16, reduced to batch {bb}")
+        bf = bench_train(model, bb, bt, bs, bs, 1, 1, "bf16")
+        bf["setting"] = (
+            f"reduced to batch {bb}, {bt} frame(s), {bs}x{bs}, 1 run: no native bf16 on "
+            "this CPU (emulated), a full step would take minutes"
+        )
+    res["bf16_train"] = bf
+    if cfg.curve_steps > 0:
+        run.say(f"bf16 vs fp32 loss curves, {cfg.curve_steps} steps of a small model")
+        res["bf16_curves"] = bench_loss_curves(cfg.curve_steps, 2, 4, 32, 16)
 
+
+def _scaling_size(run: _BenchRun) -> dict[str, Any]:
+    """The cost table against frame size: a fresh model trained (fp32) and streamed at each
+    of ``scaling_sizes``."""
+    cfg, t = run.cfg, run.cfg.frames
+    rows = []
+    for h, w in cfg.scaling_sizes:
+        run.say(f"scaling: training and streaming at {w}x{h}")
+        m = run.place(AEConvLSTMFlow(cfg.model_config()))
+        tr = bench_train(m, cfg.scaling_batch, t, h, w, 2, 1, "fp32")
+        st = bench_stream(m, h, w, max(3, cfg.stream_steps // 3), 2, 1)
+        rows.append(
+            {
+                "size": f"{w}x{h}",
+                "gflop_per_frame": _fwd_flops(m, h, w) / 1e9,
+                "train_ms_per_frame": 1e3 / tr["fps"],
+                "train_gflops": tr["gflops"],
+                "stream_ms_per_frame": st["ms_per_frame"],
+                "train_memory_path": _memory_path(m, cfg.scaling_batch, h, w),
+            }
+        )
+    return {"batch": cfg.scaling_batch, "frames": t, "rows": rows}
+
+
+def _scaling_length(run: _BenchRun, flops: float) -> dict[str, Any]:
+    """The cost table against sequence length: a fresh model trained (fp32) on clips of each
+    of ``scaling_lengths`` frames."""
+    cfg, s = run.cfg, run.cfg.size
+    rows = []
+    for n in cfg.scaling_lengths:
+        run.say(f"scaling: training with {n} frames per clip")
+        m = run.place(AEConvLSTMFlow(cfg.model_config()))
+        tr = bench_train(m, cfg.scaling_length_batch, n, s, s, 2, 1, "fp32", flops)
+        rows.append(
+            {
+                "frames": n,
+                "train_memory_path": _memory_path(m, cfg.scaling_length_batch, s, s),
+                "train_ms_per_frame": 1e3 / tr["fps"],
+                "train_gflops": tr["gflops"],
+            }
+        )
+    return {"batch": cfg.scaling_length_batch, "size": s, "rows": rows}
+
+
+def _finish(run: _BenchRun, res: dict[str, Any]) -> None:
+    """The memory and load figures at the end (whether the machine was idle: this process
+    alone keeps about ``threads`` cores busy; more than that is someone else), and the
+    ``summary``."""
     res["peak_rss_mb_process"] = peak_rss_mb()
-    if dev.type == "cuda":
-        res["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    if run.dev.type == "cuda":
+        res["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated(run.dev) / 2**20
     res["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    res["load_log"] = load_log
-    # this process alone keeps about `threads` cores busy; more than that is someone else
-    busiest = max([res["machine"]["load_average"][0]] + [x[1] for x in load_log[1:]])
+    res["load_log"] = run.load_log
+    busiest = max([res["machine"]["load_average"][0]] + [x[1] for x in run.load_log[1:]])
     res["machine"]["idle"] = (
         res["machine"]["load_average"][0] < 1.0 and busiest < torch.get_num_threads() + 1.0
     )
     res["summary"] = summarize(res)
-    return res
 
 
 def summarize(res: dict) -> dict:

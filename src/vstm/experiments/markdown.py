@@ -47,9 +47,22 @@ def _path_line(res: dict) -> str:
 def bench_markdown(res: dict[str, Any], command: str) -> str:
     """docs/results/bench.md from :func:`vstm.experiments.bench.run_bench`'s results: command,
     machine, results, targets, scaling."""
+    lines = [
+        *_bench_intro(res, command),
+        *_bench_results(res),
+        *_bench_spread_and_bounds(res),
+        *_bench_targets(res),
+        *_bench_curves_and_scaling(res),
+        *_bench_notes(res),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _bench_intro(res: dict[str, Any], command: str) -> list[str]:
+    """The title, the command, the machine, the chosen path, the load and the setting."""
     m, sm = res["machine"], res["summary"]
     cfg = res["config"]
-    lines = [
+    return [
         "# Speed on this machine",
         "",
         f"Command: `{command}`  ",
@@ -74,6 +87,14 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
         f"of about {cfg['repeats']} runs ({cfg['naive_repeats']} for the naive reference) after "
         f"{cfg['train_warmup']} uncounted training steps ({cfg['warmup']} run(s) elsewhere).",
         "",
+    ]
+
+
+def _bench_results(res: dict[str, Any]) -> list[str]:
+    """The results table: peak, training (chosen path, fp32, bf16, naive), inference and
+    streaming (eager, CUDA graph, onnxruntime)."""
+    sm, cfg = res["summary"], res["config"]
+    lines = [
         "| measurement | frames/s | GFLOP/s | fraction of peak |",
         "|---|---:|---:|---:|",
         f"| peak: conv 7x7 80->256 at 32x32, batch {res['peak']['batch']}, fwd+bwd (median of "
@@ -114,6 +135,12 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
         )
     for k, v in (res.get("stream_onnx") or {}).items():
         lines.append(f"| streaming step in onnxruntime, batch 1, {k} (fp32) | {_f(v['fps'])} | | |")
+    return lines
+
+
+def _bench_spread_and_bounds(res: dict[str, Any]) -> list[str]:
+    """The spread of the timed runs, the bounds at the conv peak and the peak memory."""
+    sm = res["summary"]
     spread = {
         "peak": res["peak"]["times"],
         "training": res["train"]["times"],
@@ -122,30 +149,39 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
         **{f"CUDA graph {k}": v["times"] for k, v in (res.get("stream_graphs") or {}).items()},
         **{f"onnxruntime {k}": v["times"] for k, v in (res.get("stream_onnx") or {}).items()},
     }
-    lines += [
+    bounds = ", ".join(f"{v['fps_at_peak']:.0f} frames/s at {k}" for k, v in res["stream"].items())
+    train_bound = sm["peak_gflops"] / (3 * res["gflop_per_frame_forward"])
+    return [
         "",
         "Spread of the timed runs (slowest / fastest; near 1.0 on an undisturbed machine): "
         + ", ".join(f"{k} {max(v) / min(v):.2f}" for k, v in spread.items())
         + ".",
-    ]
-    bounds = ", ".join(f"{v['fps_at_peak']:.0f} frames/s at {k}" for k, v in res["stream"].items())
-    train_bound = sm["peak_gflops"] / (3 * res["gflop_per_frame_forward"])
-    lines += [
         "",
         f"Bounds: if every FLOP ran at the measured conv peak, training would reach "
         f"{train_bound:.1f} frames/s and streaming {bounds}.",
-    ]
-    lines += [
         "",
         "Peak resident memory after the training measurement on the chosen path: "
         f"{_f(sm['peak_rss_mb'], 0)} MiB "
         f"(whole benchmark process: {_f(res['peak_rss_mb_process'], 0)} MiB).",
-        "",
-        "## Targets",
-        "",
-        "| target | wanted | measured | met |",
-        "|---|---:|---:|---|",
     ]
+
+
+def _target_rows(targets: dict[str, dict], names: dict[str, str], strict: bool) -> list[str]:
+    """One table row per target verdict; ``strict``: every key has a name in ``names``
+    (otherwise the key itself stands in)."""
+    lines = []
+    for key, v in targets.items():
+        op = "<=" if key == "peak_rss_mb" else ">="
+        met = {True: "yes", False: "**no**", None: "n/a"}[v["met"]]
+        name = names[key] if strict else names.get(key, key)
+        lines.append(f"| {name} | {op} {v['target']:g} | {_f(v['value'], 2)} | {met} |")
+    return lines
+
+
+def _bench_targets(res: dict[str, Any]) -> list[str]:
+    """The general targets, then this machine class's targets when the results have them."""
+    sm, cfg = res["summary"], res["config"]
+    header = ["", "| target | wanted | measured | met |", "|---|---:|---:|---|"]
     names = {
         "train_frac_peak": "training throughput / conv peak",
         "train_speedup_vs_naive": "training speed-up over the naive reference",
@@ -154,10 +190,7 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
         "stream_fps_176x144": "streaming frames/s, 176x144 (fp32)",
         "peak_rss_mb": f"peak RSS, training batch {cfg['batch']}, {cfg['frames']} frames (MiB)",
     }
-    for key, v in sm["targets"].items():
-        op = "<=" if key == "peak_rss_mb" else ">="
-        met = {True: "yes", False: "**no**", None: "n/a"}[v["met"]]
-        lines.append(f"| {names[key]} | {op} {v['target']:g} | {_f(v['value'], 2)} | {met} |")
+    lines = ["", "## Targets", *header, *_target_rows(sm["targets"], names, strict=True)]
     mt = sm.get("machine_targets")
     if mt:
         names11 = {
@@ -169,19 +202,15 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
             "stream_frac_bound_176x144": "streaming 176x144 / its bound at the conv peak",
             "peak_rss_mb": names["peak_rss_mb"],
         }
-        lines += [
-            "",
-            f"## Targets for this machine class: {mt['class']}",
-            "",
-            "| target | wanted | measured | met |",
-            "|---|---:|---:|---|",
-        ]
-        for key, v in mt["targets"].items():
-            op = "<=" if key == "peak_rss_mb" else ">="
-            met = {True: "yes", False: "**no**", None: "n/a"}[v["met"]]
-            lines.append(
-                f"| {names11.get(key, key)} | {op} {v['target']:g} | {_f(v['value'], 2)} | {met} |"
-            )
+        lines += ["", f"## Targets for this machine class: {mt['class']}", *header]
+        lines += _target_rows(mt["targets"], names11, strict=False)
+    return lines
+
+
+def _bench_curves_and_scaling(res: dict[str, Any]) -> list[str]:
+    """The bf16-vs-fp32 loss-curve verdict and the cost tables against frame size and
+    sequence length, where the results have them."""
+    lines: list[str] = []
     if "bf16_curves" in res:
         c = res["bf16_curves"]
         lines += [
@@ -224,7 +253,13 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
                 f"| {r['frames']} | {r['train_memory_path']} | {r['train_ms_per_frame']:.0f} | "
                 f"{r['train_gflops']:.1f} |"
             )
-    lines += ["", "## Notes", ""]
+    return lines
+
+
+def _bench_notes(res: dict[str, Any]) -> list[str]:
+    """The notes: what runs where on this machine (GPU or CPU) and what the naive reference is."""
+    m = res["machine"]
+    lines = ["", "## Notes", ""]
     rules = res.get("kernel_rules") or {}  # vstm.ops.select's constants, as the bench ran
     if m.get("gpu"):
         lines += [
@@ -265,7 +300,7 @@ def bench_markdown(res: dict[str, Any], command: str) -> str:
         "warp, D upsampling then convolving; "
         "`tests/test_bench.py` checks it against the model, forward and gradients."
     )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # ------------------------------------------------------------------ Table 1
@@ -314,6 +349,24 @@ def table1_markdown(report: dict[str, Any], paper_best: float) -> str:
     """``table1.md`` from :func:`vstm.experiments.table1.run_table1`'s report: the protocol,
     Table 1 beside the paper, and the flow table. ``paper_best``: the paper's test error for
     AE-ConvLSTM-flow, which the oracle's BCE is set against."""
+    lines = [
+        *_table1_protocol(report, paper_best),
+        "",
+        "| Architecture | Params (ours) | Params (paper) | BCE (ours) | Test error (paper) "
+        "| MSE | SSIM | PSNR dB | Train min | Steps | Frames seen | Trained on | Eval s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
+        *(_table1_row(r) for r in report["rows"]),
+        *_flow_table(report),
+        "",
+        "Files: `table1.json` (these numbers and the full protocol), `figure5.png`, `curves.png`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _table1_protocol(report: dict[str, Any], paper_best: float) -> list[str]:
+    """The title, the command and the protocol in words: date and wall-clock, machine,
+    budget, data, recipe, test set, and the oracle's note."""
     p, m = report["protocol"], report["machine"]
     budget = []
     if p["budget_minutes"] is not None:
@@ -327,7 +380,7 @@ def table1_markdown(report: dict[str, Any], paper_best: float) -> str:
     gpu = f", {m['gpu']}" if "gpu" in m else ""
     train_wall = sum(r.get("wall_seconds") or 0.0 for r in report["rows"])
     eval_wall = sum(r.get("eval_seconds") or 0.0 for r in report["rows"])
-    lines = [
+    return [
         "# Table 1 under one protocol",
         "",
         f"Command: `{report['command']}`",
@@ -354,44 +407,43 @@ def table1_markdown(report: dict[str, Any], paper_best: float) -> str:
         'paper\'s "test error"); a predictor that outputs hard 0/1 pixels pays ~16 nats per '
         "wrong pixel, so compare the classical rows on MSE, SSIM and PSNR.",
         *_oracle_note(report["rows"], paper_best),
-        "",
-        "| Architecture | Params (ours) | Params (paper) | BCE (ours) | Test error (paper) "
-        "| MSE | SSIM | PSNR dB | Train min | Steps | Frames seen | Trained on | Eval s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
     ]
-    for r in report["rows"]:
-        s = r.get("scores") or {}
-        if r["kind"] == "baseline" and r.get("scores") is None:
-            lines.append(f"| {r['name']} | {r['note']} |" + " |" * 11)
-            continue
-        train_min = None if r.get("train_seconds") is None else r["train_seconds"] / 60
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    r["name"],
-                    _fmt(r.get("parameters"), ","),
-                    _fmt(r.get("paper_parameters"), ","),
-                    _fmt(s.get("bce"), ".4f"),
-                    _fmt(r.get("paper_test_error"), ".4f"),
-                    _fmt(s.get("mse"), ".4f"),
-                    _fmt(s.get("ssim"), ".3f"),
-                    _fmt(s.get("psnr"), ".2f"),
-                    _fmt(train_min, ".1f"),
-                    _fmt(r.get("steps"), ","),
-                    _fmt(r.get("frames_seen"), ","),
-                    r.get("trained_on") or "",
-                    _fmt(r.get("eval_seconds"), ".0f"),
-                ]
-            )
-            + " |"
-        )
-    lines += [
+
+
+def _table1_row(r: dict[str, Any]) -> str:
+    """One row of Table 1: a model or a baseline beside the paper (a baseline that could
+    not run shows its note instead of scores)."""
+    s = r.get("scores") or {}
+    if r["kind"] == "baseline" and r.get("scores") is None:
+        return f"| {r['name']} | {r['note']} |" + " |" * 11
+    train_min = None if r.get("train_seconds") is None else r["train_seconds"] / 60
+    cells = [
+        r["name"],
+        _fmt(r.get("parameters"), ","),
+        _fmt(r.get("paper_parameters"), ","),
+        _fmt(s.get("bce"), ".4f"),
+        _fmt(r.get("paper_test_error"), ".4f"),
+        _fmt(s.get("mse"), ".4f"),
+        _fmt(s.get("ssim"), ".3f"),
+        _fmt(s.get("psnr"), ".2f"),
+        _fmt(train_min, ".1f"),
+        _fmt(r.get("steps"), ","),
+        _fmt(r.get("frames_seen"), ","),
+        r.get("trained_on") or "",
+        _fmt(r.get("eval_seconds"), ".0f"),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _flow_table(report: dict[str, Any]) -> list[str]:
+    """The flow accuracy table: each method's motion t -> t+1 against the ground truth."""
+    lines = [
         "",
         "Flow accuracy: the motion of frame t's content from t to t+1 (t = frame "
-        f"{p['context']}) against the generator's ground truth, on the digit pixels of frame t. "
-        "AE-ConvLSTM-flow's motion is minus its flow, upsampled x2 (it is predicted before "
-        "frame t+1 is seen); DIS and Farnebäck measure t-1 -> t and assume constant velocity.",
+        f"{report['protocol']['context']}) against the generator's ground truth, on the digit "
+        "pixels of frame t. AE-ConvLSTM-flow's motion is minus its flow, upsampled x2 (it is "
+        "predicted before frame t+1 is seen); DIS and Farnebäck measure t-1 -> t and assume "
+        "constant velocity.",
         "",
         "| Motion t -> t+1 | EPE (px) | Angular error (deg) |",
         "|---|--:|--:|",
@@ -404,9 +456,4 @@ def table1_markdown(report: dict[str, Any], paper_best: float) -> str:
                 f"| {f['name']} | {_fmt(f.get('epe'), '.3f')} | "
                 f"{_fmt(f.get('angular_error'), '.2f')} |"
             )
-    lines += [
-        "",
-        "Files: `table1.json` (these numbers and the full protocol), `figure5.png`, `curves.png`.",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines

@@ -416,21 +416,7 @@ def run_table1(s: Table1Settings) -> dict[str, Any]:
     run_path = choose_precision(s.precision, dist_utils.resolve_device(s.device, 0))
     log.info(run_path.describe())
 
-    cfgs = {
-        m: protocol_config(
-            m,
-            out,
-            recipe=s.recipe,
-            batch_size=s.batch_size,
-            seed=s.seed,
-            device=s.device,
-            precision=run_path.precision,
-            epochs=s.epochs,
-            budget_minutes=s.budget_minutes,
-            tiny=s.tiny,
-        )
-        for m in models
-    }
+    cfgs = {m: _protocol_config_of(s, m, out, run_path.precision) for m in models}
     first = cfgs[models[0]]
     budget = {
         "epochs": first.epochs if first.steps is None else None,
@@ -446,10 +432,66 @@ def run_table1(s: Table1Settings) -> dict[str, Any]:
 
     context, size = first.context, first.size or 64
     dataset = heldout_test_set(n_test, context, size)
+    rows, flow_rows = _model_rows(run_dirs, records, dataset, context, s.eval_batch_size, device)
+    log.info("scoring copy-last, DIS and Farnebäck on %d test sequences", n_test)
+    base = evaluate_baselines(dataset, context, s.eval_batch_size)
+    _add_baseline_rows(base, rows, flow_rows)
+
+    log.info("drawing figure5.png and curves.png")
+
+    draw_figure5(
+        out / "figure5.png",
+        **figure5_panels(run_dirs, dataset, context, s.figure_sequences, device),
+    )
+    draw_curves(out / "curves.png", learning_curves(run_dirs), command)
+
+    report = {
+        "command": command,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "wall_seconds": time.monotonic() - t_start,
+        "machine": _machine(device),
+        "path": run_path.to_dict(),
+        "protocol": _protocol_record(s, first, budget, n_test),
+        "rows": rows,
+        "flow": flow_rows,
+    }
+    atomic_write_text(out / "table1.json", json.dumps(report, indent=2) + "\n")
+    paper_best = PAPER_TABLE1["ae-convlstm-flow"][2]
+    atomic_write_text(out / "table1.md", table1_markdown(report, paper_best))
+    return report
+
+
+def _protocol_config_of(s: Table1Settings, model: str, out: Path, precision: str) -> TrainConfig:
+    """:func:`protocol_config` of ``model`` with the settings of ``s`` and the run's
+    resolved ``precision``."""
+    return protocol_config(
+        model,
+        out,
+        recipe=s.recipe,
+        batch_size=s.batch_size,
+        seed=s.seed,
+        device=s.device,
+        precision=precision,
+        epochs=s.epochs,
+        budget_minutes=s.budget_minutes,
+        tiny=s.tiny,
+    )
+
+
+def _model_rows(
+    run_dirs: dict[str, Path],
+    records: dict[str, dict[str, Any]],
+    dataset,
+    context: int,
+    batch_size: int,
+    device: torch.device,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Score each trained model on the test set: its Table 1 row beside the paper's, and a
+    flow row for a model that predicts flow. Returns (rows, flow rows)."""
     rows: list[dict[str, Any]] = []
     flow_rows: list[dict[str, Any]] = []
-    for m in models:
-        ev = evaluate_model(run_dirs[m], dataset, context, s.eval_batch_size, device)
+    for m, run_dir in run_dirs.items():
+        ev = evaluate_model(run_dir, dataset, context, batch_size, device)
         name, paper_params, paper_err = PAPER_TABLE1[m]
         steps = ev["steps"]
         rows.append(
@@ -480,8 +522,14 @@ def run_table1(s: Table1Settings) -> dict[str, Any]:
                     "angular_error": ev["scores"]["angular_error"],
                 }
             )
-    log.info("scoring copy-last, DIS and Farnebäck on %d test sequences", n_test)
-    base = evaluate_baselines(dataset, context, s.eval_batch_size)
+    return rows, flow_rows
+
+
+def _add_baseline_rows(
+    base: dict[str, dict[str, Any]], rows: list[dict[str, Any]], flow_rows: list[dict[str, Any]]
+) -> None:
+    """Append each baseline's scores (:func:`evaluate_baselines`) to ``rows`` and its motion's
+    accuracy to ``flow_rows`` (all but the oracle, whose motion is the ground truth)."""
     for key, name in BASELINES.items():
         b = base[key]
         rows.append(
@@ -510,49 +558,34 @@ def run_table1(s: Table1Settings) -> dict[str, Any]:
             }
         )
 
-    log.info("drawing figure5.png and curves.png")
 
-    draw_figure5(
-        out / "figure5.png",
-        **figure5_panels(run_dirs, dataset, context, s.figure_sequences, device),
-    )
-    draw_curves(out / "curves.png", learning_curves(run_dirs), command)
-
-    report = {
-        "command": command,
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "wall_seconds": time.monotonic() - t_start,
-        "machine": _machine(device),
-        "path": run_path.to_dict(),
-        "protocol": {
-            "recipe": s.recipe,
-            **{k: getattr(first, k) for k in RECIPES[s.recipe]},
-            "batch_size": first.batch_size,
-            "precision": first.precision,
-            "seed": first.seed,
-            "data": first.data,
-            "binarize": first.binarize,
-            "size": size,
-            "context": context,
-            "loss": first.loss,
-            "w_h": first.w_h,
-            "epoch_sequences": first.epoch_sequences,
-            "val_sequences": first.val_sequences,
-            "epochs": budget["epochs"],
-            "steps": budget["steps"],
-            "budget_minutes": s.budget_minutes,
-            "test_split": "test",
-            "test_seed": TEST_SEED,
-            "test_sequences": n_test,
-            "scored_frame": context + 1,
-            "checkpoint": "best by validation loss",
-            "tiny": s.tiny,
-            "score_only": s.score_only,
-        },
-        "rows": rows,
-        "flow": flow_rows,
+def _protocol_record(
+    s: Table1Settings, first: TrainConfig, budget: dict[str, Any], n_test: int
+) -> dict[str, Any]:
+    """The report's ``protocol``: the recipe and the training settings every model shared
+    (read from the first model's config), the budget, and the test set."""
+    return {
+        "recipe": s.recipe,
+        **{k: getattr(first, k) for k in RECIPES[s.recipe]},
+        "batch_size": first.batch_size,
+        "precision": first.precision,
+        "seed": first.seed,
+        "data": first.data,
+        "binarize": first.binarize,
+        "size": first.size or 64,
+        "context": first.context,
+        "loss": first.loss,
+        "w_h": first.w_h,
+        "epoch_sequences": first.epoch_sequences,
+        "val_sequences": first.val_sequences,
+        "epochs": budget["epochs"],
+        "steps": budget["steps"],
+        "budget_minutes": s.budget_minutes,
+        "test_split": "test",
+        "test_seed": TEST_SEED,
+        "test_sequences": n_test,
+        "scored_frame": first.context + 1,
+        "checkpoint": "best by validation loss",
+        "tiny": s.tiny,
+        "score_only": s.score_only,
     }
-    atomic_write_text(out / "table1.json", json.dumps(report, indent=2) + "\n")
-    paper_best = PAPER_TABLE1["ae-convlstm-flow"][2]
-    atomic_write_text(out / "table1.md", table1_markdown(report, paper_best))
-    return report

@@ -189,6 +189,106 @@ def predict_video(
     return result
 
 
+class _FramePrep:
+    """Decoded frames -> model inputs, for one video: each (C, H, W) frame is resized to
+    ``size`` on its shorter side (None: kept), then to the first frame's size (the memory holds
+    one frame size; a frame folder of mixed sizes is resized, with one warning), then
+    zero-padded on the right and bottom to a multiple of ``multiple``."""
+
+    def __init__(
+        self, source: Path, size: int | None, multiple: int, device: torch.device | str
+    ) -> None:
+        self.source, self.size, self.multiple, self.device = source, size, multiple, device
+        self.first_hw: list = []  # (H, W) of the first frame; later frames are resized to it
+
+    def __call__(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(C, H, W) decoded frame -> (resized (C, h, w), padded batch (1, C, H', W'))."""
+        first_hw = self.first_hw
+        if self.size is not None:
+            frame = _resize_short_side(frame, self.size)
+        if not first_hw:
+            first_hw.extend(frame.shape[-2:])
+        elif list(frame.shape[-2:]) != first_hw:
+            # the memory holds one frame size: a frame of another size (a frame folder of
+            # mixed sizes) is resized to the first frame's size, with one warning
+            if len(first_hw) == 2:
+                log.warning(
+                    "%s: a frame is %dx%d, not %dx%d like the first; resizing such frames",
+                    self.source,
+                    frame.shape[-1],
+                    frame.shape[-2],
+                    first_hw[1],
+                    first_hw[0],
+                )
+                first_hw.append(True)  # warned
+            frame = F.interpolate(
+                frame[None], size=tuple(first_hw[:2]), mode="bilinear", align_corners=False
+            )[0].clamp(0, 1)
+        h, w = frame.shape[-2:]
+        m = self.multiple
+        return frame, F.pad(frame, (0, (-w) % m, 0, (-h) % m)).unsqueeze(0).to(self.device)
+
+
+class _PanelWriter:
+    """Writes the panels of one video: input | prediction | colour of the flow, with column
+    titles, every panel padded to the size of the widest title set so that the video keeps
+    one size; with ``png`` / ``flo`` also a PNG of each panel and a Middlebury ``.flo`` of
+    each motion, recorded in ``result`` (so that an error can remove them)."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        result: PredictResult,
+        title_sets: list[list[str]],
+        png: bool,
+        flo: bool,
+    ) -> None:
+        self.out_dir, self.result, self.title_sets = out_dir, result, title_sets
+        self.png, self.flo = png, flo
+        self.canvas: list[int] = []  # [H, W] of every panel, set at the first frame
+
+    def __call__(
+        self, writer, i: int, left: np.ndarray, prob, flow, titles: list[str], width: int
+    ) -> None:
+        """One panel: left | prob (C, h, w) in [0, 1] | colour of flow (1, 2, H'/s, W'/s);
+        ``width``: W', the padded input's width (s = W' // the flow's width)."""
+        h, w = prob.shape[-2:]
+        canvas = self.canvas
+        if not canvas:
+            sizes = [image_grid([[_blank(h, w)] * 3], col_titles=t).shape for t in self.title_sets]
+            canvas.extend(max(sz[k] for sz in sizes) for k in (0, 1))
+        if flow is not None:
+            scale = width // flow.shape[-1]
+            motion = flow_to_motion(flow.float(), scale=scale)[0, :, :h, :w].cpu()
+            colour = flow_to_color(motion)
+        else:
+            motion, colour = None, _blank(h, w)
+        panel = image_grid([[left, to_uint8_image(prob.cpu()), colour]], col_titles=titles)
+        ph, pw = canvas[0] - panel.shape[0], canvas[1] - panel.shape[1]
+        panel = np.pad(panel, ((0, ph), (0, pw), (0, 0)), constant_values=255)
+        writer.write(panel)
+        if self.png:
+            p = self.out_dir / "frames" / f"{i:06d}.png"
+            save_png(p, panel)
+            self.result.pngs.append(p)
+        if self.flo and motion is not None:
+            p = self.out_dir / "flow" / f"{i:06d}.flo"
+            write_flo(p, motion.numpy())
+            self.result.flos.append(p)
+
+
+def _title_sets(horizon: int | None) -> list[list[str]]:
+    """The column titles of the panels: one-step predictions, then (with a ``horizon``)
+    forecasts beside the truth or beside no truth."""
+    n = horizon or 0
+    title_sets = [
+        ["input t", "predicted t+1", "motion t->t+1"],
+        [f"truth t+{n}", f"forecast t+{n}", f"motion t+{n - 1}->t+{n}"],
+        ["(no truth)", f"forecast t+{n}", f"motion t+{n - 1}->t+{n}"],
+    ]
+    return title_sets if horizon else title_sets[:1]
+
+
 def _predict_video(
     model, header, source, out_dir, result, size, frame_step, max_frames, horizon, png, flo, device,
     precision="fp32", cuda_graphs=False,
@@ -204,69 +304,10 @@ def _predict_video(
     if cuda_graphs:
         graphed = GraphedStep(model, precision)
     frames = iter(iter_frames(source, channels=model.in_channels, frame_step=frame_step))
-
-    first_hw: list[int] = []  # (H, W) of the first frame; later frames are resized to it
-
-    def prepare(frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(C, H, W) decoded frame -> (resized (C, h, w), padded batch (1, C, H', W'))."""
-        if size is not None:
-            frame = _resize_short_side(frame, size)
-        if not first_hw:
-            first_hw.extend(frame.shape[-2:])
-        elif list(frame.shape[-2:]) != first_hw:
-            # the memory holds one frame size: a frame of another size (a frame folder of
-            # mixed sizes) is resized to the first frame's size, with one warning
-            if len(first_hw) == 2:
-                log.warning(
-                    "%s: a frame is %dx%d, not %dx%d like the first; resizing such frames",
-                    source,
-                    frame.shape[-1],
-                    frame.shape[-2],
-                    first_hw[1],
-                    first_hw[0],
-                )
-                first_hw.append(True)  # warned
-            frame = F.interpolate(
-                frame[None], size=tuple(first_hw[:2]), mode="bilinear", align_corners=False
-            )[0].clamp(0, 1)
-        h, w = frame.shape[-2:]
-        return frame, F.pad(frame, (0, (-w) % m, 0, (-h) % m)).unsqueeze(0).to(device)
-
-    n = horizon or 0
-    title_sets = [  # every panel is padded to fit the widest, so the video keeps one size
-        ["input t", "predicted t+1", "motion t->t+1"],
-        [f"truth t+{n}", f"forecast t+{n}", f"motion t+{n - 1}->t+{n}"],
-        ["(no truth)", f"forecast t+{n}", f"motion t+{n - 1}->t+{n}"],
-    ]
-    title_sets = title_sets if horizon else title_sets[:1]
-    canvas: list[int] = []  # [H, W] of every panel, set at the first frame
-
-    def write(writer, i: int, left: np.ndarray, prob, flow, titles: list[str]) -> None:
-        """One panel: left | prob (C, h, w) in [0, 1] | colour of flow (1, 2, H'/s, W'/s)."""
-        h, w = prob.shape[-2:]
-        if not canvas:
-            sizes = [image_grid([[_blank(h, w)] * 3], col_titles=t).shape for t in title_sets]
-            canvas.extend(max(sz[k] for sz in sizes) for k in (0, 1))
-        if flow is not None:
-            scale = x.shape[-1] // flow.shape[-1]
-            motion = flow_to_motion(flow.float(), scale=scale)[0, :, :h, :w].cpu()
-            colour = flow_to_color(motion)
-        else:
-            motion, colour = None, _blank(h, w)
-        panel = image_grid([[left, to_uint8_image(prob.cpu()), colour]], col_titles=titles)
-        ph, pw = canvas[0] - panel.shape[0], canvas[1] - panel.shape[1]
-        panel = np.pad(panel, ((0, ph), (0, pw), (0, 0)), constant_values=255)
-        writer.write(panel)
-        if png:
-            p = out_dir / "frames" / f"{i:06d}.png"
-            save_png(p, panel)
-            result.pngs.append(p)
-        if flo and motion is not None:
-            p = out_dir / "flow" / f"{i:06d}.flo"
-            write_flo(p, motion.numpy())
-            result.flos.append(p)
-
-    titles = title_sets[0]
+    prepare = _FramePrep(source, size, m, device)
+    # every panel is padded to fit the widest, so the video keeps one size
+    write = _PanelWriter(out_dir, result, _title_sets(horizon), png, flo)
+    titles = write.title_sets[0]
     progress = Progress("predict", total=max_frames)
     try:
         with torch.no_grad(), VideoWriter(result.video, fps=fps) as writer:
@@ -281,7 +322,7 @@ def _predict_video(
                     with autocast(device, precision):
                         pred, flow, state = model.step(x, state)
                 prob = to_probabilities(pred[0, :, :h, :w].float(), outputs)
-                write(writer, i, to_uint8_image(frame), prob, flow, titles)
+                write(writer, i, to_uint8_image(frame), prob, flow, titles, x.shape[-1])
                 result.frames += 1
             if result.frames == 0:
                 raise VstmError(f"{source}: no frames were decoded; check the file plays")
@@ -295,7 +336,8 @@ def _predict_video(
                     left = _blank(h, w) if truth is None else to_uint8_image(prepare(truth)[0])
                     tt = [f"truth t+{j}" if truth is not None else "(no truth)"]
                     tt += [f"forecast t+{j}", f"motion t+{j - 1}->t+{j}"]
-                    write(writer, result.frames + j - 1, left, prob[0, :, :h, :w].float(), flow, tt)
+                    k = result.frames + j - 1
+                    write(writer, k, left, prob[0, :, :h, :w].float(), flow, tt, x.shape[-1])
                     result.forecast += 1
                     progress.tick(result.frames + j, f"forecast {j}/{horizon}")
     except BaseException:

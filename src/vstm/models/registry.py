@@ -60,6 +60,17 @@ class _Entry:
     ``"propagated"`` (a sequence model whose labels follow its flow: ``model(clip)`` gives
     ``seg``, ``base`` and ``flow``); None: not a segmenter."""
 
+    def default(self, field: str) -> Any:
+        """The default of a field of this model's config, or None where it has no such field.
+
+        >>> [model_facts(name).default("lstm_impl") for name in ("ae-convlstm", "ae-conv")]
+        ['auto', None]
+        """
+        for f in dataclasses.fields(self.config_cls):
+            if f.name == field:
+                return f.default
+        return None
+
     def options_for(self, given: dict[str, Any], **settings: Any) -> dict[str, Any]:
         """The config overrides a model is built with: ``given`` (the user's own), then each
         of ``settings`` that this model's config has a field for and ``given`` does not set

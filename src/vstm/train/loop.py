@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from vstm.errors import VstmError
 from vstm.io import atomic_write_text
+from vstm.models import model_facts
 from vstm.ops.select import chosen_kernels, forget_kernels
 from vstm.system import autocast
 from vstm.train import distributed as dist_utils
@@ -99,17 +100,28 @@ class Trainer:
         self.device = dist_utils.resolve_device(cfg.device, probe.local_rank)
         self.dist = dist_utils.setup(self.device)
         self.path = resolve_path(cfg, self.device, self.out if resume else None)
+        # the memory's convolution: the run's model option, else the model config's default
+        lstm_impl = cfg.model_options.get("lstm_impl", model_facts(cfg.model).default("lstm_impl"))
+        self.lstm_impl: str | None = lstm_impl
+        if self.dist.is_main:  # the first line of the log: the path the run computes in
+            log.info(self.path.describe(self.lstm_impl))
         self.cfg = cfg = dataclasses.replace(cfg, precision=self.path.precision)
         torch.manual_seed(cfg.seed)
         self.task = task if task is not None else make_task(cfg)
         check_batch_memory(cfg, self.dist.world_size)
         setup = self.task.setup(cfg, fresh=not resume)
         self.model = setup.model.to(self.device)
-        # the memory's convolution as the built model has it (its config owns the default)
-        self.lstm_impl: str | None = getattr(getattr(self.model, "config", None), "lstm_impl", None)
-        if self.dist.is_main:
-            log.info(self.path.describe(self.lstm_impl))
-        self.train_set, self.val_set, self.endless = setup.train, setup.val, setup.endless
+        self._take_data(setup.train, setup.val, setup.endless)
+        self._plan_steps()
+        self._restore(resume)
+        self._wrap_model()
+        self._tb = None
+
+    def _take_data(self, train_set, val_set, endless: bool) -> None:
+        """Keep the task's data sets; a validation set with no clip is dropped, with the
+        reason in ``no_validation`` (warned about when the data left none)."""
+        cfg = self.cfg
+        self.train_set, self.val_set, self.endless = train_set, val_set, endless
         self.no_validation: str | None = None  # why there is no validation score, if none
         if self.val_set is None or len(self.val_set) == 0:  # type: ignore[arg-type]
             self.no_validation = (
@@ -119,6 +131,11 @@ class Trainer:
             if self.val_set is not None and self.dist.is_main:
                 log.warning("%s; give it more frames for a real choice of best", self.no_validation)
             self.val_set = None
+
+    def _plan_steps(self) -> None:
+        """Check the batch against the processes, build the optimiser, and set the steps per
+        epoch, the total steps and how often the loss is synced to the host."""
+        cfg = self.cfg
         if cfg.batch_size % self.dist.world_size:
             raise VstmError(
                 f"--batch-size {cfg.batch_size} must be divisible by the {self.dist.world_size} "
@@ -138,6 +155,11 @@ class Trainer:
             )
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.steps_per_epoch
         self.sync_every = cfg.sync_every or (SYNC_EVERY_CUDA if self.device.type == "cuda" else 1)
+
+    def _restore(self, resume: bool) -> None:
+        """Start at step 0, or with ``resume`` where the last checkpoint left off (model,
+        optimiser, step, best score, training time, machines); either way record this
+        machine as where the steps from here run."""
         self.step = 0
         self._saved_step: int | None = None  # step of the last checkpoint written
         self.best = -math.inf if self.task.higher_is_better else math.inf
@@ -162,6 +184,11 @@ class Trainer:
                 "processes": self.dist.world_size,
             }
         )
+
+    def _wrap_model(self) -> None:
+        """The signal handler, the recorded CUDA-graph step (``--cuda-graph``) and the DDP
+        wrapper (under torchrun), after checking the run allows them."""
+        cfg = self.cfg
         self.stop = StopSignals()  # train() activates it around run()
         self.ddp_model: torch.nn.Module | None = self.model
         self.graphed: GraphedTrainStep | None = None
@@ -189,7 +216,6 @@ class Trainer:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        self._tb = None
 
     def close(self) -> None:
         """Release what holds the process group or worker processes (the DDP wrapper, the

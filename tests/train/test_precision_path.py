@@ -45,6 +45,19 @@ def test_auto_on_avx2_records_fp32_and_logs_it_first(tmp_path, machine, caplog):
     assert "kernels: flow gemm, lstm direct" in caplog.text
 
 
+def test_the_path_is_logged_first_also_when_weights_start_the_run(tmp_path, machine, caplog):
+    """--init logs the weights it loads; the path (precision and memory convolution, from
+    the model config's lstm_impl default) still comes first."""
+    machine(AVX2)
+    _train(tmp_path / "a")
+    with caplog.at_level(logging.INFO, logger="vstm"):
+        cfg = _train(tmp_path / "b", "--init", str(tmp_path / "a" / "last.safetensors"))
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("vstm")]
+    assert messages[0] == "path: fp32 (AVX2 CPU without bf16 matrix units)"
+    assert any(m.startswith("weights initialised from") for m in messages[1:])
+    assert cfg["path"]["memory_conv"] == "direct memory convolution"
+
+
 def test_precision_fp32_forces_fp32_on_an_amx_machine(tmp_path, machine):
     machine(AMX)
     cfg = _train(tmp_path / "run", "--precision", "fp32")

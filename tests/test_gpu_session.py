@@ -136,7 +136,7 @@ def test_gpu_session_real_video_plan_in_one_call(tmp_path, write_video):
 
 def test_gpu_session_forecast_plan_in_one_call(tmp_path):
     """--plan forecast (issue 25): the graph check, then the flow model in closed loop (its
-    step graphed once the check matched), with scheduled sampling, and AE-ConvLSTM, each
+    step graphed once the check matched), AE-ConvLSTM-pixelflow, and AE-ConvLSTM, each
     scored 10 -> 10 and packed in at most 8 files with its state for a later session."""
     out = tmp_path / "out"
     args = ["--plan", "forecast", "--device", "cpu", "--tiny", "--out", str(out)]
@@ -145,16 +145,18 @@ def test_gpu_session_forecast_plan_in_one_call(tmp_path):
     session = json.loads((out / "session.json").read_text())
     jobs = session["jobs"]
     assert {n: j["returncode"] for n, j in jobs.items()} == {
-        "forecast-10": 0, "forecast-10-ss": 0, "forecast-convlstm": 0,
+        "forecast-10": 0, "forecast-pixelflow": 0, "forecast-convlstm": 0,
     }  # fmt: skip
     assert session["graph_matched"] and "--cuda-graph" in jobs["forecast-10"]["command"]
     assert "--ss-steps 0" in jobs["forecast-10"]["command"]
-    assert "--cuda-graph" not in jobs["forecast-10-ss"]["command"]  # its schedule is on the host
+    pix = jobs["forecast-pixelflow"]["command"]
+    assert "--model ae-convlstm-pixelflow" in pix and "--loss mse" in pix and "--cuda-graph" in pix
     assert "--model ae-convlstm " in jobs["forecast-convlstm"]["command"]
     for name in jobs:
         with tarfile.open(out / f"{name}.tar") as tar:
             scored = json.load(tar.extractfile(f"{name}/eval_10to10.json"))
-        model = "ae-convlstm" if name == "forecast-convlstm" else "ae-convlstm-flow"
+        model = {"forecast-convlstm": "ae-convlstm", "forecast-pixelflow": "ae-convlstm-pixelflow"}
+        model = model.get(name, "ae-convlstm-flow")
         assert scored["results"][model]["sequences"] == 8, name
         assert scored["results"][model]["horizon"] == 10, name
         assert (out / f"{name}.last.safetensors").is_file()

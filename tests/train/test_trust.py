@@ -200,6 +200,7 @@ def test_graphed_step_logic_equals_the_eager_step_on_cpu(tmp_path):
 
     base = ["train", "--tiny", "--steps", "5", "--optimizer", "adam", "--lr", "1e-3"]
     base += ["--schedule", "cosine", "--model-option", "hidden_channels=4"]
+    base += ["--precision", "fp32"]  # the same numbers to 1e-6: not under bf16 (auto on AMX)
     assert main([*base, "--out", str(tmp_path / "eager")]) == 0
     assert main([*base, "--cuda-graph", "--out", str(tmp_path / "graph")]) == 0
     a, _ = load_checkpoint(tmp_path / "eager" / "last.safetensors")
@@ -234,3 +235,34 @@ def test_the_memory_check_counts_the_whole_clip(tmp_path, monkeypatch, capsys):
     assert main([*args, "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "13-frame clips" in err and "--horizon" in err
+
+
+def test_the_flow_model_starts_pixelflow_all_but_its_decoder(tmp_path, capsys):
+    """--init across models, as the registry allows (``starts_from``): AE-ConvLSTM-flow's E,
+    memory and Θ start AE-ConvLSTM-pixelflow, whose D stays the zero residual (a frame
+    decoder added to the warped frame would double it); its logits do not bar an MSE run.
+    A pair the registry does not name is refused in one line."""
+    import torch
+
+    from vstm import load_checkpoint
+
+    flow = tmp_path / "flow"
+    assert main(["train", "--tiny", "--steps", "2", "--out", str(flow)]) == 0  # BCE: logits
+    pix = tmp_path / "pix"
+    frozen = ["--lr", "0", "--steps", "1", "--loss", "mse", "--out", str(pix)]
+    start = ["--init", str(flow / "last.safetensors")]
+    assert main(["train", "--tiny", "--model", "ae-convlstm-pixelflow", *start, *frozen]) == 0
+    a, _ = load_checkpoint(flow / "last.safetensors")
+    b, _ = load_checkpoint(pix / "last.safetensors")
+    sa, sb = a.state_dict(), b.state_dict()
+    assert set(sa) == set(sb)
+    for k in sa:
+        if k.startswith("decoder."):
+            assert not sb[k].any(), k  # the zero residual: copy-last plus nothing
+        else:
+            assert torch.equal(sa[k], sb[k]), k
+    capsys.readouterr()
+    back = ["--init", str(pix / "last.safetensors"), "--out", str(tmp_path / "back")]
+    assert main(["train", "--tiny", *back]) == 2  # pixelflow weights do not start the paper's
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "do not start" in err

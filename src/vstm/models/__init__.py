@@ -49,6 +49,7 @@ register(
     "D adds a residual (starts as copy-last)",
     tiny=_FLOW_TINY,
     state_names=("h", "c"),
+    starts_from={"ae-convlstm-flow": ("decoder.",)},  # E, memory and Θ carry over; D stays 0
 )(AEConvLSTMPixelFlow)
 register(
     "ae-convlstm",

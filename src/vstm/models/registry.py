@@ -59,6 +59,11 @@ class _Entry:
     """How the model segments: ``"per-frame"`` (``model(frames)`` on (N, C, H, W) frames) or
     ``"propagated"`` (a sequence model whose labels follow its flow: ``model(clip)`` gives
     ``seg``, ``base`` and ``flow``); None: not a segmenter."""
+    starts_from: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Other registered models whose weights can start this one (``vstm train --init``), each
+    with the parameter prefixes that stay at this model's initial values (their meaning
+    differs here): e.g. the paper's flow model starts AE-ConvLSTM-pixelflow, whose D is a
+    zero residual rather than the frame's decoder."""
 
     def default(self, field: str) -> Any:
         """The default of a field of this model's config, or None where it has no such field.
@@ -108,6 +113,7 @@ def register(
     frame_size: tuple[str, str] | None = None,
     context_field: str | None = None,
     segmenter: str | None = None,
+    starts_from: dict[str, tuple[str, ...]] | None = None,
 ):
     """Class decorator: ``@register("ae-conv", AEConvConfig, "...")``.
 
@@ -115,13 +121,14 @@ def register(
     ``task``): ``"next-frame"`` (a :class:`VideoPredictor`), ``"segmentation"``, or both.
     ``tiny``: the overrides of its debug preset; ``state_names``: its streaming state as flat
     tensors (ONNX export); ``paper``: its row of the paper's Table 1; ``label``,
-    ``frame_size``, ``context_field``, ``segmenter``: see :class:`_Entry`.
+    ``frame_size``, ``context_field``, ``segmenter``, ``starts_from``: see :class:`_Entry`.
     """
 
     def deco(model_cls):
         MODELS[name] = _Entry(
             config_cls, model_cls, summary, tuple(tasks), dict(tiny or {}), state_names, paper,
             label or (paper.label if paper else name), frame_size, context_field, segmenter,
+            dict(starts_from or {}),
         )  # fmt: skip
         return model_cls
 

@@ -29,11 +29,11 @@ from vstm.data.names import BUILTIN_DATA
 from vstm.errors import VstmError
 from vstm.metrics import VOID, confusion_matrix, scores_from_confusion
 from vstm.models import (
-    MODELS,
     Prediction,
     VideoPredictor,
     build_model,
     facts_of,
+    model_facts,
     model_names,
     to_probabilities,
 )
@@ -381,12 +381,10 @@ class SegmentationTask:
                     val = Subset(val, range(cfg.val_sequences))
         labels = label_set_of(train)
         self.num_classes = labels.num_classes
-        options = {"in_channels": channels, "num_classes": labels.num_classes}
-        options.update(cfg.model_options)
-        fields = {f.name for f in dataclasses.fields(MODELS[cfg.model].config_cls)}
-        for k in ("w_h", "delta"):
-            if k in fields:
-                options.setdefault(k, getattr(cfg, k))
+        given = {"in_channels": channels, "num_classes": labels.num_classes}
+        options = model_facts(cfg.model).options_for(
+            {**given, **cfg.model_options}, w_h=cfg.w_h, delta=cfg.delta
+        )  # the registry decides which of the run's settings the segmenter takes
         model = _build(cfg.model, options)
         if fresh and cfg.init_ae is not None:
             init_flow_model(model, cfg.init_ae)
@@ -476,27 +474,41 @@ def init_weights(model: nn.Module, path: str | Path, loss: str | None = None) ->
     restart of a shipped model, or fine-tuning it on other data. The optimiser starts anew.
 
     The checkpoint's model must have the same parameters (names and shapes) and the same
-    architecture fields; fields that only change how it computes (``SETTING_FIELDS``) and
-    the output (``ae-convlstm-flow`` weights start ``ae-convlstm-pixelflow``) may differ.
-    With ``loss`` (this run's, resolved), the checkpoint's outputs must mean the same: logits
-    for ``bce``, values for ``mse`` (:func:`_check_same_outputs`).
+    architecture fields; fields that only change how it computes (``SETTING_FIELDS``) may
+    differ. It is this model, or one the registry says starts it (``starts_from``: the
+    paper's flow model starts ``ae-convlstm-pixelflow``, all but D, which stays the zero
+    residual). With ``loss`` (this run's, resolved), a checkpoint of this model must output
+    the same kind of number: logits for ``bce``, values for ``mse``
+    (:func:`_check_same_outputs`); a model started from another keeps its own outputs.
     """
 
     source, header = load_checkpoint(path)
     ours, theirs = model.state_dict(), source.state_dict()
+    name, other = getattr(model, "name", "model"), header.get("model")
     shapes = {k: tuple(v.shape) for k, v in ours.items()}
     if shapes != {k: tuple(v.shape) for k, v in theirs.items()}:
         raise VstmError(
-            f"--init {path}: its {header.get('model')} has other parameters than this "
-            f"{getattr(model, 'name', 'model')}; pass the same --model and --model-option values "
-            "it was trained with"
+            f"--init {path}: its {other} has other parameters than this {name}; pass the same "
+            "--model and --model-option values it was trained with"
         )
     _check_same_architecture(model.config, source.config, f"--init {path}: its model")
-    if loss is not None:
+    kept: tuple[str, ...] = ()
+    if other != name:
+        starts = model_facts(name).starts_from
+        if other not in starts:
+            known = ", ".join(starts) or "none"
+            raise VstmError(
+                f"--init {path}: {other} weights do not start a {name} (models that do: "
+                f"{known}); pass --model {other} or a {name} checkpoint"
+            )
+        kept = starts[other]
+        theirs = {k: (ours[k] if k.startswith(kept) else v) for k, v in theirs.items()}
+    elif loss is not None:
         _check_same_outputs(header, loss, path)
     model.load_state_dict(theirs)
-    log.info("weights initialised from %s (%s, step %s)", path, header.get("model"),
-             (header.get("trainer") or {}).get("step"))  # fmt: skip
+    log.info("weights initialised from %s (%s, step %s)%s", path, other,
+             (header.get("trainer") or {}).get("step"),
+             f"; {', '.join(kept)} kept at this model's start" if kept else "")  # fmt: skip
 
 
 def _check_same_outputs(header: dict, loss: str, path: str | Path) -> None:

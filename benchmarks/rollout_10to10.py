@@ -23,7 +23,6 @@ from pathlib import Path
 
 from vstm.cli import main as vstm_main
 from vstm.models.checkpoint import read_checkpoint
-from vstm.models.pretrained import is_pretrained, resolve
 from vstm.system import machine_info
 
 OPENSTL_SOURCE = (
@@ -80,7 +79,7 @@ def training(path: str) -> str:
 
     e.g. "18,750 steps x 16, next-frame, binarised"; "2,000 steps x 8, 10 -> 10 closed loop,
     grey"."""
-    header, _ = read_checkpoint(resolve(path) if is_pretrained(path) else path)
+    header, _ = read_checkpoint(path)  # a pretrained:NAME/DATASET spec too
     tc, trainer = header.get("train_config"), header.get("trainer") or {}
     if not tc:
         return "not recorded"

@@ -198,7 +198,7 @@ def real_video_jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]
             str(work / "paper-real/run"),
             *(["--cuda-graph"] if args.graph_matched else []),
         ]
-    return out  # forecast-10 stays eager: its sampling schedule is a Python number per step
+    return out  # forecast-10 stays eager in this plan; --plan forecast replays it graphed
 
 
 GRAPH_TOLERANCE = {"max_loss_difference": 0.01, "max_relative_weight_difference": 0.05}
@@ -228,11 +228,12 @@ def forecast_job(
     work: Path,
     name: str = "forecast-10",
     init: str = "ae-convlstm-flow/moving-mnist",
-    ss_steps: int = 1000,
+    ss_steps: int = 0,
 ) -> list[str]:
     """A 10 -> 10 closed-loop training of the paper's flow model (issue 25, :data:`FORECAST`),
-    warm-started from the shipped weights ``pretrained:INIT``, scheduled sampling over the
-    first ``ss_steps`` steps (0: closed loop from the start); scored by ``vstm eval
+    warm-started from the shipped weights ``pretrained:INIT``, closed loop from the start
+    (the CPU pilots measured it ahead of scheduled sampling; ``ss_steps`` > 0 mixes true
+    frames in over that many steps); scored by ``vstm eval
     --protocol 10to10`` (:func:`real_video_scoring`)."""
     cmd = [sys.executable, "-m", "vstm", "train", *FORECAST, "--out", str(work / name / "run")]
     cmd += ["--max-minutes", f"{args.minutes:g}", "--device", args.device]
@@ -269,36 +270,30 @@ def forecast_jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
     same weights, it scored far better on closed-loop validation (docs/results/rollout_10to10.md).
     Each is scored by ``vstm eval --protocol 10to10`` on 1,000 generated test sequences.
     """
-    start = (
-        FORECAST_PRETRAINED if _shipped(FORECAST_PRETRAINED) else "ae-convlstm-flow/moving-mnist"
-    )
+    graph = ["--cuda-graph"] if args.graph_matched else []
     out = {}
     if "forecast-10" not in args.skip:
-        cmd = forecast_job(args, work, "forecast-10", init=start, ss_steps=0)
-        out["forecast-10"] = cmd + (["--cuda-graph"] if args.graph_matched else [])
+        init = _shipped_or(FORECAST_PRETRAINED, "ae-convlstm-flow/moving-mnist")
+        out["forecast-10"] = forecast_job(args, work, "forecast-10", init) + graph
     if "forecast-pixelflow" not in args.skip:
-        pix = (
-            PIXELFLOW_PRETRAINED
-            if _shipped(PIXELFLOW_PRETRAINED)
-            else "ae-convlstm-flow/moving-mnist"
-        )
-        cmd = forecast_job(args, work, "forecast-pixelflow", init=pix, ss_steps=0)
+        init = _shipped_or(PIXELFLOW_PRETRAINED, "ae-convlstm-flow/moving-mnist")
+        cmd = forecast_job(args, work, "forecast-pixelflow", init)
         cmd[cmd.index("ae-convlstm-flow")] = "ae-convlstm-pixelflow"
         cmd[cmd.index("--loss") + 1] = "mse"  # a pixel warp outputs values
-        out["forecast-pixelflow"] = cmd + (["--cuda-graph"] if args.graph_matched else [])
+        out["forecast-pixelflow"] = cmd + graph
     if "forecast-convlstm" not in args.skip:
-        cmd = forecast_job(args, work, "forecast-convlstm", "ae-convlstm/moving-mnist", 0)
+        cmd = forecast_job(args, work, "forecast-convlstm", "ae-convlstm/moving-mnist")
         cmd[cmd.index("ae-convlstm-flow")] = "ae-convlstm"
         out["forecast-convlstm"] = cmd
     return out
 
 
-def _shipped(key: str) -> bool:
-    """Whether ``NAME/DATASET`` is among the package's shipped weights (read from the manifest
-    file: this process does not import vstm, its children do)."""
+def _shipped_or(key: str, fallback: str) -> str:
+    """``key`` (``NAME/DATASET``) where the package ships those weights, else ``fallback``
+    (read from the manifest file: this process does not import vstm, its children do)."""
     manifest = ROOT / "src" / "vstm" / "pretrained" / "manifest.json"
     entries = json.loads(manifest.read_text()).get("weights", [])
-    return any(f"{e.get('name')}/{e.get('dataset')}" == key for e in entries)
+    return key if any(f"{e.get('name')}/{e.get('dataset')}" == key for e in entries) else fallback
 
 
 def real_video_scoring(args: argparse.Namespace, work: Path, names: list[str]) -> list[list[str]]:

@@ -87,23 +87,28 @@ def _mnist_check(model, outputs: str) -> dict:
     }
 
 
-def _rollout_check(model, header: dict, ckpt: Path, protocol: str) -> dict:
+ROLLOUT_METRICS = ("mse", "mae", "ssim", "psnr")
+"""What a forecasting model's entry records of ``vstm eval --protocol``, scores and check."""
+
+
+def _rollout_check(model, header: dict, ckpt: Path, protocol: str, seed: int = 0) -> dict:
     """The check set of a forecasting model: ``vstm eval --protocol PROTOCOL`` (closed loop,
     OpenSTL's metrics) on the first ``CHECK_SEQUENCES`` generated grey test sequences, with
     copy-last-frame's scores beside (the test suite recomputes both)."""
     from vstm.eval.next_frame import evaluate_checkpoint_rollout
 
-    res = evaluate_checkpoint_rollout(model, header, str(ckpt), protocol, num=CHECK_SEQUENCES)
+    res = evaluate_checkpoint_rollout(
+        model, header, str(ckpt), protocol, num=CHECK_SEQUENCES, seed=seed, binarize=False
+    )
     model_row, copy_row = res["results"][header["model"]], res["results"]["copy-last-frame"]
-    keep = ("mse", "mae", "ssim", "psnr")
     return {
         "kind": "rollout",
         "protocol": protocol,
         "sequences": CHECK_SEQUENCES,
-        "seed": 0,
+        "seed": seed,
         "binarize": False,
-        "scores": {k: model_row[k] for k in keep},
-        "copy_last": {k: copy_row[k] for k in keep},
+        "scores": {k: model_row[k] for k in ROLLOUT_METRICS},
+        "copy_last": {k: copy_row[k] for k in ROLLOUT_METRICS},
         "relative_tolerance": {"mse": 0.005, "ssim": 0.005},
     }
 
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.check_protocol and (run / f"eval_{args.check_protocol}.json").is_file():
         ev = json.loads((run / f"eval_{args.check_protocol}.json").read_text())
         rows = ev["results"]
-        scores = {k: rows[header["model"]][k] for k in ("mse", "mae", "ssim", "psnr")}
+        scores = {k: rows[header["model"]][k] for k in ROLLOUT_METRICS}
         scores["copy_last_mse"] = rows["copy-last-frame"]["mse"]
         scores["sequences"] = rows[header["model"]]["sequences"]
         scores["protocol"] = f"vstm eval --protocol {args.check_protocol} (closed loop, grey)"

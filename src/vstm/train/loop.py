@@ -101,8 +101,9 @@ class Trainer:
         self.dist = dist_utils.setup(self.device)
         self.path = resolve_path(cfg, self.device, self.out if resume else None)
         # the memory's convolution: the run's model option, else the model config's default
-        lstm_impl = cfg.model_options.get("lstm_impl", model_facts(cfg.model).default("lstm_impl"))
-        self.lstm_impl: str | None = lstm_impl
+        self.lstm_impl: str | None = cfg.model_options.get(
+            "lstm_impl", model_facts(cfg.model).default("lstm_impl")
+        )
         if self.dist.is_main:  # the first line of the log: the path the run computes in
             log.info(self.path.describe(self.lstm_impl))
         self.cfg = cfg = dataclasses.replace(cfg, precision=self.path.precision)

@@ -229,3 +229,24 @@ def test_release_tool_ships_a_forecasting_run_with_a_rollout_check(tmp_path):
                                         num=check["sequences"], seed=check["seed"])  # fmt: skip
     assert again["results"]["ae-convlstm-flow"]["mse"] == pytest.approx(check["scores"]["mse"])
     assert again["results"]["copy-last-frame"]["mse"] == pytest.approx(check["copy_last"]["mse"])
+
+
+def test_eval_with_seed_2016_scores_table1s_test_set(tmp_path, capsys):
+    """README: `vstm eval ... --seed 2016 --num 3000` gives Table 1's row. Its test set is
+    Table 1's (moving_mnist_test_set); the default seed (0) is another held-out set."""
+    from vstm.eval.next_frame import TEST_SEED
+
+    torch.manual_seed(0)
+    model = build_model("ae-convlstm-flow", hidden_channels=4, flow_kernel=3).eval()
+    tc = {"loss": "bce", "data": "moving-mnist", "binarize": True}
+    ckpt = save_checkpoint(tmp_path / "run.safetensors", model, train_config=tc)
+    table1 = moving_mnist_scores(model, "logits", sequences=6, seed=TEST_SEED, binarize=True)
+
+    def cli_bce(seed: int) -> float:
+        out = tmp_path / f"eval{seed}.json"
+        argv = ["eval", "--checkpoint", str(ckpt), "--num", "6", "--seed", str(seed)]
+        assert main([*argv, "--precision", "fp32", "--json", str(out)]) == 0
+        return json.loads(out.read_text())["results"]["ae-convlstm-flow"]["bce"]
+
+    assert cli_bce(TEST_SEED) == pytest.approx(table1["bce"], rel=1e-6)
+    assert cli_bce(0) != pytest.approx(table1["bce"], rel=1e-6)

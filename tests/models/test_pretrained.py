@@ -231,7 +231,7 @@ def test_release_tool_ships_a_forecasting_run_with_a_rollout_check(tmp_path):
     assert again["results"]["copy-last-frame"]["mse"] == pytest.approx(check["copy_last"]["mse"])
 
 
-def test_eval_with_seed_2016_scores_table1s_test_set(tmp_path, capsys):
+def test_eval_with_seed_2016_scores_table1s_test_set(tmp_path):
     """README: `vstm eval ... --seed 2016 --num 3000` gives Table 1's row. Its test set is
     Table 1's (moving_mnist_test_set); the default seed (0) is another held-out set."""
     from vstm.eval.next_frame import TEST_SEED

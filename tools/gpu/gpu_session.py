@@ -215,12 +215,13 @@ def graph_matched(report: Path) -> bool:
 
 
 FORECAST = [
-    "--data", "moving-mnist", "--model", "ae-convlstm-flow", "--context", "10", "--horizon", "10",
-    "--loss", "bce", "--optimizer", "adam", "--lr", "3e-4", "--flow-lr-scale", "0.1",
+    "--data", "moving-mnist", "--context", "10", "--horizon", "10",
+    "--optimizer", "adam", "--lr", "3e-4", "--flow-lr-scale", "0.1",
 ]  # fmt: skip
-"""Issue 25's 10 -> 10 recipe on OpenSTL's data convention (grey digits, not binarised). BCE:
-the shipped weights output logits (an MSE loss reads them as intensities; the 2026-12-04 H200
-run did, and unlearned the decoder: docs/results/gpu_h200_s3/)."""
+"""Issue 25's 10 -> 10 recipe on OpenSTL's data convention (grey digits, not binarised); the
+model and loss are :func:`forecast_job`'s. BCE for the models that output logits, as the
+shipped weights do (an MSE loss reads them as intensities; the 2026-12-04 H200 run did, and
+unlearned the decoder: docs/results/gpu_h200_s3/)."""
 
 
 def forecast_job(
@@ -229,13 +230,16 @@ def forecast_job(
     name: str = "forecast-10",
     init: str = "ae-convlstm-flow/moving-mnist",
     ss_steps: int = 0,
+    model: str = "ae-convlstm-flow",
+    loss: str = "bce",
 ) -> list[str]:
-    """A 10 -> 10 closed-loop training of the paper's flow model (issue 25, :data:`FORECAST`),
-    warm-started from the shipped weights ``pretrained:INIT``, closed loop from the start
-    (the CPU pilots measured it ahead of scheduled sampling; ``ss_steps`` > 0 mixes true
-    frames in over that many steps); scored by ``vstm eval
-    --protocol 10to10`` (:func:`real_video_scoring`)."""
-    cmd = [sys.executable, "-m", "vstm", "train", *FORECAST, "--out", str(work / name / "run")]
+    """A 10 -> 10 closed-loop training of ``model`` (default the paper's flow model) with
+    ``loss`` (issue 25, :data:`FORECAST`), warm-started from the shipped weights
+    ``pretrained:INIT``, closed loop from the start (the CPU pilots measured it ahead of
+    scheduled sampling; ``ss_steps`` > 0 mixes true frames in over that many steps); scored
+    by ``vstm eval --protocol 10to10`` (:func:`real_video_scoring`)."""
+    cmd = [sys.executable, "-m", "vstm", "train", *FORECAST, "--model", model, "--loss", loss]
+    cmd += ["--out", str(work / name / "run")]
     cmd += ["--max-minutes", f"{args.minutes:g}", "--device", args.device]
     if args.tiny:
         return [*cmd, "--tiny", "--context", "3", "--horizon", "2", "--batch-size", "2",
@@ -277,13 +281,14 @@ def forecast_jobs(args: argparse.Namespace, work: Path) -> dict[str, list[str]]:
         out["forecast-10"] = forecast_job(args, work, "forecast-10", init) + graph
     if "forecast-pixelflow" not in args.skip:
         init = _shipped_or(PIXELFLOW_PRETRAINED, "ae-convlstm-flow/moving-mnist")
-        cmd = forecast_job(args, work, "forecast-pixelflow", init)
-        cmd[cmd.index("ae-convlstm-flow")] = "ae-convlstm-pixelflow"
-        cmd[cmd.index("--loss") + 1] = "mse"  # a pixel warp outputs values
+        cmd = forecast_job(  # a pixel warp outputs values: MSE
+            args, work, "forecast-pixelflow", init, model="ae-convlstm-pixelflow", loss="mse"
+        )
         out["forecast-pixelflow"] = cmd + graph
     if "forecast-convlstm" not in args.skip:
-        cmd = forecast_job(args, work, "forecast-convlstm", "ae-convlstm/moving-mnist")
-        cmd[cmd.index("ae-convlstm-flow")] = "ae-convlstm"
+        cmd = forecast_job(
+            args, work, "forecast-convlstm", "ae-convlstm/moving-mnist", model="ae-convlstm"
+        )
         out["forecast-convlstm"] = cmd
     return out
 

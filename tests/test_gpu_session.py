@@ -137,7 +137,9 @@ def test_gpu_session_real_video_plan_in_one_call(tmp_path, write_video):
 def test_gpu_session_forecast_plan_in_one_call(tmp_path):
     """--plan forecast (issue 25): the graph check, then the flow model in closed loop (its
     step graphed once the check matched), AE-ConvLSTM-pixelflow, and AE-ConvLSTM, each
-    scored 10 -> 10 and packed in at most 8 files with its state for a later session."""
+    scored 10 -> 10, and beside them Table 1's flow row continued (issue 23) and scored on
+    Table 1's test set, each under the wsd schedule, packed in at most 8 files with the
+    forecasting runs' state for a later session."""
     out = tmp_path / "out"
     args = ["--plan", "forecast", "--device", "cpu", "--tiny", "--out", str(out)]
     args += ["--threads", "1", "--skip", "bench,cpu-bench"]
@@ -145,8 +147,16 @@ def test_gpu_session_forecast_plan_in_one_call(tmp_path):
     session = json.loads((out / "session.json").read_text())
     jobs = session["jobs"]
     assert {n: j["returncode"] for n, j in jobs.items()} == {
-        "forecast-10": 0, "forecast-pixelflow": 0, "forecast-convlstm": 0,
+        "forecast-10": 0, "forecast-pixelflow": 0, "forecast-convlstm": 0, "table1-tail": 0,
     }  # fmt: skip
+    assert all("--schedule wsd" in j["command"] for j in jobs.values())
+    tail = jobs.pop("table1-tail")["command"]
+    assert "--binarize" in tail and "--model ae-convlstm-flow" in tail
+    with tarfile.open(out / "table1-tail.tar") as tar:
+        scored = json.load(tar.extractfile("table1-tail/eval_table1.json"))
+        assert "table1-tail/run/best.safetensors" in tar.getnames()  # the weights to ship
+    assert scored["results"]["ae-convlstm-flow"]["sequences"] == 8
+    assert scored["seed"] == 2016
     assert session["graph_matched"] and "--cuda-graph" in jobs["forecast-10"]["command"]
     assert "--ss-steps 0" in jobs["forecast-10"]["command"]
     pix = jobs["forecast-pixelflow"]["command"]
@@ -159,7 +169,9 @@ def test_gpu_session_forecast_plan_in_one_call(tmp_path):
         model = model.get(name, "ae-convlstm-flow")
         assert scored["results"][model]["sequences"] == 8, name
         assert scored["results"][model]["horizon"] == 10, name
-        assert (out / f"{name}.last.safetensors").is_file()
+        assert scored["seed"] == 0, name  # the JSON names the generated test set
+        keep = name != "forecast-convlstm"  # 8 files: it continues by a warm restart
+        assert (out / f"{name}.last.safetensors").is_file() == keep
     assert len(list(out.iterdir())) <= 8  # the device tool brings back 8 files
 
 

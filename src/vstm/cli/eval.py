@@ -110,11 +110,19 @@ def run(args: argparse.Namespace) -> int:
             "binarize": res["binarize"],
             "frame_step": res.get("frame_step", 1),
             "span": res.get("span"),
+            "seed": _test_seed(args, data),
             "precision": precision,
             "results": rows,
         }
         atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def _test_seed(args: argparse.Namespace, data: str) -> int | None:
+    """The seed that drew the generated test set (Table 1's: 2016), None for a file's clips."""
+    from vstm.data.names import is_generated
+
+    return args.seed if is_generated(data) else None
 
 
 def _warn_if_unfit(args: argparse.Namespace, header: dict) -> None:
@@ -181,6 +189,7 @@ def _run_protocol(args: argparse.Namespace, model, header: dict, device, precisi
             "protocol": args.protocol,
             "data": data,
             "binarize": r["binarize"],
+            "seed": _test_seed(args, data),
             "precision": precision,
             "parameters": sum(p.numel() for p in model.parameters()),
             "results": rows,

@@ -114,9 +114,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--lr", type=nonnegative_float, help="learning rate (default 1e-4)")
     a(
         "--schedule",
-        choices=["step", "cosine"],
+        choices=["step", "cosine", "wsd"],
         help="step: x0.9 every 5 epochs (paper, default); cosine: down to lr/100 over the "
-        "run's steps (size it with --steps)",
+        "run's steps (size it with --steps); wsd: --lr until the last --decay-fraction of the "
+        "steps or of --max-minutes, then down to lr/100 (a budgeted run ends annealed)",
+    )
+    a(
+        "--decay-fraction",
+        type=positive_float,
+        help="wsd: the share of the run that decays the rate (default 0.2)",
     )
     a("--warmup-steps", type=nonnegative_int, help="linear warm-up of the rate (default 0)")
     a(
@@ -162,6 +168,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "lr",
         "schedule",
         "warmup_steps",
+        "decay_fraction",
         "flow_lr_scale",
         "device",
         "precision",

@@ -47,6 +47,7 @@ _RANGES: tuple[tuple[str, float, bool], ...] = (
     ("lr_decay", 0, False),
     ("decay_every", 1, True),
     ("warmup_steps", 0, True),
+    ("decay_fraction", 0, False),
     ("flow_lr_scale", 0, True),  # 0: a frozen flow regressor
     ("clip", 0, True),
     ("clip_norm", 0, True),
@@ -94,7 +95,11 @@ class TrainConfig:
             ``decay_every`` epochs of Moving MNIST (paper: 1e-4, 0.9, 5).
         schedule: ``"step"`` (the paper's decay above) or ``"cosine"``: from ``lr`` down to
             ``lr / 100`` along half a cosine over the run's total steps (``steps``, or
-            ``epochs`` times the steps per epoch: size it to the budget with ``--steps``).
+            ``epochs`` times the steps per epoch: size it to the budget with ``--steps``),
+            or ``"wsd"`` (warm-up, stable, decay): ``lr`` until the last ``decay_fraction`` of
+            the run, then the same half cosine over those steps. With ``max_minutes`` the
+            decay begins when ``1 - decay_fraction`` of the minutes are spent and is sized to
+            the rest of them, so a run stopped by its budget ends annealed, not mid-rate.
         warmup_steps: the rate rises linearly from ``lr / warmup_steps`` to ``lr`` over the
             first ``warmup_steps`` steps (0: none), then follows ``schedule``.
         flow_lr_scale: the flow regressor Θ's learning rate as a multiple of ``lr`` (1 = the
@@ -157,6 +162,8 @@ class TrainConfig:
             0 (auto): every step on the CPU and under DDP, every 25 on one GPU. A loss that
             is not finite between two copies stops the run at the next one, before any
             checkpoint is written (every save is at a copy).
+        decay_fraction: the ``wsd`` schedule's share of the run (steps, or ``max_minutes``)
+            spent decaying the rate (default 0.2).
     """
 
     model: str = "ae-convlstm-flow"
@@ -179,7 +186,7 @@ class TrainConfig:
     lr: float = 1e-4
     lr_decay: float = 0.9
     decay_every: int = 5
-    schedule: Literal["step", "cosine"] = "step"
+    schedule: Literal["step", "cosine", "wsd"] = "step"
     warmup_steps: int = 0
     flow_lr_scale: float = 1.0
     clip: float = 1.0
@@ -210,6 +217,7 @@ class TrainConfig:
     horizon: int = 1
     ss_steps: int = 0
     cuda_graph: bool = False
+    decay_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         # one spelling per data set: "moving_mnist" trains exactly like "moving-mnist"
@@ -247,6 +255,7 @@ TINY_MODEL_OPTIONS: dict[str, dict[str, Any]] = {n: e.tiny for n, e in MODELS.it
 
 # sanity caps: values beyond these cannot be meant and would overflow or exhaust memory
 _UPPER: dict[str, float] = {
+    "decay_fraction": 1.0,
     "size": 16_384,
     "mix_fraction": 1.0,
     "context": 100_000,

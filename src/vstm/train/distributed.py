@@ -7,22 +7,27 @@ them everything here is a no-op single process.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
+from vstm.errors import VstmError
 from vstm.system import resolve_device  # noqa: F401 (the one definition; old imports work)
 
 __all__ = [
     "DistInfo",
     "all_reduce_mean",
     "barrier",
+    "check_ranks_in_sync",
     "cleanup",
     "setup",
     "setup_probe",
 ]
+
+log = logging.getLogger("vstm.train")
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,17 @@ def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     values = values.clone()
     dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values / info.world_size
+
+
+def check_ranks_in_sync(model: torch.nn.Module, info: DistInfo, step: int) -> None:
+    """DDP keeps replicas identical; verify it at ``step`` with per-parameter checksums
+    (a no-op in one process)."""
+    if not info.enabled:
+        return
+    sums = torch.stack([p.detach().double().sum() for p in model.parameters()])
+    gathered = [torch.empty_like(sums) for _ in range(info.world_size)]
+    dist.all_gather(gathered, sums)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise VstmError(f"step {step}: DDP ranks hold different weights; report a bug")
+    if info.is_main:
+        log.info("step %d: %d ranks hold identical weights", step, info.world_size)

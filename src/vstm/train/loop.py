@@ -34,8 +34,9 @@ from vstm.train.faults import (
     resume_checkpoint,
 )
 from vstm.train.graphed import GraphedTrainStep, make_optimizer
+from vstm.train.metrics_log import METRICS_FILE, trim_metrics
 from vstm.train.path import machine_name, resolve_path
-from vstm.train.schedule import lr_at, param_groups
+from vstm.train.schedule import lr_at, param_groups, planned_decay, timed_decay
 from vstm.train.task import NextFrameTask, SegmentationTask, make_task
 
 __all__ = [
@@ -165,6 +166,7 @@ class Trainer:
         self._saved_step: int | None = None  # step of the last checkpoint written
         self.best = -math.inf if self.task.higher_is_better else math.inf
         self.train_seconds = 0.0
+        self.decay: tuple[int, int] | None = None  # wsd: (first step, length) once timed
         self.machines: list[dict] = []  # one entry per start or resume: where the steps ran
         if resume:
             ckpt = resume_checkpoint(self.out, quarantine=self.dist.is_main)
@@ -175,6 +177,9 @@ class Trainer:
             self.best = self.best if t.get("best") is None else t["best"]
             self.train_seconds = t.get("train_seconds", 0.0)
             self.machines = list(t.get("machines") or [])
+            if t.get("decay"):  # a decay timed to an earlier budget: the run ends with it
+                self.decay = (int(t["decay"][0]), int(t["decay"][1]))
+                self.total_steps = min(self.total_steps, sum(self.decay))
             self._saved_step = self.step
             log.info("resumed %s at step %d (epoch %d)", self.out, self.step, self.epoch)
         self.machines.append(
@@ -239,35 +244,36 @@ class Trainer:
         minutes (a 54-clip video folder: 6 steps per pass).
         """
         schedule_epoch = max(1, self.cfg.epoch_sequences // self.cfg.batch_size)
-        return lr_at(self.cfg, step, schedule_epoch, self.total_steps)
+        return lr_at(self.cfg, step, schedule_epoch, self.total_steps, self.decay)
+
+    def _decay_due(self, elapsed_s: float, clock: _Clock) -> int:
+        """The steps of a ``wsd`` decay that the minute budget calls for now (0: none; see
+        :func:`timed_decay`), unless a decay is set or the planned one begins first."""
+        if self.decay is not None or self.cfg.schedule != "wsd":
+            return 0
+        if self.step + 1 >= planned_decay(self.cfg, self.total_steps)[0]:
+            return 0
+        return timed_decay(self.cfg, elapsed_s, self.step + 1 - clock.first_step)
+
+    def _begin_decay(self, length: int) -> None:
+        """Decay the rate from this step over ``length`` steps; the run ends with the decay."""
+        length = min(length, self.total_steps - self.step)
+        self.decay, self.total_steps = (self.step, length), self.step + length
+        if self.dist.is_main:
+            log.info("step %d: %.1f of --max-minutes %g spent; the rate decays over the last "
+                     "%d steps (wsd)", self.step, (1 - self.cfg.decay_fraction) *
+                     self.cfg.max_minutes, self.cfg.max_minutes, length)  # fmt: skip
 
     # ---------------------------------------------------------------- files (rank 0)
     def _write_json_line(self, row: dict) -> None:
         if not self.dist.is_main:
             return
-        with open(self.out / "metrics.jsonl", "a") as f:
+        with open(self.out / METRICS_FILE, "a") as f:
             f.write(json.dumps(row) + "\n")
         if self._tb is not None:
             for k, v in row.items():
                 if isinstance(v, int | float) and k not in ("step", "epoch"):
                     self._tb.add_scalar(f"{row['kind']}/{k}", v, row["step"])
-
-    def _trim_metrics(self) -> None:
-        """After a resume, drop log rows written after the checkpoint we resumed from.
-        Unlike :func:`~vstm.train.metrics_log.read_metrics` this skips any damaged line: a
-        log never stops a resume."""
-        path = self.out / "metrics.jsonl"
-        if not path.exists():
-            return
-        rows = [ln for ln in path.read_text().splitlines() if ln.strip()]
-        keep = []
-        for ln in rows:
-            try:
-                if json.loads(ln).get("step", 0) <= self.step:
-                    keep.append(ln)
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-        atomic_write_text(path, "".join(k + "\n" for k in keep))
 
     def _state(self) -> dict:
         return {
@@ -277,6 +283,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "steps_per_epoch": self.steps_per_epoch,
             "total_steps": self.total_steps,
+            "decay": None if self.decay is None else list(self.decay),
             "machines": self.machines,
         }
 
@@ -362,13 +369,16 @@ class Trainer:
                 cfg.save_every <= 0 and now - clock.last_save > cfg.save_minutes * 60,
                 cfg.max_minutes is not None and now - clock.start > cfg.max_minutes * 60,
                 self.stop.requested > 0,  # SIGTERM/SIGINT arrived (on any rank)
+                self._decay_due(now - clock.start, clock),  # ranks agree on its mean
             ]
-            loss, part_values, (time_due, over_budget, signalled) = self._sync(
+            loss, part_values, (time_due, over_budget, signalled, decay_due) = self._sync(
                 total, named, flags, bad, clock
             )
             if self.graphed is None:  # the replay has updated the weights already
                 self.optimizer.step()
             self.step += 1
+            if decay_due >= 1:
+                self._begin_decay(int(decay_due))
             if self.step == clock.first_step + 1:
                 self._record_kernels()
             self.train_seconds += time.monotonic() - t0
@@ -384,7 +394,7 @@ class Trainer:
             if due or epoch_end or done:
                 self._checkpoint()
                 clock.last_save = time.monotonic()
-            if over_budget > 0:
+            if done:  # a timed decay can end the run before its loader does
                 stopped_early = self.step < self.total_steps
                 break
         bar.close()
@@ -403,7 +413,7 @@ class Trainer:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         self._write_config()
-        self._trim_metrics()
+        trim_metrics(self.out / METRICS_FILE, self.step)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -462,13 +472,13 @@ class Trainer:
         self,
         total: torch.Tensor,
         named: dict[str, torch.Tensor],
-        flags: list[bool],
+        flags: list[float],
         bad: torch.Tensor,
         clock: _Clock,
-    ) -> tuple[float, dict[str, float], tuple[float, float, float]]:
+    ) -> tuple[float, dict[str, float], tuple[float, ...]]:
         """The loss on the host (averaged over ranks) when this step syncs, else 0 with the
         finiteness check kept on the device (``bad``) until the next sync; raises on a loss
-        that is not finite. (loss, its parts, (save due, over budget, signalled))."""
+        that is not finite. (loss, its parts, the flags averaged over ranks)."""
         cfg, nxt = self.cfg, self.step + 1
         synced = (
             self.dist.enabled  # every rank must agree on the flags every step
@@ -503,8 +513,9 @@ class Trainer:
                 f"the last good checkpoint {self.out / 'last.safetensors'} is kept. "
                 "Lower --lr or --clip, or use --precision fp32"
             )
-        parts = dict(zip(named, values[1:-4], strict=True))
-        return loss, parts, tuple(values[-4:-1])  # type: ignore[return-value]
+        n = len(named)
+        parts = dict(zip(named, values[1 : 1 + n], strict=True))
+        return loss, parts, tuple(values[1 + n : -1])
 
     def _log_train(self, loss: float, parts: dict, lr: float, clock: _Clock, bar) -> None:
         """One ``train`` row in metrics.jsonl (and the log line where no bar is drawn)."""
@@ -523,7 +534,7 @@ class Trainer:
     def _stop_on_signal(self) -> None:
         """Preempted: save without validating (every rank in step), then stop."""
         signum = self.stop.requested or signal.SIGTERM  # another rank's signal
-        self._check_ranks_in_sync()
+        dist_utils.check_ranks_in_sync(self.model, self.dist, self.step)
         self.save(None, validated=False)
         raise StoppedBySignal(
             f"stopped by {signal.Signals(signum).name} at step {self.step}; checkpoint "
@@ -531,20 +542,8 @@ class Trainer:
             signum,
         )
 
-    def _check_ranks_in_sync(self) -> None:
-        """DDP keeps replicas identical; verify it with per-parameter checksums."""
-        if not self.dist.enabled:
-            return
-        sums = torch.stack([p.detach().double().sum() for p in self.model.parameters()])
-        gathered = [torch.empty_like(sums) for _ in range(self.dist.world_size)]
-        torch.distributed.all_gather(gathered, sums)
-        if any(not torch.equal(g, gathered[0]) for g in gathered):
-            raise VstmError(f"step {self.step}: DDP ranks hold different weights; report a bug")
-        if self.dist.is_main:
-            log.info("step %d: %d ranks hold identical weights", self.step, self.dist.world_size)
-
     def _checkpoint(self) -> None:
-        self._check_ranks_in_sync()
+        dist_utils.check_ranks_in_sync(self.model, self.dist, self.step)
         val = self.validate() if self.dist.is_main else None
         if self.dist.is_main:
             if val is not None:

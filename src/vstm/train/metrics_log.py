@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from vstm.errors import VstmError
+from vstm.io import atomic_write_text
 
-__all__ = ["METRICS_FILE", "read_metrics"]
+__all__ = ["METRICS_FILE", "read_metrics", "trim_metrics"]
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -56,3 +57,19 @@ def read_metrics(run: str | os.PathLike, kind: str | None = None) -> list[dict[s
         if kind is None or row.get("kind") == kind:
             rows.append(row)
     return rows
+
+
+def trim_metrics(path: Path, step: int) -> None:
+    """After a resume, drop the rows of the log at ``path`` written after ``step`` (the
+    checkpoint resumed from). Unlike :func:`read_metrics` this skips any damaged line: a log
+    never stops a resume."""
+    if not path.exists():
+        return
+    keep = []
+    for ln in path.read_text().splitlines():
+        try:
+            if ln.strip() and json.loads(ln).get("step", 0) <= step:
+                keep.append(ln)
+        except json.JSONDecodeError:
+            continue  # a line cut by a crash
+    atomic_write_text(path, "".join(k + "\n" for k in keep))

@@ -228,3 +228,95 @@ def test_bad_flags(tmp_path, capsys, flags, message):
     assert main(["reproduce", "table1", "--tiny", "--out", str(tmp_path / "x"), *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def _continue(run, out, **changes):
+    """Warm-start ``out`` from ``run``'s best weights under Table 1's tiny protocol with
+    ``changes`` (a continuation with its own recipe)."""
+    import dataclasses
+
+    from vstm.experiments.table1 import protocol_config
+    from vstm.train.loop import train
+
+    cfg = protocol_config(
+        "ae-conv", out.parent.parent, recipe="paper", batch_size=16, seed=0, device="cpu",
+        precision="fp32", epochs=None, budget_minutes=None, tiny=True,
+    )  # fmt: skip
+    changes = {"init": str(run / "best.safetensors"), "out": str(out), **changes}
+    train(dataclasses.replace(cfg, **changes))
+
+
+def test_score_only_takes_a_continuation_and_says_how_it_continued(tiny, tmp_path, capsys):
+    """A run warm-started from a Table 1 run may train under another recipe (an anneal tail):
+    --score-only scores it, counts its lineage's steps and names its recipe; a continuation
+    that changed the task (here the context) is still refused."""
+    out = tmp_path / "cont"
+    shutil.copytree(tiny, out)
+    run = out / "runs" / "ae-conv"
+    shutil.move(run, tmp_path / "ae-conv-before")
+    start = json.loads((tmp_path / "ae-conv-before" / "best.json").read_text())["trainer"]["step"]
+    _continue(tmp_path / "ae-conv-before", run, lr=3e-4, schedule="cosine", steps=2)
+    args = ["reproduce", "table1", "--tiny", "--out", str(out), "--models", "ae-conv"]
+    assert main([*args, "--score-only"]) == 0
+    capsys.readouterr()
+    row = json.loads((out / "table1.json").read_text())["rows"][0]
+    assert row["steps"] == start + 2
+    assert row["continued"].startswith(f"from {tmp_path / 'ae-conv-before' / 'best.safetensors'} (")
+    assert "2 more steps: rmsprop lr 0.0003, cosine decay to lr/100" in row["continued"]
+    md = (out / "table1.md").read_text()
+    assert "the same for every model, but for the continuations below." in md
+    assert f"- AE-Conv: continued {row['continued']}." in md
+    other = tmp_path / "other" / "runs" / "ae-conv"
+    shutil.copytree(tiny, tmp_path / "other", dirs_exist_ok=True)
+    shutil.rmtree(other)
+    _continue(tmp_path / "ae-conv-before", other, context=2, steps=1)
+    args = [
+        "reproduce",
+        "table1",
+        "--tiny",
+        "--out",
+        str(tmp_path / "other"),
+        "--models",
+        "ae-conv",
+    ]
+    assert main([*args, "--score-only"]) == 2
+    assert "context" in capsys.readouterr().err
+
+
+def test_shipped_rescores_the_weights_the_package_ships(tmp_path, capsys):
+    """--shipped scores the package's weights with no run folder of one's own: on Table 1's
+    first 32 test sequences each row meets its manifest's check scores, with the compute
+    the manifest records; a folder holding another run is not overwritten."""
+    from vstm.models import pretrained
+    from vstm.models.checkpoint import load_checkpoint
+
+    out = tmp_path / "shipped"
+    models = ["ae-conv", "ae-convlstm", "ae-convlstm-flow"]
+    args = ["reproduce", "table1", "--shipped", "--models", ",".join(models), "--recipe", "fast"]
+    args += ["--precision", "fp32", "--test-sequences", "32", "--figure-sequences", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    capsys.readouterr()
+    report = json.loads((out / "table1.json").read_text())
+    assert report["command"].endswith("--shipped")
+    rows = {r["key"]: r for r in report["rows"]}
+    for m in models:
+        entry = pretrained.find(m, "moving-mnist")
+        _, header = load_checkpoint(f"pretrained:{entry.key}")
+        init = header["trainer"].get("init")  # a continuation's start, counted in its row
+        assert rows[m]["scores"]["bce"] == pytest.approx(entry.check["scores"]["bce"], rel=5e-3)
+        assert rows[m]["steps"] == entry.compute["steps"] + entry.compute.get("prior_steps", 0)
+        prior = init["train_seconds"] if init else 0.0
+        assert rows[m]["train_seconds"] == pytest.approx(entry.compute["train_seconds"] + prior)
+        assert (rows[m]["continued"] is None) == (init is None)
+        if init:
+            assert f"to step {init['step']:,} ({init['source']}), then " in rows[m]["trained_on"]
+            assert rows[m]["continued"].startswith(f"from {init['source']} (sha256 ")
+    assert rows["ae-convlstm"]["trained_on"] == "NVIDIA H200 (fp32)"
+    assert main([*args, "--out", str(out)]) == 0  # again: the same files, kept
+    capsys.readouterr()
+    foreign = tmp_path / "foreign"
+    (foreign / "runs" / "ae-conv").mkdir(parents=True)
+    (foreign / "runs" / "ae-conv" / "last.json").write_text("{}")
+    assert main([*args, "--out", str(foreign)]) == 2
+    assert "holds another run" in capsys.readouterr().err
+    assert (foreign / "runs" / "ae-conv" / "last.json").read_text() == "{}"

@@ -250,3 +250,59 @@ def test_eval_with_seed_2016_scores_table1s_test_set(tmp_path):
 
     assert cli_bce(TEST_SEED) == pytest.approx(table1["bce"], rel=1e-6)
     assert cli_bce(0) != pytest.approx(table1["bce"], rel=1e-6)
+
+
+def _pack_tool():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "tools" / "release" / "pack_pretrained.py"
+    spec = importlib.util.spec_from_file_location("pack_pretrained", script)
+    pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack)
+    return pack
+
+
+def test_release_tool_ships_a_continuation_with_its_lineage_and_table1_scores(tmp_path):
+    """A warm-started run ships with its lineage in the header (the steps before it in the
+    manifest's compute and listing) and, with --eval-json, the scores `vstm eval --seed 2016`
+    gave its checkpoint; an eval of another test set or checkpoint is refused."""
+    pack = _pack_tool()
+    first, second = tmp_path / "a", tmp_path / "b"
+    tiny = ["train", "--tiny", "--binarize", "--precision", "fp32"]
+    assert main([*tiny, "--steps", "3", "--out", str(first)]) == 0
+    init = ["--init", str(first / "best.safetensors")]
+    assert main([*tiny, "--steps", "2", *init, "--out", str(second)]) == 0
+    ckpt = second / "best.safetensors"
+    scored = ["eval", "--checkpoint", str(ckpt), "--num", "4", "--precision", "fp32"]
+    assert main([*scored, "--seed", "2016", "--json", str(tmp_path / "t1.json")]) == 0
+    assert main([*scored, "--json", str(tmp_path / "seed0.json")]) == 0
+    root = tmp_path / "pretrained"
+    args = ["--run", str(second), "--command", "vstm train", "--root", str(root)]
+    with pytest.raises(SystemExit, match="seed is 0, not 2016"):
+        pack.main([*args, "--eval-json", str(tmp_path / "seed0.json")])
+    assert pack.main([*args, "--eval-json", str(tmp_path / "t1.json")]) == 0
+    entry = pretrained.find("ae-convlstm-flow", "moving-mnist", root=root)
+    t1 = json.loads((tmp_path / "t1.json").read_text())["results"]["ae-convlstm-flow"]
+    assert entry.scores["bce"] == t1["bce"] and entry.scores["sequences"] == 4
+    assert entry.compute["steps"] == 2 and entry.compute["prior_steps"] == 3
+    assert "2 steps after 3 of its start" in pretrained.format_listing(root)
+    _, header = load_checkpoint(root / entry.file)
+    assert header["trainer"]["init"]["source"] == str(first / "best.safetensors")
+    assert header["trainer"]["init"]["step"] == 3
+
+
+def test_release_tool_adds_a_saved_lineage_only_where_it_fits():
+    """--init-lineage (runs from before checkpoints kept their start): the saved record goes
+    into the shipped header when it names the run's --init; another start is refused, and a
+    run that kept its own lineage keeps it."""
+    pack = _pack_tool()
+    record = {"source": "pretrained:ae-convlstm-flow/moving-mnist", "step": 18750}
+    header, last = {"trainer": {"step": 700}}, {"trainer": {"step": 900}}
+    pack._add_lineage(header, last, {"init": record["source"]}, record)
+    assert header["trainer"]["init"] == last["trainer"]["init"] == record
+    with pytest.raises(SystemExit, match="the record is of"):
+        pack._add_lineage({"trainer": {}}, {"trainer": {}}, {"init": "other.safetensors"}, record)
+    own = {"trainer": {"init": {"source": "x"}}}
+    pack._add_lineage(own, {"trainer": {}}, {"init": record["source"]}, record)
+    assert own["trainer"]["init"] == {"source": "x"}

@@ -265,9 +265,9 @@ TABLE1_TAIL = [
     "--optimizer", "adam", "--lr", "5.31e-4", "--flow-lr-scale", "0.1", "--schedule", "wsd",
 ]  # fmt: skip
 """Issue 23's continuation of Table 1's flow row: Table 1's data (binarised), a warm restart
-from the shipped weights at the rate their run had reached (1e-3 x 0.9^6), held, then annealed
-in the last fifth of the minutes (a CPU anneal alone took the test BCE from 0.0465 to 0.0457:
-docs/results/warm_restart_flow.md)."""
+from the shipped weights (annealed since 2026-12-07) back at the rate their H200 run had
+reached (1e-3 x 0.9^6), held, then annealed in the last fifth of the minutes (a CPU anneal
+alone took the test BCE from 0.0465 to 0.0457: docs/results/warm_restart_flow.md)."""
 
 
 def table1_tail_job(args: argparse.Namespace, work: Path) -> list[str]:

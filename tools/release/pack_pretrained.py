@@ -25,6 +25,7 @@ from vstm.eval.next_frame import TEST_SEED, moving_mnist_scores
 from vstm.models import pretrained
 from vstm.models.checkpoint import load_checkpoint, model_outputs, read_checkpoint
 from vstm.system import cpu_model
+from vstm.train.lineage import prior_steps
 from vstm.train.metrics_log import read_metrics
 
 CHECK_SEQUENCES = 32
@@ -48,17 +49,28 @@ def _machine_of(last: dict, tc: dict) -> str:
     return f"{cpu_model()}, device {tc.get('device', 'cpu')}"
 
 
-def write_curve(metrics: Path, weights: Path, points: int = 300) -> None:
+def write_curve(
+    metrics: Path, weights: Path, points: int = 300, before: list[dict] | None = None
+) -> None:
     """A small copy of the run's learning curve beside the weights (the demo draws it):
-    at most ``points`` training rows, evenly spaced, and every validation row."""
+    at most ``points`` training rows, evenly spaced, and every validation row. ``before``:
+    a continuation's start, the shipped curve of its init up to the step it began from,
+    which the run's rows follow (their steps and training seconds counted on from there)."""
     from vstm.io import atomic_write_text
 
-    rows = read_metrics(metrics)
+    before = before or []
+    offset = max((r["step"] for r in before), default=0)
+    seconds = max((r.get("elapsed_s", 0.0) for r in before), default=0.0)
+    rows = [{**r, "step": r["step"] + offset} for r in read_metrics(metrics)]
+    for r in rows:
+        if "elapsed_s" in r:
+            r["elapsed_s"] += seconds
     train = [r for r in rows if r.get("kind") == "train"]
     keep = set(range(0, len(train), max(1, len(train) // points))) | {len(train) - 1}
     fields = ("kind", "step", "loss", "recon", "smooth", "val_loss", "elapsed_s")
     small = [r for i, r in enumerate(train) if i in keep]
     small += [r for r in rows if r.get("kind") == "val"]
+    small = before + small
     small.sort(key=lambda r: (r["step"], r["kind"] != "train"))
     text = "".join(json.dumps({k: r[k] for k in fields if k in r}) + "\n" for r in small)
     atomic_write_text(weights.with_suffix(".metrics.jsonl"), text)
@@ -153,6 +165,45 @@ def _clip_check(model, outputs: str, tc: dict, args, folder: Path) -> dict:
     }
 
 
+def _init_curve(init: dict | None) -> list[dict]:
+    """The shipped learning curve of a continuation's pretrained init, up to the step the
+    continuation began from (empty for a run from scratch or from a run folder)."""
+    if not init or not pretrained.is_pretrained(init["source"]):
+        return []
+    name, _, dataset = init["source"][len(pretrained.PREFIX) :].partition("/")
+    curve = (pretrained.ROOT / pretrained.find(name, dataset).file).with_suffix(".metrics.jsonl")
+    if not curve.is_file():
+        return []
+    return [r for r in read_metrics(curve) if r["step"] <= int(init["step"] or 0)]
+
+
+def _eval_scores(path: Path, model: str, ckpt: Path) -> dict:
+    """``--eval-json``: the model's row of a ``vstm eval --json`` file, which must have scored
+    this checkpoint on Table 1's test set (seed 2016) in fp32."""
+    ev = json.loads(path.read_text())
+    problems = [
+        f"{k} is {ev.get(k)!r}, not {want!r}"
+        for k, want in (("seed", TEST_SEED), ("precision", "fp32"), ("context", 10))
+        if ev.get(k) != want
+    ]
+    if Path(ev.get("checkpoint", "")).resolve() != ckpt.resolve():
+        problems.append(f"it scored {ev.get('checkpoint')}, not {ckpt}")
+    if problems:
+        sys.exit(f"--eval-json {path}: {'; '.join(problems)}")
+    return {**_finite(ev["results"][model]), "checkpoint": ckpt.name}
+
+
+def _add_lineage(header: dict, last: dict, tc: dict, record: dict) -> None:
+    """``--init-lineage``: ``record``, the lineage of the run's ``--init``, into the shipped
+    header and the compute (a run that kept one itself is left as it is)."""
+    if (header.get("trainer") or {}).get("init"):
+        return
+    if record.get("source") != tc.get("init"):
+        sys.exit(f"--init-lineage: the record is of {record.get('source')!r}, but the run "
+                 f"started from {tc.get('init')!r}")  # fmt: skip
+    header["trainer"]["init"] = last["trainer"]["init"] = record
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="run folder (best.safetensors is shipped)")
@@ -168,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--check-clips", type=int, default=8, help="clips in a video check set")
     p.add_argument("--figure6", help="a video model's figure6.json (its held-out test scores)")
+    p.add_argument(
+        "--eval-json",
+        help="a Moving MNIST model's test scores: `vstm eval --seed 2016 --num 3000 --json` "
+        "of the shipped checkpoint (Table 1's test set; default: the run's test_eval.json)",
+    )
     p.add_argument("--check-context", type=int, help="context of the video check (default: run's)")
     p.add_argument(
         "--check-protocol",
@@ -180,12 +236,21 @@ def main(argv: list[str] | None = None) -> int:
         help="what trained it, where the run recorded none (default: the run's own record, "
         "else this machine's CPU)",
     )
+    p.add_argument(
+        "--init-lineage",
+        metavar="JSON",
+        help="a warm-started run from before checkpoints kept their lineage: the lineage "
+        "record of its --init, saved while those weights were the ones it started from "
+        "(vstm.train.lineage.lineage_of)",
+    )
     args = p.parse_args(argv)
     run = Path(args.run).expanduser()
     ckpt = run / args.checkpoint
     header, tensors = read_checkpoint(ckpt)
     last = json.loads((run / "last.json").read_text())
     tc = header["train_config"] or {}
+    if args.init_lineage:
+        _add_lineage(header, last, tc, json.loads(Path(args.init_lineage).read_text()))
     steps = int(last["trainer"]["step"])
     compute = {
         "steps": steps,
@@ -198,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         "precision": tc.get("precision"),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
     }
+    if last["trainer"].get("init"):  # a continuation: the steps before it (header: lineage)
+        compute["prior_steps"] = prior_steps(last["trainer"])
     test_eval = run / "test_eval.json"
     scores = {}
     if args.figure6:  # a video model: its held-out Figure 6 table, the classical rows beside
@@ -215,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         scores["copy_last_mse"] = rows["copy-last-frame"]["mse"]
         scores["sequences"] = rows[header["model"]]["sequences"]
         scores["protocol"] = f"vstm eval --protocol {args.check_protocol} (closed loop, grey)"
+    elif args.eval_json:
+        scores = _eval_scores(Path(args.eval_json), header["model"], ckpt)
     elif test_eval.is_file():
         ev = json.loads(test_eval.read_text())
         scores = {**_finite(ev["scores"]), "checkpoint": ev["key"]["checkpoint"]}
@@ -227,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         check = _rollout_check(model, header, ckpt, args.check_protocol)
     else:
         check = _mnist_check(model, outputs)
+    before = _init_curve(last["trainer"].get("init"))  # read before add_entry replaces it
     entry = pretrained.add_entry(
         header,
         tensors,
@@ -238,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         notes=args.notes,
         root=args.root,
     )
-    write_curve(run / "metrics.jsonl", (args.root or pretrained.ROOT) / entry.file)
+    write_curve(run / "metrics.jsonl", (args.root or pretrained.ROOT) / entry.file, before=before)
     print(json.dumps({"key": entry.key, "sha256": entry.sha256, "check": check}, indent=2))
     return 0
 

@@ -216,6 +216,23 @@ def _run_warpcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_scoring_arguments(a) -> None:
+    """Table 1 without training: ``--score-only`` and ``--shipped``."""
+    a(
+        "--score-only",
+        action="store_true",
+        help="train nothing: score the runs already in OUT/runs/ as they are (each with the "
+        "budget it received; the protocol must match, a continuation's task only)",
+    )
+    a(
+        "--shipped",
+        action="store_true",
+        help="table1: train nothing; score the weights the package ships (written into "
+        "OUT/runs/; with --recipe fast --precision fp32 this rescores "
+        "docs/results/table1_shipped.md)",
+    )
+
+
 def add_table1_arguments(p: argparse.ArgumentParser) -> None:
     a, d = p.add_argument, _TABLE1
     a("--out", required=True, help="results folder (runs/<model>/ inside it)")
@@ -283,12 +300,7 @@ def add_table1_arguments(p: argparse.ArgumentParser) -> None:
         help="torch CPU threads (default: torch's choice; on a CPU shared with other jobs "
         "fewer can be faster)",
     )
-    a(
-        "--score-only",
-        action="store_true",
-        help="train nothing: score the runs already in OUT/runs/ as they are (each with the "
-        "budget it received; the protocol must match)",
-    )
+    _add_scoring_arguments(a)
     a(
         "--tiny",
         action="store_true",
@@ -325,7 +337,8 @@ def _run_table1(args: argparse.Namespace) -> int:
         eval_batch_size=args.eval_batch_size,
         figure_sequences=args.figure_sequences,
         threads=args.threads,
-        score_only=args.score_only,
+        score_only=args.score_only or args.shipped,
+        shipped=args.shipped,
         tiny=args.tiny,
     )
     run_table1(settings)

@@ -304,10 +304,13 @@ def _bench_notes(res: dict[str, Any]) -> list[str]:
 
 
 # ------------------------------------------------------------------ Table 1
-def _schedule_text(p: dict[str, Any]) -> str:
-    """The recipe's learning-rate schedule in words."""
+def schedule_text(p: dict[str, Any]) -> str:
+    """A recipe's learning-rate schedule in words (``p``: its protocol or train config)."""
     if p.get("schedule", "step") == "cosine":
         text = "cosine decay to lr/100 over the run"
+    elif p.get("schedule") == "wsd":
+        share = p.get("decay_fraction", 0.2)
+        text = f"held, then cosine decay to lr/100 over the last {share:.0%} of the run"
     else:
         text = f"x{p['lr_decay']:g} every {p['decay_every']} epochs"
     if p.get("warmup_steps"):
@@ -377,7 +380,13 @@ def _table1_protocol(report: dict[str, Any], paper_best: float) -> list[str]:
         budget.append(f"{p['steps']} steps")
     if p.get("score_only"):
         budget = ["as each run received it (scored with --score-only; see Train min and Steps)"]
+    if p.get("shipped"):
+        budget = ["as each shipped run received it (the package's weights, scored with "
+                  "--shipped; see Train min and Steps)"]  # fmt: skip
     gpu = f", {m['gpu']}" if "gpu" in m else ""
+    continued = [  # rows warm-started from another checkpoint, then trained their own way
+        f"- {r['name']}: continued {r['continued']}." for r in report["rows"] if r.get("continued")
+    ]
     train_wall = sum(r.get("wall_seconds") or 0.0 for r in report["rows"])
     eval_wall = sum(r.get("eval_seconds") or 0.0 for r in report["rows"])
     return [
@@ -397,10 +406,13 @@ def _table1_protocol(report: dict[str, Any], paper_best: float) -> list[str]:
         f"sequences from the train digit pool (seed {p['seed']}, the same for every model), "
         f"{p['context']} frames in, BCE with logits on each of the {p['context']} next-frame "
         f"predictions of a clip.",
-        f"- Recipe `{p['recipe']}`: {p['optimizer']} lr {p['lr']:g}, {_schedule_text(p)}, "
+        f"- Recipe `{p['recipe']}`: {p['optimizer']} lr {p['lr']:g}, {schedule_text(p)}, "
         f"element-wise gradient clip {p['clip']:g}, "
         f"Θ's rate x{p.get('flow_lr_scale', 1.0):g}, batch {p['batch_size']}, "
-        f"{p['precision']}; the same for every model.",
+        f"{p['precision']}; the same for every model"
+        + ("" if not continued else ", but for the continuations below")
+        + ".",
+        *continued,
         f"- Test: {p['test_sequences']:,} sequences from the test digit pool (seed "
         f"{p['test_seed']}), scoring frame {p['context'] + 1} given frames 1..{p['context']}; "
         "each model's best checkpoint by validation loss. BCE is per pixel in nats (the "

@@ -9,7 +9,9 @@ spent. Running the experiment again then:
 - resumes an unfinished run from ``last.safetensors`` with what is left of a wall-clock budget;
 - refuses a run that was trained under another protocol (recipe, data, seed, ...): it would
   be a different row, not a continuation;
-- or, with ``--score-only``, takes the run as it is (:func:`scored_as_is`).
+- or, with ``--score-only``, takes the run as it is (:func:`scored_as_is`): a run warm-started
+  from a checkpoint of the same task (``vstm train --init``, its lineage in its checkpoint)
+  may have continued under another recipe, which its row then states.
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vstm.errors import VstmError
+from vstm.experiments.markdown import schedule_text
 from vstm.io import atomic_write_text
 from vstm.system import choose_precision, resolve_device
 from vstm.train.config import TrainConfig
+from vstm.train.lineage import prior_steps
 from vstm.train.loop import resume_config, train
 
 if TYPE_CHECKING:
     from vstm.train.config import TrainConfig
 
-__all__ = ["checkpoint_of", "read_json", "scored_as_is", "train_model", "trained_on"]
+__all__ = [
+    "checkpoint_of", "continuation_text", "read_json", "scored_as_is", "train_model", "trained_on",
+]  # fmt: skip
 
 log = logging.getLogger("vstm.reproduce")
 
@@ -91,8 +97,17 @@ def _check_protocol(
             )
 
 
+_RECIPE_KEYS = (
+    "batch_size", "epoch_sequences", "optimizer", "lr", "lr_decay", "decay_every", "schedule",
+    "warmup_steps", "clip", "precision",
+)  # fmt: skip
+"""Protocol keys a continuation (a warm start) may change: how it trained, not what task."""
+
+
 def scored_as_is(cfg: TrainConfig) -> dict[str, Any]:
-    """``--score-only``: the run's record without training it (its checkpoint must exist)."""
+    """``--score-only``: the run's record without training it (its checkpoint must exist).
+    A warm-started run is checked on the task's keys only; its record's ``continued`` says
+    from what and under which recipe (:func:`continuation_text`)."""
     run_dir = Path(cfg.out)
     header = read_json(run_dir / "last.json")
     has_weights = any((run_dir / n).is_file() for n in ("best.safetensors", "last.safetensors"))
@@ -101,8 +116,11 @@ def scored_as_is(cfg: TrainConfig) -> dict[str, Any]:
             f"--score-only: {run_dir} holds no trained run; train it first (leave out "
             "--score-only) or leave it out of --models"
         )
-    _check_protocol(run_dir, header, cfg, skip=("precision",))
+    init = (header.get("trainer") or {}).get("init")
+    _check_protocol(run_dir, header, cfg, skip=_RECIPE_KEYS if init else ("precision",))
     record = read_json(run_dir / "reproduce.json") or {}
+    if init:
+        record["continued"] = continuation_text(header)
     record.setdefault("wall_seconds", float(header["trainer"].get("train_seconds", 0.0)))
     return record
 
@@ -173,10 +191,39 @@ def checkpoint_of(run_dir: Path) -> Path:
     raise VstmError(f"{run_dir} holds no checkpoint; run the command again to train it")
 
 
+def continuation_text(header: dict[str, Any]) -> str:
+    """A warm-started run in words: its start (with the first digits of its file's SHA-256: a
+    shipped name may since point at other weights) and its own recipe, e.g. "from
+    pretrained:ae-convlstm-flow/moving-mnist (sha256 478f0f31, step 18,750), 900 more steps:
+    adam lr 0.0003, cosine decay to lr/100 over the run, batch 16, bf16"."""
+    trainer, tc = header.get("trainer") or {}, header.get("train_config") or {}
+    init = trainer["init"]
+    return (
+        f"from {init['source']} (sha256 {str(init.get('sha256'))[:8]}, "
+        f"step {int(init.get('step') or 0):,}), "
+        f"{int(trainer.get('step') or 0):,} more steps: {tc.get('optimizer')} lr "
+        f"{tc.get('lr', 0):g}, {schedule_text(tc)}, batch {tc.get('batch_size')}, "
+        f"{tc.get('precision')}"
+    )
+
+
 def trained_on(header: dict[str, Any]) -> str:
     """Where a run's steps ran, from its checkpoint header, e.g. "NVIDIA H200 (bf16)" or
-    "AMD EPYC (fp32) to step 642, then NVIDIA H200 (bf16)"; runs written before the header
-    kept a record give their precision alone."""
+    "AMD EPYC (fp32) to step 642, then NVIDIA H200 (bf16)"; a warm-started run names its
+    lineage first ("NVIDIA H200 (bf16) to step 18,750 (pretrained:...), then AMD EPYC
+    (bf16)", steps counted over the lineage); runs written before the header kept a record
+    give their precision alone."""
+    trainer = header.get("trainer") or {}
+    prior = prior_steps(trainer)
+    own = _segments(header, prior)
+    init = trainer.get("init")
+    if not init:
+        return own
+    return f"{trained_on({'trainer': init})} to step {prior:,} ({init['source']}), then {own}"
+
+
+def _segments(header: dict[str, Any], offset: int) -> str:
+    """:func:`trained_on` of the run's own steps, numbered from ``offset``."""
     machines = (header.get("trainer") or {}).get("machines") or []
     if not machines:
         tc = header.get("train_config") or {}
@@ -190,9 +237,9 @@ def trained_on(header: dict[str, Any]) -> str:
             runs.append(m)
     parts = []
     for i, m in enumerate(runs):
-        procs = f" x{m['processes']}" if m.get("processes", 1) > 1 else ""
+        procs = f" x{m['processes']}" if (m.get("processes") or 1) > 1 else ""
         part = f"{m['machine']}{procs} ({m['precision']})"
         if i + 1 < len(runs):
-            part += f" to step {runs[i + 1]['from_step']:,}"
+            part += f" to step {offset + runs[i + 1]['from_step']:,}"
         parts.append(part)
     return ", then ".join(parts)

@@ -49,6 +49,7 @@ from vstm.errors import VstmError
 from vstm.eval.next_frame import TEST_SEED
 from vstm.experiments.markdown import table1_markdown
 from vstm.experiments.runs import checkpoint_of, read_json, scored_as_is, train_model
+from vstm.experiments.shipped import runs_from_shipped
 from vstm.experiments.table1_scores import (
     evaluate_baselines,
     evaluate_model,
@@ -197,6 +198,8 @@ class Table1Settings:
         threads: torch CPU threads for the run (None: torch's choice); set for the process.
         score_only: train nothing; score the runs already in ``out/runs/`` as they are (each
             with the budget it received; the protocol must match).
+        shipped: score the package's shipped weights (with ``score_only``; written into
+            ``out/runs/`` by :func:`vstm.experiments.shipped.runs_from_shipped`).
         tiny: debug preset for tests: tiny models on 32x32 frames, 3 steps, 8 test sequences.
     """
 
@@ -214,6 +217,7 @@ class Table1Settings:
     figure_sequences: int = 4
     threads: int | None = None
     score_only: bool = False
+    shipped: bool = False
     tiny: bool = False
 
     def command_line(self) -> str:
@@ -242,8 +246,8 @@ class Table1Settings:
             value = getattr(self, name)
             if value != defaults[name]:
                 parts.append(f"--{name.replace('_', '-')} {value}")
-        if self.score_only:
-            parts.append("--score-only")
+        if self.score_only or self.shipped:
+            parts.append("--shipped" if self.shipped else "--score-only")
         if self.tiny:
             parts.append("--tiny")
         return " ".join(parts)
@@ -416,6 +420,8 @@ def run_table1(s: Table1Settings) -> dict[str, Any]:
     run_path = choose_precision(s.precision, dist_utils.resolve_device(s.device, 0))
     log.info(run_path.describe())
 
+    if s.shipped:
+        runs_from_shipped(out, models)
     cfgs = {m: _protocol_config_of(s, m, out, run_path.precision) for m in models}
     first = cfgs[models[0]]
     budget = {
@@ -510,6 +516,7 @@ def _model_rows(
                 "frames_seen": steps * ev["batch_size"] * context,
                 "checkpoint_step": ev["checkpoint_step"],
                 "trained_on": ev.get("trained_on"),
+                "continued": records[m].get("continued"),
                 "eval_seconds": ev["eval_seconds"],
             }
         )
@@ -588,4 +595,5 @@ def _protocol_record(
         "checkpoint": "best by validation loss",
         "tiny": s.tiny,
         "score_only": s.score_only,
+        "shipped": s.shipped,
     }

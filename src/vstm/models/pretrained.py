@@ -35,6 +35,7 @@ __all__ = [
     "is_pretrained",
     "matches",
     "resolve",
+    "sha256_of",
 ]
 
 PREFIX = "pretrained:"
@@ -105,7 +106,8 @@ def find(name: str, dataset: str, root: Path | None = None) -> PretrainedEntry:
     raise VstmError(f"no pretrained weights {PREFIX}{name}/{dataset}; shipped: {listing}")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, hex."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -115,7 +117,7 @@ def _sha256(path: Path) -> str:
 
 def matches(path: Path, entry: PretrainedEntry) -> bool:
     """Whether the file at ``path`` is the entry's file (same size and SHA-256)."""
-    return path.is_file() and path.stat().st_size == entry.bytes and _sha256(path) == entry.sha256
+    return path.is_file() and path.stat().st_size == entry.bytes and sha256_of(path) == entry.sha256
 
 
 def verified_path(entry: PretrainedEntry, root: Path | None = None) -> Path:
@@ -152,9 +154,10 @@ def format_listing(root: Path | None = None) -> str:
     for e in items:
         c, s = e.compute, e.scores
         lines.append(f"{PREFIX}{e.key}  ({e.bytes / 1e6:.1f} MB, sha256 {e.sha256[:12]}...)")
+        after = f" after {c['prior_steps']:,} of its start" if c.get("prior_steps") else ""
         lines.append(
-            f"  trained: {c.get('steps', '?'):,} steps, {c.get('sequences', 0):,} sequences, "
-            f"{c.get('train_seconds', 0) / 3600:.2f} h on {c.get('machine', '?')} "
+            f"  trained: {c.get('steps', '?'):,} steps{after}, {c.get('sequences', 0):,} "
+            f"sequences, {c.get('train_seconds', 0) / 3600:.2f} h on {c.get('machine', '?')} "
             f"({c.get('date', '?')})"
         )
         shown = ", ".join(
@@ -205,7 +208,8 @@ def add_entry(
 
     Args:
         checkpoint: a run checkpoint's header (``read_checkpoint``); its optimiser, RNG and
-            trainer state are dropped, the model and training configs kept.
+            trainer state are dropped, the model and training configs kept, and of the
+            trainer its step, machines and, for a warm-started run, its lineage (``init``).
         tensors: its tensors; only ``model.*`` ones are written.
         dataset, command, compute, scores, check, notes: see :class:`PretrainedEntry`.
         root: the pretrained folder (default: the package's).
@@ -222,7 +226,11 @@ def add_entry(
         "model": name,
         "model_config": checkpoint["model_config"],
         "train_config": checkpoint.get("train_config"),
-        "trainer": {"step": (checkpoint.get("trainer") or {}).get("step")},
+        "trainer": {
+            k: v
+            for k, v in (checkpoint.get("trainer") or {}).items()
+            if k in ("step", "machines", "init")
+        },
         "pretrained": f"{name}/{dataset}",
     }
     weights = {k: v.contiguous() for k, v in tensors.items() if k.startswith("model.")}
@@ -234,7 +242,7 @@ def add_entry(
         name=name,
         dataset=dataset,
         file=rel,
-        sha256=_sha256(path),
+        sha256=sha256_of(path),
         bytes=path.stat().st_size,
         command=command,
         compute=compute,

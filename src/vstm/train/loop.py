@@ -115,6 +115,7 @@ class Trainer:
         self.model = setup.model.to(self.device)
         self._take_data(setup.train, setup.val, setup.endless)
         self._plan_steps()
+        self.init = setup.init  # what a warm start began from (kept by every checkpoint)
         self._restore(resume)
         self._wrap_model()
         self._tb = None
@@ -177,6 +178,7 @@ class Trainer:
             self.best = self.best if t.get("best") is None else t["best"]
             self.train_seconds = t.get("train_seconds", 0.0)
             self.machines = list(t.get("machines") or [])
+            self.init = t.get("init")
             if t.get("decay"):  # a decay timed to an earlier budget: the run ends with it
                 self.decay = (int(t["decay"][0]), int(t["decay"][1]))
                 self.total_steps = min(self.total_steps, sum(self.decay))
@@ -285,6 +287,7 @@ class Trainer:
             "total_steps": self.total_steps,
             "decay": None if self.decay is None else list(self.decay),
             "machines": self.machines,
+            "init": self.init,
         }
 
     def _improves(self, score: float | None) -> bool:

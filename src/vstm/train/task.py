@@ -42,6 +42,7 @@ from vstm.models.checkpoint import load_checkpoint, model_outputs
 from vstm.nn import huber_smoothness
 from vstm.system import autocast
 from vstm.train.clips import build_datasets, build_model_for
+from vstm.train.lineage import lineage_of
 
 if TYPE_CHECKING:
     from vstm.train.config import TrainConfig
@@ -95,6 +96,7 @@ class TrainingSetup:
     train: Dataset
     val: Dataset | None
     endless: bool
+    init: dict[str, Any] | None = None  # a warm start's lineage (vstm.train.lineage)
 
 
 def _build(name: str, options: dict[str, Any]) -> nn.Module:
@@ -189,10 +191,9 @@ class NextFrameTask:
         """The model (built first: the data takes its channels), then the clips of
         ``context + 1`` frames (:func:`vstm.train.clips.build_datasets`)."""
         model = build_model_for(cfg)
-        if fresh and cfg.init:
-            init_weights(model, cfg.init, cfg.resolved_loss())
+        init = init_weights(model, cfg.init, cfg.resolved_loss()) if fresh and cfg.init else None
         train, val, endless = build_datasets(cfg, model.in_channels)
-        return TrainingSetup(model, train, val, endless)
+        return TrainingSetup(model, train, val, endless, init)
 
     def reconstruction(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         pred = pred.float()
@@ -469,9 +470,11 @@ def _check_same_architecture(ours: Any, theirs: Any, what: str) -> None:
         )
 
 
-def init_weights(model: nn.Module, path: str | Path, loss: str | None = None) -> None:
+def init_weights(model: nn.Module, path: str | Path, loss: str | None = None) -> dict[str, Any]:
     """Start a fresh run from the weights of a checkpoint (``vstm train --init``): a warm
     restart of a shipped model, or fine-tuning it on other data. The optimiser starts anew.
+    Returns the checkpoint's lineage record (:func:`vstm.train.lineage.lineage_of`), which
+    the run's checkpoints keep.
 
     The checkpoint's model must have the same parameters (names and shapes) and the same
     architecture fields; fields that only change how it computes (``SETTING_FIELDS``) may
@@ -509,6 +512,7 @@ def init_weights(model: nn.Module, path: str | Path, loss: str | None = None) ->
     log.info("weights initialised from %s (%s, step %s)%s", path, other,
              (header.get("trainer") or {}).get("step"),
              f"; {', '.join(kept)} kept at this model's start" if kept else "")  # fmt: skip
+    return lineage_of(path, header)
 
 
 def _check_same_outputs(header: dict, loss: str, path: str | Path) -> None:

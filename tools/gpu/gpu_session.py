@@ -339,17 +339,16 @@ def real_video_scoring(args: argparse.Namespace, work: Path, names: list[str]) -
         ckpt = work / name / "run" / "best.safetensors"
         if not ckpt.exists():  # stopped before its first validation: its last weights
             ckpt = ckpt.with_name("last.safetensors")
+        score = [sys.executable, "-m", "vstm", "eval", "--checkpoint", str(ckpt)]
+        score += ["--device", args.device]
         if name.startswith("forecast"):  # OpenSTL's 10 -> 10 protocol, generated test sequences
-            cmd = [sys.executable, "-m", "vstm", "eval", "--checkpoint", str(ckpt)]
-            cmd += ["--protocol", "10to10", "--device", args.device, "--json"]
-            cmd += [str(work / name / "eval_10to10.json")]
-            cmds.append([*cmd, "--num", "8" if args.tiny else "1000"])
+            score += ["--protocol", "10to10", "--json", str(work / name / "eval_10to10.json")]
+            cmds.append([*score, "--num", "8" if args.tiny else "1000"])
             continue
         if name == "table1-tail":  # Table 1's 3,000 test sequences, as its shipped row
-            cmd = [sys.executable, "-m", "vstm", "eval", "--checkpoint", str(ckpt)]
-            cmd += ["--seed", "2016", "--precision", "fp32", "--device", args.device]
-            cmd += ["--json", str(work / name / "eval_table1.json")]
-            cmds.append([*cmd, "--num", "8" if args.tiny else "3000"])
+            score += ["--seed", "2016", "--precision", "fp32"]
+            score += ["--json", str(work / name / "eval_table1.json")]
+            cmds.append([*score, "--num", "8" if args.tiny else "3000"])
             continue
         cmd = [sys.executable, "-m", "vstm", "reproduce", "figure6", "--data", str(args.video_data)]
         cmd += ["--checkpoint", str(ckpt), "--out", str(work / name / "figure6")]

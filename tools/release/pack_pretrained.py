@@ -170,8 +170,9 @@ def _init_curve(init: dict | None) -> list[dict]:
     continuation began from (empty for a run from scratch or from a run folder)."""
     if not init or not pretrained.is_pretrained(init["source"]):
         return []
-    name, _, dataset = init["source"][len(pretrained.PREFIX) :].partition("/")
-    curve = (pretrained.ROOT / pretrained.find(name, dataset).file).with_suffix(".metrics.jsonl")
+    curve = (pretrained.ROOT / pretrained.entry_of(init["source"]).file).with_suffix(
+        ".metrics.jsonl"
+    )
     if not curve.is_file():
         return []
     return [r for r in read_metrics(curve) if r["step"] <= int(init["step"] or 0)]

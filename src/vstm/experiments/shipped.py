@@ -54,19 +54,20 @@ def runs_from_shipped(out: Path, models: tuple[str, ...], dataset: str = "moving
         curve = src.with_suffix(".metrics.jsonl")
         text = curve.read_text() if curve.is_file() else ""
         atomic_write_text(dest / "metrics.jsonl", text)
+        record = lineage_of(pretrained.PREFIX + entry.key, header)  # the compute behind it
         compute = entry.compute
         for name, step in (("best", compute.get("checkpoint_step")), ("last", compute["steps"])):
-            atomic_write_text(dest / f"{name}.json", _header_json(header, entry, step))
+            atomic_write_text(dest / f"{name}.json", _header_json(header, record, step))
         atomic_write_text(mark, json.dumps({"key": entry.key, "sha256": entry.sha256}) + "\n")
 
 
-def _header_json(header: dict[str, Any], entry: pretrained.PretrainedEntry, step: int) -> str:
-    """The shipped ``header`` with the trainer state of its run at ``step`` (its manifest's
-    compute: seconds and machine; the lineage of a continued run as its header keeps it)."""
-    record = lineage_of(pretrained.PREFIX + entry.key, header)
+def _header_json(header: dict[str, Any], record: dict[str, Any], step: int | None) -> str:
+    """The shipped ``header`` with the trainer state of its run at ``step`` (None: the step
+    it was saved at): ``record``, its own lineage record, gives the seconds and machines its
+    manifest entry records and the lineage of a continued run as its header keeps it."""
     trainer = {
         **(header.get("trainer") or {}),
-        "step": int(step if step is not None else entry.compute["steps"]),
+        "step": int(step if step is not None else record["step"]),
         "train_seconds": record["train_seconds"],
         "machines": record["machines"],
         "init": record["init"],

@@ -26,7 +26,7 @@ from vstm.io import atomic_write_text
 from vstm.models import facts_of, to_probabilities
 from vstm.models.checkpoint import load_checkpoint, model_outputs
 from vstm.nn import warp
-from vstm.train.lineage import prior_seconds, total_steps
+from vstm.train.lineage import total_seconds, total_steps
 
 if TYPE_CHECKING:
     pass
@@ -133,7 +133,7 @@ def evaluate_model(
     trainer = last.get("trainer") or {}
     run_facts = {  # what the run received so far: read afresh, the scores may be cached
         "steps": total_steps(trainer),  # a warm start's lineage included
-        "train_seconds": _with_prior(trainer.get("train_seconds"), prior_seconds(trainer)),
+        "train_seconds": total_seconds(trainer),
         "trained_on": trained_on(last),
     }
     cache = read_json(run_dir / "test_eval.json")
@@ -262,8 +262,3 @@ def _evaluate_baselines(dataset, context: int, batch_size: int) -> dict[str, dic
 
 
 # -------------------------------------------------------------------------------- figures
-
-
-def _with_prior(seconds: float | None, prior: float) -> float | None:
-    """A run's training seconds plus its lineage's (None stays None for a run from scratch)."""
-    return seconds if not prior else (seconds or 0.0) + prior

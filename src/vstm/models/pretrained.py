@@ -30,6 +30,7 @@ __all__ = [
     "ROOT",
     "PretrainedEntry",
     "entries",
+    "entry_of",
     "find",
     "format_listing",
     "is_pretrained",
@@ -133,8 +134,8 @@ def verified_path(entry: PretrainedEntry, root: Path | None = None) -> Path:
     return path
 
 
-def resolve(spec: str, root: Path | None = None) -> Path:
-    """``"pretrained:NAME/DATASET"`` -> the verified path of that shipped checkpoint."""
+def entry_of(spec: str, root: Path | None = None) -> PretrainedEntry:
+    """``"pretrained:NAME/DATASET"`` -> the manifest's entry of that shipped checkpoint."""
     key = spec[len(PREFIX) :] if is_pretrained(spec) else spec
     name, sep, dataset = key.partition("/")
     if not sep or not name or not dataset:
@@ -142,7 +143,12 @@ def resolve(spec: str, root: Path | None = None) -> Path:
             f"pretrained checkpoint {spec!r}: write it as {PREFIX}NAME/DATASET, "
             f"e.g. {PREFIX}ae-convlstm-flow/moving-mnist (vstm info --pretrained lists them)"
         )
-    return verified_path(find(name, dataset, root), root)
+    return find(name, dataset, root)
+
+
+def resolve(spec: str, root: Path | None = None) -> Path:
+    """``"pretrained:NAME/DATASET"`` -> the verified path of that shipped checkpoint."""
+    return verified_path(entry_of(spec, root), root)
 
 
 def format_listing(root: Path | None = None) -> str:

@@ -10,12 +10,13 @@ record of *its* start when it was warm-started too (None for a run from scratch)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from vstm.models import pretrained
 
-__all__ = ["lineage_of", "prior_seconds", "prior_steps", "total_steps"]
+__all__ = ["lineage_of", "prior_seconds", "prior_steps", "total_seconds", "total_steps"]
 
 
 def lineage_of(spec: str | Path, header: dict[str, Any]) -> dict[str, Any]:
@@ -34,8 +35,7 @@ def lineage_of(spec: str | Path, header: dict[str, Any]) -> dict[str, Any]:
         "init": trainer.get("init"),
     }
     if pretrained.is_pretrained(spec):
-        name, _, dataset = str(spec)[len(pretrained.PREFIX) :].partition("/")
-        entry = pretrained.find(name, dataset)
+        entry = pretrained.entry_of(str(spec))
         compute = entry.compute
         record["sha256"] = entry.sha256
         record["train_seconds"] = compute.get("train_seconds", record["train_seconds"])
@@ -48,26 +48,33 @@ def lineage_of(spec: str | Path, header: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _starts(trainer: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The lineage records behind a run, its own start first (none for a run from scratch)."""
+    init = trainer.get("init")
+    while init:
+        yield init
+        init = init.get("init")
+
+
 def prior_steps(trainer: dict[str, Any]) -> int:
     """The optimiser steps behind a run's starting weights, over its whole lineage (0 for a
     run from scratch)."""
-    steps, init = 0, trainer.get("init")
-    while init:
-        steps += int(init.get("step") or 0)
-        init = init.get("init")
-    return steps
+    return sum(int(r.get("step") or 0) for r in _starts(trainer))
 
 
 def prior_seconds(trainer: dict[str, Any]) -> float:
     """The training seconds behind a run's starting weights, over its whole lineage."""
-    seconds, init = 0.0, trainer.get("init")
-    while init:
-        seconds += float(init.get("train_seconds") or 0.0)
-        init = init.get("init")
-    return seconds
+    return sum(float(r.get("train_seconds") or 0.0) for r in _starts(trainer))
 
 
 def total_steps(trainer: dict[str, Any]) -> int:
     """A checkpoint's optimiser steps, its lineage's included: ``trainer["step"]`` plus
     :func:`prior_steps`."""
     return int(trainer.get("step") or 0) + prior_steps(trainer)
+
+
+def total_seconds(trainer: dict[str, Any]) -> float | None:
+    """A checkpoint's training seconds, its lineage's included (None where a run from
+    scratch recorded none)."""
+    seconds, prior = trainer.get("train_seconds"), prior_seconds(trainer)
+    return seconds if not prior else (seconds or 0.0) + prior
